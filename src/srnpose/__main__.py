@@ -1,0 +1,3 @@
+from srnpose.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The ``srnpose`` command line: a thin table of subcommands over the library.
+
+Each subcommand lives in ``srnpose/commands/<name>.py`` with ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their command runs, so ``srnpose --help``
+stays fast and optional packages are only needed by the commands that use them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+from srnpose.errors import UserError
+
+# name -> (module, one-line help). Explicit, no registry.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("srnpose.commands.synth", "render a synthetic depth-hand dataset"),
+    "demo": ("srnpose.commands.demo", "train and evaluate an SRN on synthetic hands (the main job)"),
+    "train": ("srnpose.commands.train", "train an SRN"),
+    "evaluate": ("srnpose.commands.evaluate", "evaluate a checkpoint or published prediction files"),
+    "info": ("srnpose.commands.info", "model summary: parameters, GFLOPs, stages"),
+    "predict": ("srnpose.commands.predict", "estimate hand poses on full depth frames"),
+    "export": ("srnpose.commands.export", "export a checkpoint to ONNX"),
+    "benchmark": ("srnpose.commands.benchmark", "measure inference latency and FPS"),
+    "live": ("srnpose.commands.live", "live capture from a depth camera"),
+}
+
+
+
+def _available(name: str) -> bool:
+    module, _ = COMMANDS[name]
+    return importlib.util.find_spec(module) is not None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="srnpose", description="SRN 3D hand pose estimation from depth images.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        if not _available(name):
+            continue
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UserError as exc:
+        print(f"srnpose {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"srnpose {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Datasets as records (one parser per dataset) and one shared crop/augment pipeline."""

@@ -1,0 +1,286 @@
+"""Pure camera geometry: uvd <-> xyz, hand centre, metric cube crop and its inverse.
+
+Conventions used throughout srnpose
+-----------------------------------
+* ``uvd``: pixel column ``u``, pixel row ``v`` (pixel centres at integer values) and depth ``d`` in mm.
+* ``xyz``: camera frame in mm. ``x = (u - cx) * d / fx``, ``y = (v - cy) * d / fy``, ``z = d``.
+  NYU's community convention writes ``fy`` negative (-587.07) so that y grows upwards; every
+  function here accepts a negative focal length and round-trips exactly.
+* The metric cube crop (DeepPrior++, SRN): a cube of ``cube_mm = (sx, sy, sz)`` millimetres around the
+  hand centre ``center_uvd`` is projected into the image; that square window is resampled to
+  ``size x size`` pixels and the depth is normalized to ``[-1, 1]`` by ``(d - center_d) / (sz / 2)``.
+  Background (no measurement, or behind the cube) becomes ``+1``.
+* ``M`` (3x3) maps homogeneous image pixels ``(u, v, 1)`` to crop pixels. Crop pixel ``j`` covers
+  ``[j - 0.5, j + 0.5]``; normalized crop coordinates are ``u_nrm = (u_crop + 0.5) / (size / 2) - 1``,
+  so without augmentation ``u_nrm = (u - center_u) / half_width_px``.
+
+Every function takes numpy arrays or torch tensors of shape ``(..., 3)`` and returns the same type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+try:  # torch is a runtime dependency, but geometry stays importable without it
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+__all__ = [
+    "Intrinsics",
+    "uvd_to_xyz",
+    "xyz_to_uvd",
+    "crop_transform",
+    "warp_depth",
+    "crop_depth",
+    "normalize_depth",
+    "uvd_to_crop",
+    "crop_to_uvd",
+    "crop_to_xyz",
+    "find_hand_center",
+]
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels. ``fy`` may be negative (NYU's convention, y up)."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    def __post_init__(self) -> None:
+        values = (self.fx, self.fy, self.cx, self.cy)
+        if not all(np.isfinite(v) for v in values):
+            raise ValueError(f"intrinsics must be finite numbers, got {values}")
+        if self.fx == 0 or self.fy == 0:
+            raise ValueError(f"focal lengths must be non-zero, got fx={self.fx}, fy={self.fy}")
+
+    @classmethod
+    def parse(cls, text: str) -> Intrinsics:
+        """Parse ``"fx,fy,cx,cy"``; raises ``ValueError`` saying what is wrong."""
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != 4:
+            raise ValueError(f"expected 4 comma-separated numbers fx,fy,cx,cy, got {text!r}")
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"expected 4 comma-separated numbers fx,fy,cx,cy, got {text!r}") from None
+        return cls(*values)
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        return (self.fx, self.fy, self.cx, self.cy)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"fx": self.fx, "fy": self.fy, "cx": self.cx, "cy": self.cy}
+
+    def scaled(self, factor: float) -> Intrinsics:
+        """Intrinsics of the same camera at ``factor`` times the resolution."""
+        return Intrinsics(self.fx * factor, self.fy * factor, (self.cx + 0.5) * factor - 0.5,
+                          (self.cy + 0.5) * factor - 0.5)
+
+
+def _check_last3(points: Any, name: str) -> None:
+    shape = tuple(points.shape)
+    if len(shape) == 0 or shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (..., 3), got {shape}")
+
+
+def _stack(parts: list, like: Any) -> Any:
+    if torch is not None and isinstance(like, torch.Tensor):
+        return torch.stack(parts, dim=-1)
+    return np.stack(parts, axis=-1)
+
+
+def uvd_to_xyz(uvd: Any, intrinsics: Intrinsics) -> Any:
+    """Back-project ``uvd`` (..., 3) [px, px, mm] to camera-frame ``xyz`` (..., 3) in mm."""
+    _check_last3(uvd, "uvd")
+    fx, fy, cx, cy = intrinsics.as_tuple()
+    u, v, d = uvd[..., 0], uvd[..., 1], uvd[..., 2]
+    return _stack([(u - cx) * d / fx, (v - cy) * d / fy, d], uvd)
+
+
+def xyz_to_uvd(xyz: Any, intrinsics: Intrinsics) -> Any:
+    """Project camera-frame ``xyz`` (..., 3) in mm to ``uvd`` (..., 3). ``z`` must be non-zero."""
+    _check_last3(xyz, "xyz")
+    fx, fy, cx, cy = intrinsics.as_tuple()
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    return _stack([x * fx / z + cx, y * fy / z + cy, z], xyz)
+
+
+# --------------------------------------------------------------------------- metric cube crop
+
+def _as_cube(cube_mm: Any) -> np.ndarray:
+    cube = np.broadcast_to(np.asarray(cube_mm, dtype=np.float64), (3,)).copy()
+    if not np.all(cube > 0):
+        raise ValueError(f"cube_mm must be positive, got {cube_mm}")
+    return cube
+
+
+def crop_transform(center_uvd: Any, cube_mm: Any, size: int, intrinsics: Intrinsics) -> np.ndarray:
+    """3x3 matrix mapping image pixels ``(u, v, 1)`` to crop pixels of a ``size x size`` crop.
+
+    The window is the projection of the cube's front face extent at the centre's depth:
+    half width ``cube_x / 2 * |fx| / d`` pixels, half height ``cube_y / 2 * |fy| / d`` pixels.
+    """
+    cu, cv, cd = (float(c) for c in np.asarray(center_uvd, dtype=np.float64).reshape(3))
+    if not cd > 0:
+        raise ValueError(f"centre depth must be positive, got {cd}")
+    cube = _as_cube(cube_mm)
+    half_w = cube[0] / 2 * abs(intrinsics.fx) / cd  # px
+    half_h = cube[1] / 2 * abs(intrinsics.fy) / cd  # px
+    sx, sy = size / (2 * half_w), size / (2 * half_h)
+    return np.array([[sx, 0.0, -sx * (cu - half_w) - 0.5],
+                     [0.0, sy, -sy * (cv - half_h) - 0.5],
+                     [0.0, 0.0, 1.0]])
+
+
+def warp_depth(depth: np.ndarray, M: np.ndarray, size: int) -> np.ndarray:
+    """Resample ``depth`` (H, W) through the 3x3 ``M`` into a (size, size) crop, nearest neighbour.
+
+    Nearest neighbour keeps depth values real (no mixing of hand and background at edges).
+    Pixels that fall outside the image read 0 (no measurement).
+    """
+    if depth.ndim != 2:
+        raise ValueError(f"depth must have shape (H, W), got {depth.shape}")
+    Minv = np.linalg.inv(M)
+    j = np.arange(size, dtype=np.float64)
+    jj, ii = np.meshgrid(j, j)  # (S, S) crop columns, rows
+    u = Minv[0, 0] * jj + Minv[0, 1] * ii + Minv[0, 2]
+    v = Minv[1, 0] * jj + Minv[1, 1] * ii + Minv[1, 2]
+    ui = np.floor(u + 0.5).astype(np.int64)
+    vi = np.floor(v + 0.5).astype(np.int64)
+    h, w = depth.shape
+    inside = (ui >= 0) & (ui < w) & (vi >= 0) & (vi < h)
+    out = np.zeros((size, size), dtype=depth.dtype)
+    out[inside] = depth[vi[inside], ui[inside]]
+    return out
+
+
+def normalize_depth(depth_mm: np.ndarray, center_d: float, cube_z: float) -> np.ndarray:
+    """Map depth in mm to ``[-1, 1]`` around ``center_d``; missing (0) and out-of-cube become +1."""
+    half = cube_z / 2.0
+    d = depth_mm.astype(np.float32)
+    out = (d - np.float32(center_d)) / np.float32(half)
+    out[(d <= 0) | (out > 1)] = 1.0
+    return np.clip(out, -1.0, 1.0)
+
+
+def crop_depth(depth_mm: np.ndarray, center_uvd: Any, cube_mm: Any, size: int,
+               intrinsics: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
+    """Crop a full frame around ``center_uvd`` with a metric cube.
+
+    Returns ``(crop_nrm, M)``: the (size, size) float32 depth in ``[-1, 1]`` and the 3x3 transform.
+    """
+    M = crop_transform(center_uvd, cube_mm, size, intrinsics)
+    cube = _as_cube(cube_mm)
+    crop = warp_depth(np.asarray(depth_mm), M, size)
+    return normalize_depth(crop, float(np.asarray(center_uvd).reshape(3)[2]), cube[2]), M
+
+
+def _apply_affine(M: Any, u: Any, v: Any) -> tuple[Any, Any]:
+    return (M[..., 0, 0] * u + M[..., 0, 1] * v + M[..., 0, 2],
+            M[..., 1, 0] * u + M[..., 1, 1] * v + M[..., 1, 2])
+
+
+def _as_like(a: Any, like: Any) -> Any:
+    if torch is not None and isinstance(like, torch.Tensor):
+        return torch.as_tensor(a, dtype=like.dtype, device=like.device)
+    return np.asarray(a, dtype=np.float64)
+
+
+def uvd_to_crop(uvd: Any, M: Any, center_d: Any, cube_z: Any, size: int) -> Any:
+    """Image ``uvd`` (..., 3) to normalized crop coordinates (..., 3) in ``[-1, 1]`` inside the cube.
+
+    ``M`` is (3, 3) or batched (B, 3, 3) matching ``uvd``'s leading batch dimension;
+    ``center_d`` and ``cube_z`` (mm) broadcast the same way.
+    """
+    _check_last3(uvd, "uvd")
+    M = _as_like(M, uvd)
+    center_d, cube_z = _as_like(center_d, uvd), _as_like(cube_z, uvd)
+    Mb = M if M.ndim == 2 else M.reshape(M.shape[:1] + (1,) * (uvd.ndim - 2) + (3, 3))
+    cd = center_d if center_d.ndim == 0 else center_d.reshape(center_d.shape[:1] + (1,) * (uvd.ndim - 2))
+    cz = cube_z if cube_z.ndim == 0 else cube_z.reshape(cube_z.shape[:1] + (1,) * (uvd.ndim - 2))
+    uc, vc = _apply_affine(Mb, uvd[..., 0], uvd[..., 1])
+    half = size / 2.0
+    return _stack([(uc + 0.5) / half - 1.0, (vc + 0.5) / half - 1.0, (uvd[..., 2] - cd) / (cz / 2.0)], uvd)
+
+
+def crop_to_uvd(crop_nrm: Any, M: Any, center_d: Any, cube_z: Any, size: int) -> Any:
+    """Inverse of :func:`uvd_to_crop`: normalized crop coordinates (..., 3) back to image ``uvd``."""
+    _check_last3(crop_nrm, "crop_nrm")
+    M = _as_like(M, crop_nrm)
+    center_d, cube_z = _as_like(center_d, crop_nrm), _as_like(cube_z, crop_nrm)
+    Minv = torch.linalg.inv(M) if (torch is not None and isinstance(M, torch.Tensor)) else np.linalg.inv(M)
+    Mb = Minv if Minv.ndim == 2 else Minv.reshape(Minv.shape[:1] + (1,) * (crop_nrm.ndim - 2) + (3, 3))
+    cd = center_d if center_d.ndim == 0 else center_d.reshape(center_d.shape[:1] + (1,) * (crop_nrm.ndim - 2))
+    cz = cube_z if cube_z.ndim == 0 else cube_z.reshape(cube_z.shape[:1] + (1,) * (crop_nrm.ndim - 2))
+    half = size / 2.0
+    uc = (crop_nrm[..., 0] + 1.0) * half - 0.5
+    vc = (crop_nrm[..., 1] + 1.0) * half - 0.5
+    u, v = _apply_affine(Mb, uc, vc)
+    return _stack([u, v, crop_nrm[..., 2] * (cz / 2.0) + cd], crop_nrm)
+
+
+def crop_to_xyz(crop_nrm: Any, M: Any, center_d: Any, cube_z: Any, size: int,
+                intrinsics: Intrinsics) -> Any:
+    """Normalized crop coordinates (..., 3) to camera-frame ``xyz`` in mm."""
+    return uvd_to_xyz(crop_to_uvd(crop_nrm, M, center_d, cube_z, size), intrinsics)
+
+
+# --------------------------------------------------------------------------- hand centre
+
+def find_hand_center(depth_mm: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 250.0,
+                     near_mm: float = 100.0, far_mm: float = 1500.0, min_pixels: int = 50,
+                     iterations: int = 10) -> np.ndarray | None:
+    """Hand centre ``(u, v, d)`` of a full frame, or ``None`` when no hand is in range.
+
+    The hand is taken to be the object nearest the camera, as in every hand pose benchmark:
+
+    1. Keep measurements within ``[near_mm, far_mm]``; find the nearest depth (a low percentile of
+       the nearest connected blob, robust to flying pixels).
+    2. Keep the blob's pixels within ``cube_z`` behind that front, and take their 3D centre of mass.
+    3. Refine: repeatedly keep only the points inside the metric cube around the current centre and
+       recompute the centre of mass, pulling the estimate off the arm and the background. The front
+       of the hand is ``cube_z / 2`` away at most, so the cube's far half is trimmed of arm points.
+    """
+    from scipy import ndimage
+
+    depth = np.asarray(depth_mm, dtype=np.float64)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must have shape (H, W), got {depth.shape}")
+    cube = _as_cube(cube_mm)
+    valid = (depth >= near_mm) & (depth <= far_mm)
+    if valid.sum() < min_pixels:
+        return None
+    d_min = np.percentile(depth[valid], 0.5)
+    near = valid & (depth <= d_min + cube[2])
+    labels, n = ndimage.label(near)
+    if n == 0:
+        return None
+    sizes = ndimage.sum(near, labels, index=np.arange(1, n + 1))
+    mins = ndimage.minimum(depth, labels, index=np.arange(1, n + 1))
+    big = np.flatnonzero(sizes >= min_pixels)
+    if big.size == 0:
+        return None
+    blob = big[np.argmin(np.asarray(mins)[big])] + 1
+    mask = labels == blob
+    vs, us = np.nonzero(mask)
+    ds = depth[vs, us]
+    xyz = uvd_to_xyz(np.stack([us, vs, ds], axis=-1).astype(np.float64), intrinsics)
+    front = np.percentile(ds, 1.0)
+    center = xyz[ds <= front + cube[2] / 2].mean(axis=0)
+    for _ in range(iterations):
+        inside = np.all(np.abs(xyz - center) <= cube / 2, axis=-1)
+        if inside.sum() < min_pixels:
+            break
+        new_center = xyz[inside].mean(axis=0)
+        if np.linalg.norm(new_center - center) < 0.1:
+            center = new_center
+            break
+        center = new_center
+    return xyz_to_uvd(center, intrinsics)
