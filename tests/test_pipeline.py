@@ -38,7 +38,7 @@ def test_augmented_depth_and_joints_stay_consistent():
     for seed in range(5):
         s = make_sample(record, cfg, np.random.default_rng(seed))
         S = cfg.input_size
-        for (un, vn, dn), (_, _, d_true) in zip(s["joints_nrm"], record.joints_uvd):
+        for (un, vn, _dn), (_, _, d_true) in zip(s["joints_nrm"], record.joints_uvd):
             j, i = int(round((un + 1) * S / 2 - 0.5)), int(round((vn + 1) * S / 2 - 0.5))
             if 0 <= i < S and 0 <= j < S:
                 depth_nrm = s["depth"][0, i, j]
