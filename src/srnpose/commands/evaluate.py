@@ -1,0 +1,109 @@
+"""``srnpose evaluate``: published prediction files (the community protocol) or a trained checkpoint.
+
+    srnpose evaluate --predictions V2V=v2v.txt A2J=a2j.txt --labels nyu_test_groundtruth_label.txt \\
+        --dataset nyu --out eval/nyu
+    srnpose evaluate --checkpoint runs/demo --data synth --out runs/demo/eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+from pathlib import Path
+
+from srnpose.errors import UserError
+
+DATASETS = ("nyu", "icvl", "msra", "hands17")  # mirrors srnpose.evaluate.DATASET_INTRINSICS (kept light here)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", nargs="+", metavar="NAME=FILE",
+                        help="community uvd files to compare, one line per frame (u v d per joint)")
+    source.add_argument("--checkpoint", metavar="RUN", help="a training run folder to evaluate")
+    parser.add_argument("--labels", metavar="FILE", help="ground-truth uvd file, same format (with --predictions)")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help=f"dataset whose intrinsics convert uvd to xyz: {', '.join(DATASETS)}")
+    parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy",
+                        help="camera intrinsics overriding the dataset's (fy < 0 for NYU's y-up convention)")
+    parser.add_argument("--data", metavar="SPEC", help="test data for --checkpoint, e.g. synth, nyu:DIR")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder for report.json, summary.md and the plots "
+                             "(required with --predictions; default RUN/eval with --checkpoint)")
+
+
+def _parse_pairs(items: list[str]) -> dict[str, Path]:
+    pairs: dict[str, Path] = {}
+    for item in items:
+        name, sep, file = item.partition("=")
+        name, file = name.strip(), file.strip()
+        if not sep or not name or not file:
+            raise UserError(f"--predictions: expected NAME=FILE, got {item!r}")
+        if name in pairs:
+            raise UserError(f"--predictions: method name {name!r} given twice")
+        if not Path(file).is_file():
+            raise UserError(f"--predictions: {file}: no such file")
+        pairs[name] = Path(file)
+    return pairs
+
+
+def _run_checkpoint(args: argparse.Namespace) -> int:
+    for flag, value in (("--labels", args.labels), ("--predictions", args.predictions)):
+        if value:
+            raise UserError(f"{flag} cannot be used with --checkpoint")
+    if not args.data:
+        raise UserError("--checkpoint needs --data SPEC (e.g. synth, nyu:DIR)")
+    if importlib.util.find_spec("srnpose.evaluate_run") is None:
+        raise UserError("evaluating a checkpoint is not available yet")
+    evaluate_run = importlib.import_module("srnpose.evaluate_run")
+    out_dir = Path(args.out) if args.out else Path(args.checkpoint) / "eval"
+    opts = {}
+    if args.dataset:
+        opts["dataset"] = args.dataset
+    if args.intrinsics:
+        opts["intrinsics"] = args.intrinsics
+    result = evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
+    return int(result) if isinstance(result, int) else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.checkpoint:
+        return _run_checkpoint(args)
+
+    from srnpose.evaluate import (
+        evaluate_files,
+        format_table,
+        get_dataset_intrinsics,
+        joint_names_for,
+        write_report,
+    )
+    from srnpose.geometry import Intrinsics
+
+    if args.data:
+        raise UserError("--data is for --checkpoint; give --labels FILE with --predictions")
+    if not args.labels:
+        raise UserError("--predictions needs --labels FILE")
+    if not args.out:
+        raise UserError("--predictions needs --out DIR")
+    pairs = _parse_pairs(args.predictions)
+    if args.dataset is not None:
+        get_dataset_intrinsics(args.dataset)  # unknown name -> one line listing the valid ones
+    intrinsics = None
+    if args.intrinsics:
+        try:
+            intrinsics = Intrinsics.parse(args.intrinsics)
+        except ValueError as exc:
+            raise UserError(f"--intrinsics: {exc}") from None
+    if args.dataset is None and intrinsics is None:
+        raise UserError(f"give --dataset ({', '.join(DATASETS)}) or --intrinsics fx,fy,cx,cy")
+
+    report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)
+    num_joints = len(next(iter(report["methods"].values()))["per_joint_mm"])
+    paths = write_report(args.out, report, joint_names_for(args.dataset, num_joints))
+    used = intrinsics or get_dataset_intrinsics(args.dataset)
+    print(f"{report['dataset']}: {report['frames']} frames, {num_joints} joints, "
+          f"intrinsics fx={used.fx} fy={used.fy} cx={used.cx} cy={used.cy}")
+    print(format_table(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
