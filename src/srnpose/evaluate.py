@@ -18,6 +18,7 @@ the top level plus extra keys (e.g. ``"stages": [{...metrics...}, ...]``); :func
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ def load_uvd_file(path: str | Path, num_joints: int | None = None) -> np.ndarray
         raise UserError(f"{path}: no such file")
     expected = None if num_joints is None else 3 * int(num_joints)
     try:
-        table = np.loadtxt(path, dtype=np.float64, ndmin=2)  # (N, 3J), one C pass
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            table = np.loadtxt(path, dtype=np.float64, ndmin=2)  # (N, 3J), one C pass
     except (ValueError, UnicodeDecodeError):
         raise UserError(_find_bad_line(path, expected)) from None
     if table.size == 0:
