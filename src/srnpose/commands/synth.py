@@ -1,0 +1,161 @@
+"""``srnpose synth``: render a synthetic depth-hand dataset (native layout, or a dataset's format)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+
+NATIVE_FORMAT = "native"
+PREVIEW_FRAMES = 16  # frames in the --preview grid
+PREVIEW_COLS = 4
+MAX_RESOLUTION_PX = 8192
+
+
+def _formats() -> list[str]:
+    """``native`` plus the dataset writers of ``srnpose.data.writers.WRITERS`` when that module exists."""
+    try:
+        if importlib.util.find_spec("srnpose.data.writers") is None:
+            return [NATIVE_FORMAT]
+        from srnpose.data.writers import WRITERS
+
+        return [NATIVE_FORMAT] + [name for name in WRITERS if name != NATIVE_FORMAT]
+    except Exception:  # a broken optional writer must not break the command
+        return [NATIVE_FORMAT]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    parser.add_argument("--frames", required=True, metavar="N", help="number of frames")
+    parser.add_argument("--seed", default="0", metavar="S", help="random seed (default 0); same seed, same files")
+    cam = parser.add_mutually_exclusive_group()
+    cam.add_argument("--camera", metavar="NAME", help="camera preset (default icvl: 320x240); see srnpose.cameras")
+    cam.add_argument("--intrinsics", metavar="fx,fy,cx,cy", help="custom pinhole intrinsics in pixels")
+    parser.add_argument("--resolution", metavar="WxH", help="image size (default: the camera's)")
+    parser.add_argument("--workers", default="1", metavar="K", help="parallel processes (default 1)")
+    parser.add_argument("--preview", metavar="FILE.png", help="also write a grid of frames with the skeleton drawn")
+    parser.add_argument("--format", default=NATIVE_FORMAT, choices=_formats(),
+                        help="output layout (default native: meta.json, depth/*.png, labels.txt)")
+
+
+def _int(text: str, flag: str, minimum: int) -> int:
+    from srnpose.errors import UserError
+
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise UserError(f"{flag}: expected an integer, got {text!r}") from None
+    if value < minimum:
+        raise UserError(f"{flag}: must be at least {minimum}, got {value}")
+    return value
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    from srnpose.errors import UserError
+
+    parts = str(text).lower().replace("×", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise UserError(f"--resolution: expected WxH in pixels, e.g. 320x240, got {text!r}") from None
+    if not (1 <= width <= MAX_RESOLUTION_PX and 1 <= height <= MAX_RESOLUTION_PX):
+        raise UserError(f"--resolution: width and height must be 1-{MAX_RESOLUTION_PX} px, got {text!r}")
+    return width, height
+
+
+def resolve_camera_flags(args: argparse.Namespace):
+    """(intrinsics, resolution) from --camera / --intrinsics / --resolution; UserError naming the flag."""
+    from srnpose.cameras import get_camera
+    from srnpose.errors import UserError
+    from srnpose.geometry import Intrinsics
+
+    resolution = parse_resolution(args.resolution) if args.resolution else None
+    if args.intrinsics:
+        try:
+            intrinsics = Intrinsics.parse(args.intrinsics)
+        except ValueError as exc:
+            raise UserError(f"--intrinsics: {exc}") from None
+        if intrinsics.fx <= 0:
+            raise UserError(f"--intrinsics: fx must be positive, got {intrinsics.fx}")
+        return intrinsics, resolution
+    if args.camera:
+        try:
+            camera = get_camera(args.camera)
+        except UserError as exc:
+            raise UserError(f"--camera: {exc}") from None
+        if resolution is None:
+            return camera.intrinsics, camera.resolution
+        sx, sy = resolution[0] / camera.resolution[0], resolution[1] / camera.resolution[1]
+        k = camera.intrinsics
+        return Intrinsics(k.fx * sx, k.fy * sy, (k.cx + 0.5) * sx - 0.5, (k.cy + 0.5) * sy - 0.5), resolution
+    return None, resolution
+
+
+def _check_out_dir(text: str):
+    import os
+    from pathlib import Path
+
+    from srnpose.errors import UserError
+
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out: {out} exists and is not a directory")
+    try:
+        (out / "depth").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out: cannot create {out} ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK) or not os.access(out / "depth", os.W_OK):
+        raise UserError(f"--out: {out} is not writable")
+    return out
+
+
+def write_preview(path, frames: int, seed: int, intrinsics, resolution) -> None:
+    """A grid of the first frames, depth coloured around the hand, skeleton drawn."""
+    import numpy as np
+
+    from srnpose.synth import frame_seed, render_frame, visible_joints
+    from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid, save_png
+
+    images = []
+    for i in range(min(frames, PREVIEW_FRAMES)):
+        frame = render_frame(frame_seed(seed, i), intrinsics, resolution)
+        near = float(frame.joints_uvd[:, 2].min()) - 40.0
+        rgb = depth_to_rgb(frame.depth_mm, near_mm=near, far_mm=near + 350.0)
+        images.append(draw_skeleton(rgb, frame.joints_uvd, visible=visible_joints(frame)))
+    save_png(path, image_grid(images, PREVIEW_COLS))
+    del np
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from srnpose.errors import UserError
+
+    frames = _int(args.frames, "--frames", 1)
+    seed = _int(args.seed, "--seed", 0)
+    workers = _int(args.workers, "--workers", 1)
+    intrinsics, resolution = resolve_camera_flags(args)
+    preview = Path(args.preview) if args.preview else None
+    if preview is not None and (preview.is_dir() or not preview.parent.is_dir()):
+        raise UserError(f"--preview: cannot write {preview} (not a file path in an existing directory)")
+    out = _check_out_dir(args.out)
+
+    if args.format == NATIVE_FORMAT:
+        from srnpose.synth import write_dataset
+
+        write_dataset(out, frames, seed=seed, intrinsics=intrinsics, resolution=resolution, workers=workers,
+                      progress=True)
+    else:
+        from srnpose.data.writers import WRITERS
+
+        WRITERS[args.format](out, frames, seed, intrinsics, resolution, workers, True)
+    if preview is not None:
+        from srnpose.synth.scene import resolve_camera
+
+        k, res = resolve_camera(intrinsics, resolution)
+        try:
+            write_preview(preview, frames, seed, k, res)
+        except OSError as exc:
+            raise UserError(f"--preview: cannot write {preview} ({exc})") from None
+        print(f"preview: {preview}")
+    print(f"wrote {frames} frames to {out}")
+    return 0

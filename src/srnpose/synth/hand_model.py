@@ -1,0 +1,224 @@
+"""An articulated hand: anatomical shape parameters, forward kinematics and its volume primitives.
+
+Hand frame (right hand, mm): origin at the wrist joint centre, ``+y`` distal (towards the middle
+finger), ``+x`` radial (thumb side), ``+z`` palmar (out of the palm). A left hand is the mirror
+image ``x -> -x`` (done by :func:`mirror_x`).
+
+The volume is a list of *round cones*: the convex hull of two spheres, ``(ax, ay, az, ra, bx, by,
+bz, rb)``, one or more per bone, a palm of overlapping round cones with thickness, and a forearm.
+A joint's label is a point on the bone axis, inside the volume, as in the real datasets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Nominal hand (wrist to middle fingertip = NOMINAL_LENGTH_MM), hand frame, in mm.
+NOMINAL_LENGTH_MM = 185.0
+# Finger order as in skeleton.FINGERS: thumb, index, middle, ring, little.
+# Base of each chain: the thumb's CMC (canonical "thumb_mcp") and the fingers' MCPs.
+BASE_XYZ_MM = np.array([
+    [19.0, 24.0, 9.0],    # thumb CMC
+    [25.0, 81.0, 0.0],    # index MCP
+    [5.0, 85.0, 0.0],     # middle MCP
+    [-13.0, 80.0, 1.5],   # ring MCP
+    [-29.0, 71.0, 3.0],   # little MCP
+])
+# Bone lengths per chain (mm): thumb metacarpal, proximal, distal; fingers proximal, middle, distal.
+BONE_LENGTH_MM = np.array([
+    [44.0, 32.0, 28.0],
+    [42.0, 24.5, 21.0],
+    [46.0, 28.0, 22.5],
+    [43.0, 27.0, 22.0],
+    [34.0, 20.0, 19.5],
+])
+# Radius at the chain's four joints (base, 2nd, 3rd, tip), mm.
+RADIUS_MM = np.array([
+    [13.0, 10.5, 9.5, 8.2],
+    [9.4, 8.4, 7.4, 6.6],
+    [9.7, 8.7, 7.6, 6.8],
+    [9.1, 8.1, 7.2, 6.5],
+    [8.0, 7.1, 6.4, 5.8],
+])
+# Splay of each finger's rest direction in the palm plane (deg, + = radial).
+SPLAY_DEG = np.array([0.0, 5.0, 0.0, -5.0, -11.0])
+# Palm volume: round cones (a, ra, b, rb) in the nominal hand frame; ``None`` ends use a chain base.
+_METACARPAL_BASE_X = (13.0, 4.0, -6.0, -15.0)
+
+
+@dataclass(frozen=True)
+class HandShape:
+    """One person's hand: scaled, with individual proportions. Arrays are (5, ...) per chain."""
+
+    base_xyz_mm: np.ndarray  # (5, 3)
+    bone_length_mm: np.ndarray  # (5, 3)
+    radius_mm: np.ndarray  # (5, 4)
+    palm_scale: np.ndarray  # (3,) x, y, z scale of the palm volume
+    forearm_radius_mm: float
+    length_mm: float  # wrist to middle fingertip, fingers straight
+
+
+def _hand_length(base_xyz_mm: np.ndarray, bone_length_mm: np.ndarray) -> float:
+    return float(base_xyz_mm[2, 1] + bone_length_mm[2].sum())
+
+
+def sample_shape(rng: np.random.Generator) -> HandShape:
+    """A random adult hand: length 160-210 mm, palm width, finger lengths and thickness varying."""
+    length_mm = rng.uniform(160.0, 210.0)
+    width = rng.uniform(0.9, 1.1)  # palm width relative to length
+    finger = rng.uniform(0.92, 1.08)  # finger length relative to palm length
+    thick = rng.uniform(0.88, 1.12)
+    base = BASE_XYZ_MM * np.array([width, 1.0, 1.0])
+    bones = BONE_LENGTH_MM * finger * rng.uniform(0.96, 1.04, size=BONE_LENGTH_MM.shape)
+    scale = length_mm / _hand_length(base, bones)
+    radius = RADIUS_MM * thick * rng.uniform(0.95, 1.05, size=(5, 1)) * (0.5 + 0.5 * scale)
+    return HandShape(base * scale, bones * scale, radius, np.array([width * scale, scale, thick * scale]),
+                     float(rng.uniform(17.0, 21.0) * thick * (0.5 + 0.5 * scale)), float(length_mm))
+
+
+def nominal_shape() -> HandShape:
+    scale = 1.0
+    return HandShape(BASE_XYZ_MM.copy(), BONE_LENGTH_MM.copy(), RADIUS_MM.copy(), np.ones(3), 19.0,
+                     _hand_length(BASE_XYZ_MM, BONE_LENGTH_MM) * scale)
+
+
+# --------------------------------------------------------------------------- rotations
+
+def rot_x(deg: float) -> np.ndarray:
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def rot_y(deg: float) -> np.ndarray:
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def rot_z(deg: float) -> np.ndarray:
+    a = np.deg2rad(deg)
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _thumb_rest_frame() -> np.ndarray:
+    """Columns (x, y, z) of the thumb's rest frame: y along the metacarpal, z its flexion direction."""
+    y = np.array([0.62, 0.70, 0.35])
+    y /= np.linalg.norm(y)
+    z = np.array([-0.75, 0.0, 0.66])  # flexing brings the thumb across the palm, towards the little finger
+    z -= y * (z @ y)
+    z /= np.linalg.norm(z)
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+THUMB_REST = _thumb_rest_frame()
+
+
+# --------------------------------------------------------------------------- kinematics
+
+@dataclass(frozen=True)
+class HandPose:
+    """Joint angles in degrees.
+
+    ``chain_deg`` (5, 4): thumb = (CMC flexion, CMC abduction, MCP flexion, IP flexion); fingers =
+    (MCP flexion, MCP abduction (+ radial), PIP flexion, DIP flexion). ``wrist_deg`` = (flexion,
+    radial deviation); ``cup`` in [0, 1] arches the palm.
+    """
+
+    chain_deg: np.ndarray  # (5, 4)
+    wrist_deg: np.ndarray  # (2,)
+    cup: float = 0.0
+
+
+def forward_kinematics(shape: HandShape, pose: HandPose) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Canonical joints (21, 3) in the hand frame and, per chain, its 3 bone frames (3, 3, 3)."""
+    joints = np.zeros((21, 3))
+    frames = []
+    cup = pose.cup
+    for f in range(5):
+        base = shape.base_xyz_mm[f].copy()
+        a0, a1, a2, a3 = pose.chain_deg[f]
+        if f == 0:
+            r0 = THUMB_REST @ rot_z(-a1) @ rot_x(a0)  # abduction about the thumb's palmar axis, then flexion
+        else:
+            base[2] += cup * (0.0, 0.0, 3.0, 8.0, 14.0)[f]  # arch: ring and little come forward
+            r0 = rot_z(-SPLAY_DEG[f] - a1 - cup * (0.0, -4.0, 0.0, 4.0, 10.0)[f]) @ rot_x(a0)
+        r1 = r0 @ rot_x(a2)
+        r2 = r1 @ rot_x(a3)
+        lengths = shape.bone_length_mm[f]
+        p1 = base + r0[:, 1] * lengths[0]
+        p2 = p1 + r1[:, 1] * lengths[1]
+        p3 = p2 + r2[:, 1] * lengths[2]
+        joints[1 + 4 * f: 5 + 4 * f] = (base, p1, p2, p3)
+        frames.append(np.stack([r0, r1, r2]))
+    return joints, frames
+
+
+# Part ids: 0-14 chain bones (chain * 3 + bone), 15 palm, 16 forearm. Which parts hold each joint.
+PART_PALM = 15
+PART_FOREARM = 16
+NUM_PARTS = 17
+JOINT_PARTS: tuple[tuple[int, ...], ...] = (
+    (PART_PALM, PART_FOREARM),
+    *[parts for f in range(5) for parts in (
+        ((3 * f, PART_PALM)), (3 * f, 3 * f + 1), (3 * f + 1, 3 * f + 2), (3 * f + 2,))],
+)
+
+
+def primitives(shape: HandShape, pose: HandPose, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Round cones (P, 8) ``(a xyz, ra, b xyz, rb)`` in the hand frame and their part ids (P,)."""
+    cones: list[tuple] = []
+    parts: list[int] = []
+    radius = shape.radius_mm
+    for f in range(5):
+        chain = joints[1 + 4 * f: 5 + 4 * f]
+        for b in range(3):
+            a, e = chain[b], chain[b + 1]
+            ra, rb = radius[f, b], radius[f, b + 1]
+            if b == 2:  # the fingertip's rounded end reaches slightly past the TIP label
+                d = e - a
+                e = e - d / np.linalg.norm(d) * 0.75 * rb
+            cones.append((*a, ra, *e, rb))
+            parts.append(3 * f + b)
+    # Palm: metacarpals, transverse bars, thenar, wrist, all with thickness.
+    sx, sy, sz = shape.palm_scale
+    r_palm = 11.0 * sz
+    mcp = joints[[5, 9, 13, 17]]
+    for k in range(4):
+        base = np.array([_METACARPAL_BASE_X[k] * sx, 16.0 * sy, 0.0])
+        cones.append((*base, r_palm * 1.12, *mcp[k], radius[k + 1, 0] * 1.15))
+        parts.append(PART_PALM)
+    off = np.array([0.0, -7.0 * sy, 0.0])
+    cones.append((*(mcp[0] + off), r_palm, *(mcp[3] + off), r_palm * 0.9))
+    cones.append((20.0 * sx, 47.0 * sy, 0.5 * sz, r_palm * 1.15, -24.0 * sx, 43.0 * sy, 1.5 * sz, r_palm * 1.05))
+    cones.append((16.0 * sx, 7.0 * sy, 0.0, r_palm * 1.25, -15.0 * sx, 7.0 * sy, 0.0, r_palm * 1.2))
+    thumb_mid = 0.5 * (joints[1] + joints[2])
+    cones.append((8.0 * sx, 20.0 * sy, 3.0 * sz, r_palm * 1.2, *(0.6 * thumb_mid + np.array([-6.0 * sx, 4.0 * sy, 0.0])),
+                  r_palm * 1.0))
+    parts += [PART_PALM] * 4
+    # Forearm: two parallel tapered cones (an oval section), bent at the wrist, split in segments.
+    wrist = rot_x(pose.wrist_deg[0]) @ rot_z(-pose.wrist_deg[1])
+    rf = shape.forearm_radius_mm
+    for side in (-1.0, 1.0):
+        a = np.array([side * 11.0 * sx, 4.0, 0.0])
+        r_a = rf
+        for seg in range(1, 3):
+            s = seg / 2.0
+            b = wrist @ np.array([side * (11.0 + 3.0 * s) * sx, -120.0 * s * sy, 0.0])
+            r_b = rf * (1.0 + 0.22 * s)
+            cones.append((*a, r_a, *b, r_b))
+            parts.append(PART_FOREARM)
+            a, r_a = b, r_b
+    return np.asarray(cones, dtype=np.float64), np.asarray(parts, dtype=np.int16)
+
+
+def mirror_x(points: np.ndarray) -> np.ndarray:
+    """Mirror (..., 3) points (or (P, 8) round cones) in the hand frame's x: right hand <-> left hand."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    out[..., 0] *= -1.0
+    if out.shape[-1] == 8:
+        out[..., 4] *= -1.0
+    return out

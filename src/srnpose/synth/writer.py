@@ -1,0 +1,102 @@
+"""Writing a synthetic dataset in srnpose's native layout.
+
+``DIR/meta.json``   intrinsics {fx, fy, cx, cy}, resolution [W, H], depth_unit_mm, joints (canonical
+                    names), frames, seed
+``DIR/depth/NNNNNN.png``  16-bit single-channel PNG, millimetres, 0 = no measurement
+``DIR/labels.txt``  one line per frame: u v d of the 21 canonical joints (63 numbers)
+
+Frame ``i`` is rendered from ``frame_seed(seed, i)``, so the files are identical for any ``workers``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from srnpose.geometry import Intrinsics
+from srnpose.synth.scene import frame_seed, render_frame, resolve_camera
+
+PNG_COMPRESS_LEVEL = 1  # zlib level 1: ~3x faster than the default, files ~15% larger
+DEPTH_DIR = "depth"
+LABELS_FILE = "labels.txt"
+META_FILE = "meta.json"
+_CHUNK = 16  # frames per task sent to a worker
+
+
+def depth_name(index: int) -> str:
+    return f"{index:06d}.png"
+
+
+def save_depth_png(path: str | Path, depth_mm: np.ndarray) -> None:
+    """A (H, W) uint16 frame as a 16-bit grayscale PNG, fast compression."""
+    from PIL import Image
+
+    Image.fromarray(depth_mm).save(str(path), format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+
+
+def format_label(joints_uvd: np.ndarray) -> str:
+    """One labels.txt line: u v d per joint, 3 decimals, space-separated."""
+    return " ".join(f"{x:.3f}" for x in np.asarray(joints_uvd, dtype=np.float64).reshape(-1))
+
+
+def _render_chunk(task: tuple) -> list[str]:
+    out_dir, seed, start, stop, intrinsics, resolution = task
+    lines = []
+    for i in range(start, stop):
+        frame = render_frame(frame_seed(seed, i), intrinsics, resolution)
+        save_depth_png(os.path.join(out_dir, DEPTH_DIR, depth_name(i)), frame.depth_mm)
+        lines.append(format_label(frame.joints_uvd))
+    return lines
+
+
+def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int, seed: int) -> None:
+    from srnpose.skeleton import CANONICAL_NAMES
+
+    meta = {
+        "intrinsics": intrinsics.as_dict(),
+        "resolution": [int(resolution[0]), int(resolution[1])],
+        "depth_unit_mm": 1.0,
+        "joints": list(CANONICAL_NAMES),
+        "frames": int(frames),
+        "seed": int(seed),
+    }
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
+                  resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True) -> Path:
+    """Render ``frames`` frames into ``out_dir`` (created) in the native layout; returns ``out_dir``."""
+    from tqdm import tqdm
+
+    out_dir = Path(out_dir)
+    intrinsics, resolution = resolve_camera(intrinsics, resolution)
+    (out_dir / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
+    tasks = [(str(out_dir), int(seed), s, min(s + _CHUNK, frames), intrinsics, resolution)
+             for s in range(0, frames, _CHUNK)]
+    bar = tqdm(total=frames, unit="frame", desc="synth", disable=not progress)
+    lines: list[str] = []
+    if workers <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            lines += _render_chunk(task)
+            bar.update(task[3] - task[2])
+    else:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        with ctx.Pool(min(workers, len(tasks))) as pool:
+            for task, chunk in zip(tasks, pool.imap(_render_chunk, tasks)):
+                lines += chunk
+                bar.update(task[3] - task[2])
+    bar.close()
+    (out_dir / LABELS_FILE).write_text("".join(line + "\n" for line in lines))
+    write_meta(out_dir, intrinsics, resolution, frames, seed)
+    return out_dir
+
+
+def read_labels(path: str | Path) -> np.ndarray:
+    """labels.txt -> (N, 21, 3) float64 uvd."""
+    rows = np.loadtxt(str(path), dtype=np.float64, ndmin=2)
+    return rows.reshape(len(rows), -1, 3)
