@@ -1,0 +1,385 @@
+"""Run folders and checkpoints: safetensors weights + YAML config, written atomically, loaded safely.
+
+A training run folder::
+
+    RUN/config.yaml              the resolved run config: {model: SRNConfig, data: {...}, train: {...}}
+    RUN/metrics.csv              one row per log/validation event (see srnpose.train)
+    RUN/last/model.safetensors   the latest weights
+    RUN/last/config.yaml         the same run config (so a checkpoint folder stands alone)
+    RUN/last/train_state.pt      optimizer, schedule, step/epoch counters, RNG states (torch, numpy,
+                                 python), data position; plain tensors and Python numbers only, read
+                                 with ``torch.load(weights_only=True)``
+    RUN/best/model.safetensors   the weights with the best validation error so far
+    RUN/best/config.yaml
+
+Safety: weights are read with safetensors (no code runs on load); torch's own format is read only with
+``torch.load(weights_only=True)``, which refuses any pickle that names a callable; YAML is read with
+``yaml.safe_load``. Nothing is pickled that a user could receive from someone else.
+
+Atomicity: a checkpoint folder ``X`` is written as ``X.tmp`` (every file fsynced, then a ``COMPLETE``
+marker), then the old ``X`` is renamed ``X.old``, ``X.tmp`` renamed ``X``, and ``X.old`` removed. A kill
+at any point leaves a complete checkpoint: :func:`resolve_checkpoint_dir` picks ``X``, else a complete
+``X.tmp``, else ``X.old``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from srnpose.errors import UserError
+
+__all__ = [
+    "WEIGHTS_FILE",
+    "CONFIG_FILE",
+    "TRAIN_STATE_FILE",
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "resolve_checkpoint_dir",
+    "load_run_config",
+    "write_yaml_atomic",
+    "load_train_state",
+    "load_state_dict_file",
+    "load_weights",
+    "rng_state",
+    "set_rng_state",
+]
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.yaml"
+TRAIN_STATE_FILE = "train_state.pt"
+COMPLETE_MARKER = "COMPLETE"
+DEFAULT_CUBE_MM = 250.0  # for a bare model config without a data section
+DEFAULT_LAYOUT = "canonical"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: the model (eval mode, CPU) and what is needed to feed it and read it."""
+
+    model: Any  # srnpose.model.SRN, in eval mode
+    model_config: Any  # srnpose.config.SRNConfig
+    input_size: int  # crop side in pixels
+    cube_mm: float  # cube edge the model was trained with
+    layout: str  # key of srnpose.skeleton.LAYOUTS: the joint order of the model's outputs
+    config: dict  # the full run config {model, data, train}
+    path: Path  # the weights file that was loaded
+
+
+# --------------------------------------------------------------------------- small file helpers
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _plain_config(run_config: Any) -> dict:
+    from srnpose.config import to_dict
+
+    if dataclasses.is_dataclass(run_config) and not isinstance(run_config, type):
+        return to_dict(run_config)
+    if isinstance(run_config, dict):
+        return json.loads(json.dumps(run_config))  # a deep, plain copy (fails loudly on odd values)
+    raise TypeError(f"run_config must be a dataclass or a dict, got {type(run_config).__name__}")
+
+
+def write_yaml_atomic(data: dict, path: str | Path) -> Path:
+    """Write ``data`` as YAML via a temporary file and ``os.replace``."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), encoding="utf-8")
+    _fsync_file(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping (a run config), got {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------- RNG state (weights_only-safe)
+
+def rng_state() -> dict:
+    """torch, numpy (legacy global) and python RNG states as tensors and plain numbers."""
+    import random
+
+    import numpy as np
+    import torch
+
+    np_state = np.random.get_state(legacy=False)
+    py_version, py_internal, py_gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "bit_generator": str(np_state["bit_generator"]),
+            "key": torch.from_numpy(np.asarray(np_state["state"]["key"], dtype=np.int64).copy()),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "python": {"version": int(py_version), "internal": torch.tensor(py_internal, dtype=torch.int64),
+                   "gauss": py_gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`rng_state`."""
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state({"bit_generator": n["bit_generator"],
+                         "state": {"key": n["key"].numpy().astype(np.uint32), "pos": int(n["pos"])},
+                         "has_gauss": int(n["has_gauss"]), "gauss": float(n["gauss"])})
+    p = state["python"]
+    random.setstate((int(p["version"]), tuple(int(v) for v in p["internal"].tolist()), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------- saving
+
+def _state_dict_for_file(model) -> dict:
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict | None = None) -> Path:
+    """Write ``dir/model.safetensors``, ``dir/config.yaml`` (and ``dir/train_state.pt``) atomically.
+
+    ``run_config``: the run config dataclass or its dict ``{model, data, train}``. ``train_state``: plain
+    data (tensors, numbers, strings, lists, dicts) such as optimizer state dicts; it is saved with
+    ``torch.save`` and must load back with ``weights_only=True`` (checked here, before the swap).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    target = Path(dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    old = target.with_name(target.name + ".old")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    config = _plain_config(run_config)
+    weights = tmp / WEIGHTS_FILE
+    save_file(_state_dict_for_file(model), str(weights),
+              metadata={"format": "pt", "srnpose_config": json.dumps(config)})
+    _fsync_file(weights)
+    write_yaml_atomic(config, tmp / CONFIG_FILE)
+    if train_state is not None:
+        state_path = tmp / TRAIN_STATE_FILE
+        torch.save(train_state, state_path)
+        _fsync_file(state_path)
+        load_train_state(state_path)  # fail now, not at resume time, if it is not weights_only-safe
+    (tmp / COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
+    _fsync_file(tmp / COMPLETE_MARKER)
+    _fsync_dir(tmp)
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+    if old.exists():
+        shutil.rmtree(old)
+    return target
+
+
+# --------------------------------------------------------------------------- loading
+
+def _complete(folder: Path) -> bool:
+    return (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file() and \
+        (folder / COMPLETE_MARKER).is_file()
+
+
+def resolve_checkpoint_dir(folder: str | Path) -> Path | None:
+    """The last complete version of checkpoint folder ``folder`` (``X``, a complete ``X.tmp``, or
+    ``X.old``, in that order), or None."""
+    folder = Path(folder)
+    candidates = [folder, folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")]
+    for candidate in candidates:
+        if candidate.is_dir() and _complete(candidate):
+            return candidate
+    if folder.is_dir() and (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file():
+        return folder  # written by hand or by another tool: no marker, but both files are there
+    return None
+
+
+def _find_weights(path: Path) -> Path:
+    """A RUN folder (best/ if present, else last/), a checkpoint folder, or a weights file."""
+    if not path.exists():
+        raise UserError(f"checkpoint {path}: no such file or folder")
+    if path.is_file():
+        return path
+    for sub in ("best", "last"):
+        found = resolve_checkpoint_dir(path / sub)
+        if found is not None:
+            return found / WEIGHTS_FILE
+    found = resolve_checkpoint_dir(path)
+    if found is not None:
+        return found / WEIGHTS_FILE
+    if (path / WEIGHTS_FILE).is_file():
+        return path / WEIGHTS_FILE
+    raise UserError(f"checkpoint {path}: no {WEIGHTS_FILE} in it, nor in {path / 'best'} or {path / 'last'}")
+
+
+def load_run_config(path: str | Path) -> dict:
+    """The run config dict of a RUN folder, a checkpoint folder or a weights file (config.yaml beside it,
+    else the safetensors metadata)."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    config_path = folder / CONFIG_FILE
+    if config_path.is_file():
+        return _read_yaml(config_path)
+    if path.is_file() and path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+        except Exception as exc:  # noqa: BLE001 - safetensors raises several types for a bad header
+            raise UserError(f"{path}: not a readable safetensors file ({exc})") from None
+        if "srnpose_config" in meta:
+            return json.loads(meta["srnpose_config"])
+    raise UserError(f"checkpoint {path}: no {CONFIG_FILE} beside it (the model config is needed to build it)")
+
+
+def load_train_state(path: str | Path) -> dict:
+    """Read a ``train_state.pt`` with ``torch.load(weights_only=True)``; a file that needs arbitrary
+    unpickling (one crafted to run code, for instance) is refused with a UserError."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: refused to load: not a plain tensor file (weights_only): {first}") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: expected a dict of training state, got {type(state).__name__}")
+    return state
+
+
+def load_state_dict_file(path: str | Path) -> dict:
+    """Tensors of a weights file: ``.safetensors`` (safetensors), or ``.pt``/``.pth``/``.bin`` read with
+    ``torch.load(weights_only=True)`` (a pickle that names code is refused)."""
+    import torch
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, ...
+            raise UserError(f"{path}: not a readable safetensors file ({str(exc).splitlines()[0]})") from None
+    if path.suffix in (".pt", ".pth", ".bin"):
+        state = load_train_state(path)
+        state = state.get("model", state) if isinstance(state.get("model"), dict) else state
+        if not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise UserError(f"{path}: expected a state dict of tensors")
+        return state
+    raise UserError(f"{path}: unknown weights format {path.suffix!r}; expected .safetensors (or .pt read "
+                    "with weights_only)")
+
+
+def _shape(t) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+def load_weights(model, state: dict, source: str | Path, config_source: str | Path | None = None) -> None:
+    """Load ``state`` into ``model`` strictly; a mismatch raises UserError naming the file and tensor."""
+    expected = getattr(model, "module", model).state_dict()
+    where = f" for the config in {config_source}" if config_source else " for the model config"
+    for key, tensor in expected.items():
+        if key not in state:
+            raise UserError(f"{source}: incompatible checkpoint: tensor {key!r} {_shape(tensor)} is missing{where}")
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise UserError(f"{source}: incompatible checkpoint: tensor {key!r} has shape {_shape(state[key])} "
+                            f"in the file but {_shape(tensor)}{where}")
+    unexpected = [k for k in state if k not in expected]
+    if unexpected:
+        raise UserError(f"{source}: incompatible checkpoint: unexpected tensor {unexpected[0]!r} "
+                        f"({len(unexpected)} in all){where}")
+    getattr(model, "module", model).load_state_dict(state, strict=True)
+
+
+def _model_section(config: dict, source: Path) -> dict:
+    if "model" in config and isinstance(config["model"], dict):
+        return config["model"]
+    from srnpose.config import SRNConfig
+
+    names = {f.name for f in dataclasses.fields(SRNConfig)}
+    if set(config) <= names:  # a bare model config
+        return config
+    raise UserError(f"{source}: no 'model' section in the run config")
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
+    """Load a run folder (``best/`` if present, else ``last/``), a checkpoint folder, or a weights file
+    with a ``config.yaml`` beside it. Returns a :class:`Checkpoint` with the model in eval mode."""
+    from srnpose.config import SRNConfig, from_dict
+    from srnpose.model import SRN
+
+    weights = _find_weights(Path(path))
+    config = load_run_config(weights)
+    config_source = weights.parent / CONFIG_FILE
+    try:
+        model_config = from_dict(SRNConfig, _model_section(config, config_source))
+    except UserError as exc:
+        raise UserError(f"{config_source}: {exc}") from None
+    model = SRN.from_config(model_config)
+    load_weights(model, load_state_dict_file(weights), weights, config_source)
+    model.eval().to(device)
+    data = config.get("data") or {}
+    return Checkpoint(model=model, model_config=model_config, input_size=int(model_config.input_size),
+                      cube_mm=float(data.get("cube_mm") or DEFAULT_CUBE_MM),
+                      layout=str(data.get("layout") or DEFAULT_LAYOUT),
+                      config=config, path=weights)
