@@ -29,6 +29,7 @@ __all__ = [
     "to_dict",
     "from_dict",
     "load_yaml",
+    "read_yaml_mapping",
     "save_yaml",
     "apply_overrides",
 ]
@@ -254,8 +255,11 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return _from_dict(cls, data, "")
 
 
-def load_yaml(cls: type[T], path: str | Path) -> T:
-    """Read a YAML config file into ``cls`` (``yaml.safe_load``); errors name the file (and line)."""
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping (``yaml.safe_load``; empty file -> {}).
+
+    Unreadable file, malformed YAML (with its line) or a non-mapping raise UserError naming the file.
+    """
     import yaml
 
     path = Path(path)
@@ -271,13 +275,19 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
+        raise UserError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def load_yaml(cls: type[T], path: str | Path) -> T:
+    """Read a YAML config file into ``cls``; errors name the file (and the line or key)."""
+    data = read_yaml_mapping(path)
     try:
         return from_dict(cls, data)
     except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
+        raise UserError(f"{Path(path)}: {exc}") from None
 
 
 def save_yaml(cfg: Any, path: str | Path) -> Path:

@@ -13,7 +13,7 @@
 
 A *regression* module is ResNet layers 2-4 (its first conv takes ``C1 + maps`` channels), global
 average pooling and a linear layer to J x 3. A *detection* module (the paper's detection-based
-stage) is ResNet layers 2-4 followed by three 4x4 stride-2 deconvolutions (256 channels, BN, ReLU)
+stage) is ResNet layers 2-4 followed by three 4x4 stride-2 deconvolutions (4 x width = 256 channels, BN, ReLU)
 that bring the stride-8 features back to F x F, and a 1x1 conv predicting the offset fields
 (J 3D heatmaps + J unit vector fields, :func:`~srnpose.model.reparam.offset_fields` layout);
 its joints are the top-k vote of those fields (:func:`~srnpose.model.reparam.decode_offset`).
@@ -46,7 +46,7 @@ from srnpose.model.resnet import RESNET_SPECS, init_weights, make_layer, make_st
 
 __all__ = ["SRN", "SRNOutput", "RegressionStage", "DetectionStage"]
 
-DECONV_CHANNELS = 256  # detection head width, as in the authors' code (SimpleBaseline's deconv head)
+DECONV_WIDTH_FACTOR = 4  # deconv channels = 4 x width: 256 at width 64, the authors' (SimpleBaseline's) head
 
 
 class SRNOutput(NamedTuple):
@@ -113,12 +113,13 @@ class DetectionStage(nn.Module):
         self.body = _layers_2_to_4(block, blocks, in_channels, width)
         deconvs: list[nn.Module] = []
         channels = 8 * width * block.expansion
+        deconv_channels = DECONV_WIDTH_FACTOR * width
         for _ in range(3):  # stride 8 -> 1
-            deconvs += [nn.ConvTranspose2d(channels, DECONV_CHANNELS, kernel_size=4, stride=2, padding=1, bias=False),
-                        nn.BatchNorm2d(DECONV_CHANNELS), nn.ReLU(inplace=True)]
-            channels = DECONV_CHANNELS
+            deconvs += [nn.ConvTranspose2d(channels, deconv_channels, kernel_size=4, stride=2, padding=1, bias=False),
+                        nn.BatchNorm2d(deconv_channels), nn.ReLU(inplace=True)]
+            channels = deconv_channels
         self.deconv = nn.Sequential(*deconvs)
-        self.head = nn.Conv2d(DECONV_CHANNELS, 4 * num_joints, kernel_size=1)
+        self.head = nn.Conv2d(deconv_channels, 4 * num_joints, kernel_size=1)
 
     def forward(self, x: Tensor, points: Tensor) -> tuple[Tensor, Tensor]:
         fields = self.head(self.deconv(self.body(x)))  # (B, 4J, F, F)
