@@ -3,7 +3,7 @@
 Layout (written by ``srnpose synth --format native``)::
 
     DIR/meta.json      {"intrinsics": {"fx", "fy", "cx", "cy"}, "resolution": [W, H],
-                        "depth_unit_mm": 1.0, "joints": 21, "frames": N, "seed": S}
+                        "depth_unit_mm": 1.0, "joints": [21 canonical names], "frames": N, "seed": S}
     DIR/depth/000000.png ...   16-bit depth PNG, one per frame
     DIR/labels.txt     line i = frame i: 21 joints x (u v d), canonical layout, px px mm
 
@@ -44,7 +44,8 @@ def read_meta(folder: Path) -> dict:
     if unit != 1.0:
         raise UserError(f"{path}: depth_unit_mm {unit} is not supported by the synth loader (1.0 only)")
     joints = meta.get("joints", NUM_JOINTS)
-    if joints not in (NUM_JOINTS, "canonical"):
+    count = len(joints) if isinstance(joints, list) else joints
+    if count not in (NUM_JOINTS, "canonical"):
         raise UserError(f"{path}: joints {joints!r}: the synth layout has 21 canonical joints")
     return meta
 
@@ -94,6 +95,8 @@ def parse(root: Path, split: str, option: str | None, intrinsics: Intrinsics | N
     if (root / "test").is_dir():
         return parse_folder(root / "test" if split == "test" else root, split, intrinsics, bad)
     frames = int(read_meta(root).get("frames", -1))
+    if frames < 0 and not (root / "labels.txt").is_file():
+        raise UserError(f"{root / 'labels.txt'}: synth label file not found")
     if frames < 0:
         frames = sum(1 for line in open(root / "labels.txt", encoding="utf-8", errors="replace") if line.split())
     first_test = frames - test_count(frames)
