@@ -236,7 +236,7 @@ def _from_dict(cls: type[T], data: dict[str, Any], prefix: str) -> T:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in data if k not in names]
     if unknown:
-        raise UserError(f"unknown config key {prefix}{unknown[0]!r}; valid keys: {', '.join(names)}")
+        raise UserError(f"unknown config key {prefix + str(unknown[0])!r}; valid keys: {', '.join(names)}")
     kwargs = {k: _coerce(v, types_[k], prefix + k) for k, v in data.items()}
     try:
         return cls(**kwargs)
