@@ -13,6 +13,7 @@ from srnpose.model import (
     SRN,
     DetectionStage,
     RegressionStage,
+    SRNJoints,
     SRNOutput,
     count_flops,
     count_params,
@@ -155,3 +156,23 @@ def test_detection_stage_decodes_its_own_target_fields():
     points, _ = pixel_points(crop, model.feature_size)
     decoded = decode_offset(*split_offset_fields(fields), points, stage.topk, stage.theta)
     torch.testing.assert_close(decoded, joints, atol=1e-4, rtol=0)
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    import warnings
+
+    torch.manual_seed(0)
+    model = SRNJoints(SRN(**TINY, stage_kind="detection,regression")).eval()
+    path = tmp_path / "srn.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (hand_crop(),), str(path), opset_version=17, dynamo=False,
+                          input_names=["depth"], output_names=["joints"], dynamic_axes={"depth": {0: "batch"}})
+    crop = hand_crop(batch=3, seed=1)  # another batch size than the export's
+    got = ort.InferenceSession(str(path)).run(None, {"depth": crop.numpy()})[0]
+    with torch.no_grad():
+        expected = model(crop).numpy()
+    assert got.shape == (3, 2, 5, 3)
+    assert abs(got - expected).max() < 1e-4

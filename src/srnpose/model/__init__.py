@@ -13,11 +13,12 @@ from srnpose.model.reparam import (
     split_offset_fields,
 )
 from srnpose.model.resnet import RESNET_SPECS, BasicBlock, Bottleneck, init_weights, make_layer, make_stem
-from srnpose.model.srn import SRN, DetectionStage, RegressionStage, SRNOutput
+from srnpose.model.srn import SRN, DetectionStage, RegressionStage, SRNJoints, SRNOutput
 
 __all__ = [
     "SRN",
     "SRNOutput",
+    "SRNJoints",
     "RegressionStage",
     "DetectionStage",
     "BasicBlock",

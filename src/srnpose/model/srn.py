@@ -44,7 +44,7 @@ from srnpose.model.reparam import (
 )
 from srnpose.model.resnet import RESNET_SPECS, init_weights, make_layer, make_stem
 
-__all__ = ["SRN", "SRNOutput", "RegressionStage", "DetectionStage"]
+__all__ = ["SRN", "SRNOutput", "SRNJoints", "RegressionStage", "DetectionStage"]
 
 DECONV_WIDTH_FACTOR = 4  # deconv channels = 4 x width: 256 at width 64, the authors' (SimpleBaseline's) head
 
@@ -213,3 +213,17 @@ class SRN(nn.Module):
         """Ground-truth offset fields (B, 4J, F, F) of ``joints`` (B, J, 3), to supervise detection stages."""
         points, mask = pixel_points(depth_crop, self.config.feature_size)
         return offset_fields(*encode_offset(joints, points, mask, self.config.theta))
+
+
+class SRNJoints(nn.Module):
+    """Wraps an :class:`SRN` so that ``forward`` is :meth:`SRN.forward_joints`: one plain tensor out.
+
+    For ``torch.onnx.export(SRNJoints(model).eval(), ...)`` and tracing; shares the weights.
+    """
+
+    def __init__(self, model: SRN) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, depth_crop: Tensor) -> Tensor:
+        return self.model.forward_joints(depth_crop)  # (B, num_stages, J, 3)
