@@ -11,7 +11,7 @@ from srnpose import geometry
 from srnpose.data.datasets import DATASETS, load_records, parse_spec
 from srnpose.data.writers import WRITERS
 from srnpose.errors import UserError
-from srnpose.skeleton import get_layout
+from srnpose.skeleton import NYU_EVAL_INDICES, get_layout
 
 FRAMES = 20
 
@@ -60,13 +60,7 @@ def test_nyu_mat_shape_and_xyz(tmp_path):
     assert mat["joint_uvd"].shape == (3, 1, 36, 3) and mat["joint_xyz"].shape == (3, 1, 36, 3)
     (record,) = load_records(f"nyu:{tmp_path}", "test")
     xyz = geometry.uvd_to_xyz(record.joints_uvd, record.intrinsics)
-    np.testing.assert_allclose(xyz, mat["joint_xyz"][0, 0][list(get_nyu_idx())], atol=0.01)
-
-
-def get_nyu_idx():
-    from srnpose.skeleton import NYU_EVAL_INDICES
-
-    return NYU_EVAL_INDICES
+    np.testing.assert_allclose(xyz, mat["joint_xyz"][0, 0][list(NYU_EVAL_INDICES)], atol=0.01)
 
 
 def test_msra_file_convention_and_folds(tmp_path):

@@ -135,11 +135,8 @@ class Records(list):
     skipped_messages: tuple[str, ...] = ()
 
 
-def label_floats(tokens: list[str], count: int, where: str, what: str) -> np.ndarray | None:
-    """Parse ``count`` finite numbers, or return None after the caller's message is built.
-
-    Returns ``None`` when the count is wrong or a number is not finite; the caller reports ``where``.
-    """
+def label_floats(tokens: list[str], count: int) -> np.ndarray | None:
+    """``count`` finite numbers from ``tokens``, or ``None`` (the caller reports it with :func:`label_error`)."""
     if len(tokens) != count:
         return None
     try:

@@ -53,7 +53,7 @@ def _read_lines(path: Path, count: int, what: str, bad: BadFrames) -> list[tuple
             tokens = line.split()
             if not tokens:
                 continue
-            values = label_floats(tokens[1:], count, "", "")
+            values = label_floats(tokens[1:], count)
             if values is None:
                 bad(label_error(path, lineno, tokens[1:], count, what))
             out.append((lineno, tokens[0], values))

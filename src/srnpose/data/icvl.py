@@ -50,7 +50,7 @@ def parse_label_file(label_path: Path, depth_dir: Path, split: str, K: Intrinsic
                 continue
             index = start_index + count
             count += 1
-            values = label_floats(tokens[1:], 3 * NUM_JOINTS, "", "")
+            values = label_floats(tokens[1:], 3 * NUM_JOINTS)
             if values is None:
                 bad(label_error(label_path, lineno, tokens[1:], 3 * NUM_JOINTS, "16 joints x u v d"))
                 continue

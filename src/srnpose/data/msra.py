@@ -82,7 +82,7 @@ def parse_gesture(folder: Path, split: str, K: Intrinsics, bad: BadFrames,
     for i, line in enumerate(body):
         lineno = i + 2
         tokens = line.split()
-        values = label_floats(tokens, 3 * NUM_JOINTS, "", "")
+        values = label_floats(tokens, 3 * NUM_JOINTS)
         if values is None:
             bad(label_error(joint_path, lineno, tokens, 3 * NUM_JOINTS, "21 joints x x y z"))
             continue

@@ -69,7 +69,7 @@ def parse_folder(folder: Path, split: str, K: Intrinsics | None, bad: BadFrames,
             tokens = line.split()
             if not tokens:
                 continue
-            values = label_floats(tokens, 3 * NUM_JOINTS, "", "")
+            values = label_floats(tokens, 3 * NUM_JOINTS)
             path = folder / "depth" / f"{index:06d}.png"
             index += 1
             if index - 1 < first or (stop is not None and index - 1 >= stop):
