@@ -1,0 +1,219 @@
+"""ONNX export of the whole SRN (re-parameterization included), parity checks and int8 quantization.
+
+The exported graph takes ``depth`` (B, 1, S, S) float32 normalized crops and returns
+``stage_joints`` (B, stages, J, 3) in normalized crop coordinates; the batch is dynamic, opset 17.
+The file's metadata (key ``srnpose``, JSON) holds what inference needs around the network:
+input size, stages, joints, cube, joint layout and the model config, so
+``srnpose.load("model.onnx")`` works without the checkpoint.
+
+int8: static QDQ quantization (onnxruntime.quantization) of the convolutions and fully connected
+layers, calibrated on crops of synthetic frames; the re-parameterization's geometry stays float.
+``quantize_int8(..., mode="dynamic")`` is the calibration-free alternative.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srnpose.errors import UserError
+
+__all__ = [
+    "OPSET",
+    "export_onnx",
+    "read_metadata",
+    "max_difference",
+    "synthetic_crops",
+    "real_crops",
+    "quantize_int8",
+    "synthetic_error_mm",
+]
+
+OPSET = 17  # AveragePool with ceil_mode/count_include_pad, TopK, GatherElements: all there since 11-17
+INPUT_NAME, OUTPUT_NAME = "depth", "stage_joints"
+METADATA_KEY = "srnpose"
+QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]  # the network's weights; geometry ops stay float
+
+
+def _wrapper(model):
+    import torch
+
+    class StageJoints(torch.nn.Module):
+        def __init__(self, srn) -> None:
+            super().__init__()
+            self.srn = srn
+
+        def forward(self, depth):
+            return self.srn.forward_joints(depth)
+
+    # eval() on the wrapper too: the exporter restores the wrapper's mode afterwards, and a fresh
+    # Module is in training mode, which would switch the SRN's BatchNorm to training.
+    return StageJoints(model).eval()
+
+
+def export_onnx(model, path: str | Path | None = None, cube_mm: Any = 250.0, layout: str = "canonical",
+                opset: int = OPSET) -> Path | bytes:
+    """Export ``model`` (an SRN) to ``path``, or return the ONNX bytes when ``path`` is None."""
+    import onnx
+    import torch
+
+    cfg = model.config
+    was_training = model.training
+    model.eval()
+    dummy = torch.zeros(1, 1, cfg.input_size, cfg.input_size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_wrapper(model), (dummy,), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                          do_constant_folding=True)
+    model.train(was_training)
+    proto = onnx.load_from_string(buffer.getvalue())
+    from srnpose.config import to_dict
+
+    meta = {"input_size": cfg.input_size, "num_stages": cfg.num_stages, "num_joints": cfg.num_joints,
+            "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist(), "layout": layout,
+            "model": to_dict(cfg)}
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    proto.producer_name = "srnpose"
+    if path is None:
+        return proto.SerializeToString()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(path))
+    return path
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The ``srnpose`` metadata of an exported file; UserError naming the file if it has none."""
+    import onnx
+
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises several types for a broken file
+        raise UserError(f"{path}: cannot read ONNX model ({type(exc).__name__})") from None
+    for entry in proto.metadata_props:
+        if entry.key == METADATA_KEY:
+            return json.loads(entry.value)
+    raise UserError(f"{path}: not an srnpose export (no '{METADATA_KEY}' metadata)")
+
+
+def max_difference(model, session, crops: np.ndarray) -> float:
+    """Largest absolute difference (normalized units) between torch and an ORT session on ``crops``."""
+    import torch
+
+    with torch.inference_mode():
+        ref = model.forward_joints(torch.from_numpy(crops)).numpy()
+    out = session.run(None, {session.get_inputs()[0].name: crops})[0]
+    return float(np.max(np.abs(out - ref)))
+
+
+# --------------------------------------------------------------------------- crops for checks
+
+
+def real_crops(folder: str | Path, input_size: int, cube_mm: Any = 250.0, camera: str = "kinect2",
+               limit: int = 8) -> np.ndarray:
+    """Crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by the inference path."""
+    from srnpose.infer import FrameCamera, crop_frame, fast_hand_center, resolve_frame_camera
+    from srnpose.sensors import FolderSource
+
+    cam: FrameCamera = resolve_frame_camera(camera=camera)
+    crops = []
+    for frame in FolderSource(folder):
+        view = frame.depth[:, ::-1] if cam.mirrored else frame.depth
+        center = fast_hand_center(view, cam.intrinsics, cam.depth_unit_mm, cube_mm)
+        if center is not None:
+            crops.append(crop_frame(view, center, cube_mm, input_size, cam.intrinsics, cam.depth_unit_mm)[0])
+        if len(crops) >= limit:
+            break
+    if not crops:
+        raise UserError(f"{folder}: no hand found in any frame")
+    return np.stack(crops)[:, None].astype(np.float32)
+
+
+def synthetic_frames(count: int, seed: int = 12345) -> list:
+    from srnpose.synth import frame_seed, render_frame
+
+    return [render_frame(frame_seed(seed, i)) for i in range(count)]
+
+
+def synthetic_crops(count: int, input_size: int, cube_mm: Any = 250.0, seed: int = 777) -> np.ndarray:
+    """Crops (N, 1, S, S) of synthetic frames, cut by the inference path (calibration data)."""
+    from srnpose.infer import crop_frame, fast_hand_center
+
+    crops = []
+    for frame in synthetic_frames(count, seed):
+        center = fast_hand_center(frame.depth_mm, frame.intrinsics, 1.0, cube_mm)
+        if center is not None:
+            crops.append(crop_frame(frame.depth_mm, center, cube_mm, input_size, frame.intrinsics)[0])
+    return np.stack(crops)[:, None].astype(np.float32)
+
+
+# --------------------------------------------------------------------------- int8
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.ndarray | None = None,
+                  mode: str = "static") -> Path:
+    """Quantize an exported fp32 model: ``static`` (QDQ, needs ``calibration`` crops) or ``dynamic``."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    metadata = read_metadata(fp32_path)
+    if mode == "dynamic":
+        quantize_dynamic(str(fp32_path), str(out_path), op_types_to_quantize=QUANTIZED_OPS,
+                         weight_type=QuantType.QInt8)
+    elif mode == "static":
+        if calibration is None or len(calibration) == 0:
+            raise ValueError("static quantization needs calibration crops")
+
+        class Reader(CalibrationDataReader):
+            def __init__(self, crops: np.ndarray) -> None:
+                self.items = iter([{INPUT_NAME: crops[i:i + 1]} for i in range(len(crops))])
+
+            def get_next(self):
+                return next(self.items, None)
+
+        quantize_static(str(fp32_path), str(out_path), Reader(calibration.astype(np.float32)),
+                        quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANTIZED_OPS,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True)
+    else:
+        raise ValueError(f"unknown quantization mode {mode!r}; valid: static, dynamic")
+    import onnx
+
+    proto = onnx.load(str(out_path))  # keep the srnpose metadata
+    if not any(e.key == METADATA_KEY for e in proto.metadata_props):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+        onnx.save(proto, str(out_path))
+    return out_path
+
+
+def synthetic_error_mm(estimator, frames: list) -> dict:
+    """Mean 3D joint error (mm) of ``estimator`` on synthetic frames; also returns the predictions."""
+    from srnpose.skeleton import convert
+
+    errors, preds, missed = [], [], 0
+    for frame in frames:
+        res = estimator.predict(frame.depth_mm, intrinsics=frame.intrinsics)
+        preds.append(res.joints_xyz)
+        if not res.hand_found:
+            missed += 1
+            continue
+        gt = frame.joints_xyz if estimator.layout == "canonical" else convert(frame.joints_xyz, "canonical",
+                                                                                estimator.layout)
+        errors.append(np.linalg.norm(res.joints_xyz - gt, axis=-1).mean())
+    return {"mean_error_mm": float(np.mean(errors)) if errors else float("nan"), "frames": len(frames),
+            "missed": missed, "joints_xyz": np.stack(preds)}

@@ -1,0 +1,507 @@
+"""Full-frame inference: depth frame in, 3D joints in millimetres out.
+
+    import srnpose
+    est = srnpose.load("runs/demo")                         # or backend="onnxruntime", or a .onnx file
+    res = est.predict(depth, camera="kinect2")             # or intrinsics=Intrinsics(...), depth_unit_mm=, mirrored=
+    res.joints_xyz                                         # (J, 3) mm, camera frame
+
+The frame path (the same geometry as training, :mod:`srnpose.geometry`):
+
+1. **centre**: :func:`fast_hand_center`, the nearest blob's 3D centre refined inside the metric cube.
+   It follows :func:`srnpose.geometry.find_hand_center` step for step, but searches the blob on a
+   4x-strided frame and refines at full resolution only inside the cube's window (about 1 ms instead
+   of about 11 ms on a 512x424 frame; the centres agree within about 1 mm on the Kinect V2 frames);
+2. **crop**: the metric cube crop, resampled nearest-neighbour exactly like
+   :func:`srnpose.geometry.warp_depth` but separably (the crop is axis-aligned at inference);
+3. **network**: torch eager or ONNX Runtime, (B, 1, S, S) -> every stage's joints (B, stages, J, 3)
+   in normalized crop coordinates;
+4. **decode**: :func:`srnpose.geometry.crop_to_uvd` and :func:`srnpose.geometry.uvd_to_xyz`.
+
+Conventions of a :class:`PoseResult`:
+
+* ``joints_uvd``, ``center_uvd`` and ``stage_joints`` are pixels of the frame **as given** (so they
+  draw straight onto it) and depth in mm;
+* ``joints_xyz`` is the camera frame in mm, **un-mirrored**: for a mirrored sensor (Kinect V2 sample
+  frames, ``mirrored=True``) the frame is flipped back before the geometry, so x grows to the
+  camera's right as for any other sensor; ``x = (u_cam - cx) * z / fx`` with ``u_cam = W - 1 - u``.
+* no hand in range: ``hand_found=False`` and every joint array is NaN, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from srnpose import geometry
+from srnpose.errors import UserError
+from srnpose.geometry import Intrinsics
+
+__all__ = [
+    "BACKENDS",
+    "FrameError",
+    "FrameCamera",
+    "PoseResult",
+    "HandPoseEstimator",
+    "load",
+    "resolve_frame_camera",
+    "fast_hand_center",
+    "crop_frame",
+    "ort_session_options",
+]
+
+BACKENDS = ("torch", "onnxruntime")
+NEAR_MM = 100.0  # nearer than this is sensor noise (every depth camera's minimum range is larger)
+FAR_MM = 1500.0  # a hand held towards the camera is nearer than 1.5 m
+CENTER_STRIDE = 4  # blob search on every 4th pixel: 16x fewer pixels, hands still span > 100 of them
+
+
+class FrameError(UserError, ValueError):
+    """A frame that is not a depth frame (shape, dtype, NaN/inf, resolution). One line, as UserError."""
+
+
+@dataclass(frozen=True)
+class FrameCamera:
+    """How to read a frame: intrinsics (of the un-mirrored view), depth unit, mirroring, resolution."""
+
+    intrinsics: Intrinsics
+    depth_unit_mm: float = 1.0
+    mirrored: bool = False
+    resolution: tuple[int, int] | None = None  # (W, H) when known from a preset: frames are checked
+    name: str = ""
+
+
+def resolve_frame_camera(intrinsics: Any = None, depth_unit_mm: float | None = None, mirrored: bool | None = None,
+                         camera: Any = None) -> FrameCamera:
+    """Combine a camera preset (name or :class:`~srnpose.cameras.Camera`) with explicit overrides.
+
+    ``intrinsics`` may be an :class:`Intrinsics`, ``"fx,fy,cx,cy"``, a 4-sequence or a :class:`FrameCamera`.
+    """
+    if isinstance(intrinsics, FrameCamera):
+        return intrinsics
+    if camera is not None:
+        from srnpose.cameras import Camera, get_camera
+
+        cam = camera if isinstance(camera, Camera) else get_camera(str(camera))
+        base = FrameCamera(cam.intrinsics, cam.depth_unit_mm, cam.mirrored, tuple(cam.resolution), cam.name)
+    else:
+        if intrinsics is None:
+            raise UserError("give the camera: intrinsics=Intrinsics(fx, fy, cx, cy) or camera=NAME")
+        base = FrameCamera(Intrinsics(1.0, 1.0, 0.0, 0.0))
+    if intrinsics is not None:
+        if isinstance(intrinsics, str):
+            try:
+                intrinsics = Intrinsics.parse(intrinsics)
+            except ValueError as exc:
+                raise UserError(f"intrinsics: {exc}") from None
+        elif not isinstance(intrinsics, Intrinsics):
+            intrinsics = Intrinsics(*(float(v) for v in intrinsics))
+        base = FrameCamera(intrinsics, base.depth_unit_mm, base.mirrored, None, base.name)
+    unit = base.depth_unit_mm if depth_unit_mm is None else float(depth_unit_mm)
+    if not (np.isfinite(unit) and unit > 0):
+        raise UserError(f"depth unit must be a positive number of mm, got {depth_unit_mm!r}")
+    mir = base.mirrored if mirrored is None else bool(mirrored)
+    return FrameCamera(base.intrinsics, unit, mir, base.resolution, base.name)
+
+
+# --------------------------------------------------------------------------- frame checks
+
+_DTYPES = (np.uint16, np.float32, np.float64, np.int32, np.uint32, np.int64)
+
+
+def check_frame(depth: Any, cam: FrameCamera, expect_2d: bool = True) -> np.ndarray:
+    """The frame as an array, or :class:`FrameError` saying what is wrong with it."""
+    if not isinstance(depth, np.ndarray):
+        if hasattr(depth, "numpy"):  # a torch tensor
+            depth = depth.detach().cpu().numpy()
+        else:
+            depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise FrameError(f"expected one depth frame of shape (H, W), got shape {depth.shape}")
+    if depth.dtype.type not in _DTYPES:
+        raise FrameError(f"depth dtype {depth.dtype} is not supported (expected uint16 raw units or float32 mm)")
+    if depth.dtype.kind == "f" and not np.isfinite(depth).all():
+        raise FrameError("depth contains NaN or inf (use 0 for no measurement)")
+    h, w = depth.shape
+    if cam.resolution is not None and tuple(cam.resolution) != (w, h):
+        raise FrameError(f"frame is {w}x{h} but camera {cam.name or ''} is {cam.resolution[0]}x{cam.resolution[1]}"
+                         " (wrong camera preset?)")
+    K = cam.intrinsics
+    if not (0 <= K.cx < w and 0 <= K.cy < h):
+        raise FrameError(f"frame is {w}x{h} but the principal point ({K.cx}, {K.cy}) lies outside it "
+                         "(intrinsics for another resolution?)")
+    return depth
+
+
+# --------------------------------------------------------------------------- centre and crop
+
+
+def fast_hand_center(depth: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: float = 1.0, cube_mm: Any = 250.0,
+                     near_mm: float = NEAR_MM, far_mm: float = FAR_MM, stride: int = CENTER_STRIDE,
+                     min_pixels: int = 50, iterations: int = 10) -> np.ndarray | None:
+    """Hand centre ``(u, v, d)`` of a full frame (raw units, any numeric dtype), or ``None``.
+
+    :func:`srnpose.geometry.find_hand_center`'s method (nearest blob, front slab, cube refinement)
+    with the blob search on the ``stride``-strided frame, then up to three cube refinements at full
+    resolution restricted to the cube's window. Pixel coordinates are those of ``depth``.
+    """
+    from scipy import ndimage
+
+    cube = np.broadcast_to(np.asarray(cube_mm, dtype=np.float64), (3,))
+    unit = float(depth_unit_mm)
+    fx, fy, cx, cy = intrinsics.as_tuple()
+    small = depth[::stride, ::stride]  # (H / s, W / s) view
+    near_raw, far_raw = near_mm / unit, far_mm / unit
+    valid = (small >= near_raw) & (small <= far_raw)
+    min_small = max(min_pixels // (stride * stride), 4)
+    n_valid = int(np.count_nonzero(valid))
+    if n_valid < min_small:
+        return None
+    values = small[valid]
+    k = int(0.005 * (n_valid - 1))
+    d_min = float(np.partition(values, k)[k])  # 0.5th percentile: robust to flying pixels
+    near = valid & (small <= d_min + cube[2] / unit)
+    labels, n = ndimage.label(near)
+    if n == 0:
+        return None
+    lab = labels[near]
+    sizes = np.bincount(lab, minlength=n + 1)
+    mins = np.full(n + 1, np.inf)
+    np.minimum.at(mins, lab, small[near].astype(np.float64))
+    sizes[0] = 0
+    if not np.any(sizes >= min_small):
+        return None
+    blob = int(np.argmin(np.where(sizes >= min_small, mins, np.inf)))
+    vs, us = np.nonzero(labels == blob)
+    ds = small[vs, us].astype(np.float64) * unit  # mm
+    us, vs = us * float(stride), vs * float(stride)  # full-resolution pixels
+    xyz = np.stack([(us - cx) * ds / fx, (vs - cy) * ds / fy, ds], axis=-1)  # (N, 3)
+    front = np.percentile(ds, 1.0)
+    center = xyz[ds <= front + cube[2] / 2].mean(axis=0)
+    half = cube / 2
+    for _ in range(iterations):  # coarse refinement on the blob
+        inside = np.all(np.abs(xyz - center) <= half, axis=-1)
+        if np.count_nonzero(inside) < min_small:
+            break
+        new_center = xyz[inside].mean(axis=0)
+        moved = np.linalg.norm(new_center - center)
+        center = new_center
+        if moved < 0.1:
+            break
+    h, w = depth.shape
+    for _ in range(3):  # full resolution, only the cube's window
+        d_near = max(center[2] - half[2], near_mm)
+        cu, cv = center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy
+        ru, rv = half[0] * abs(fx) / d_near + 1, half[1] * abs(fy) / d_near + 1
+        u0, u1 = int(max(cu - ru, 0)), int(min(cu + ru + 1, w))
+        v0, v1 = int(max(cv - rv, 0)), int(min(cv + rv + 1, h))
+        if u1 <= u0 or v1 <= v0:
+            break
+        window = depth[v0:v1, u0:u1]
+        lo, hi = max(center[2] - half[2], near_mm) / unit, min(center[2] + half[2], far_mm) / unit
+        wv, wu = np.nonzero((window >= lo) & (window <= hi))
+        d = window[wv, wu].astype(np.float64) * unit
+        x = (wu + (u0 - cx)) * d / fx
+        y = (wv + (v0 - cy)) * d / fy
+        inside = (np.abs(x - center[0]) <= half[0]) & (np.abs(y - center[1]) <= half[1])
+        if np.count_nonzero(inside) < min_pixels:
+            break
+        new_center = np.array([x[inside].mean(), y[inside].mean(), d[inside].mean()])
+        moved = np.linalg.norm(new_center - center)
+        center = new_center
+        if moved < 0.1:
+            break
+    return np.array([center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy, center[2]])
+
+
+def crop_frame(depth: np.ndarray, center_uvd: Any, cube_mm: Any, size: int, intrinsics: Intrinsics,
+               depth_unit_mm: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`srnpose.geometry.crop_depth` for raw frames, separably: ``(crop_nrm (S, S) float32, M)``.
+
+    Samples exactly the pixels :func:`srnpose.geometry.warp_depth` samples (same arithmetic), about
+    10x faster since the inference crop has no rotation.
+    """
+    cube = np.broadcast_to(np.asarray(cube_mm, dtype=np.float64), (3,))
+    M = geometry.crop_transform(center_uvd, cube, size, intrinsics)
+    Minv = np.linalg.inv(M)
+    j = np.arange(size, dtype=np.float64)
+    ui = np.floor(Minv[0, 0] * j + Minv[0, 1] * 0.0 + Minv[0, 2] + 0.5).astype(np.int64)  # (S,) columns
+    vi = np.floor(Minv[1, 0] * 0.0 + Minv[1, 1] * j + Minv[1, 2] + 0.5).astype(np.int64)  # (S,) rows
+    h, w = depth.shape
+    ok_u, ok_v = (ui >= 0) & (ui < w), (vi >= 0) & (vi < h)
+    raw = depth[np.ix_(np.clip(vi, 0, h - 1), np.clip(ui, 0, w - 1))]  # (S, S)
+    if not (ok_u.all() and ok_v.all()):
+        raw[~ok_v, :] = 0
+        raw[:, ~ok_u] = 0
+    crop_mm = raw.astype(np.float32)
+    if depth_unit_mm != 1.0:
+        crop_mm *= np.float32(depth_unit_mm)
+    center_d = float(np.asarray(center_uvd, dtype=np.float64).reshape(3)[2])
+    return geometry.normalize_depth(crop_mm, center_d, cube[2]), M
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PoseResult:
+    """One frame's estimate. Joint arrays are in the model's ``layout`` order; NaN when no hand."""
+
+    hand_found: bool
+    joints_uvd: np.ndarray  # (J, 3) px, px, mm: pixels of the frame as given
+    joints_xyz: np.ndarray  # (J, 3) mm, camera frame (un-mirrored)
+    center_uvd: np.ndarray  # (3,) the crop centre, pixels of the frame as given
+    stage_joints: np.ndarray  # (num_stages, J, 3) every stage's joints in uvd (the last is joints_uvd)
+    crop_box: np.ndarray  # (4,) u0, v0, u1, v1: the cube's window in the frame, for drawing
+    timings: dict[str, float] = field(default_factory=dict)  # ms: center, crop, network, decode, total
+    layout: str = "canonical"
+
+    def to_json(self, frame: str | int | None = None, ndigits: int = 2) -> dict:
+        """The ``predictions.jsonl`` record: frame, hand_found, joints_uvd, joints_xyz, center_uvd, latency_ms."""
+
+        def plain(a: np.ndarray):
+            return np.round(a, ndigits).tolist() if self.hand_found else None
+
+        return {"frame": frame, "hand_found": bool(self.hand_found), "joints_uvd": plain(self.joints_uvd),
+                "joints_xyz": plain(self.joints_xyz), "center_uvd": plain(self.center_uvd),
+                "latency_ms": round(float(self.timings.get("total", float("nan"))), 3)}
+
+
+def _no_hand(num_stages: int, num_joints: int, layout: str, timings: dict) -> PoseResult:
+    nan = np.full((num_joints, 3), np.nan)
+    return PoseResult(False, nan, nan.copy(), np.full(3, np.nan), np.full((num_stages, num_joints, 3), np.nan),
+                      np.full(4, np.nan), timings, layout)
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def ort_session_options(threads: int | None = None):
+    """ONNX Runtime options for batch-1 latency: every graph optimization, one intra-op thread per core."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = int(threads or _cores())
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return so
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def make_ort_session(model: bytes | str | Path, threads: int | None = None):
+    import onnxruntime as ort
+
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, ort_session_options(threads), providers=["CPUExecutionProvider"])
+
+
+class TorchRunner:
+    """(B, 1, S, S) float32 numpy -> (B, stages, J, 3) float32 numpy through the torch model."""
+
+    backend = "torch"
+
+    def __init__(self, model) -> None:
+        self.model = model.eval()
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model.forward_joints(torch.from_numpy(crops)).numpy()
+
+
+class OrtRunner:
+    """The same through an ONNX Runtime session (input ``depth``, output ``stage_joints``)."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, session) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: crops})[0]
+
+
+# --------------------------------------------------------------------------- the estimator
+
+
+class HandPoseEstimator:
+    """A network plus the frame path around it. Build with :func:`load` or :meth:`from_model`."""
+
+    def __init__(self, runner: Callable[[np.ndarray], np.ndarray], input_size: int, num_stages: int,
+                 num_joints: int, cube_mm: Any = 250.0, layout: str = "canonical", backend: str = "torch",
+                 model_config: Any = None, near_mm: float = NEAR_MM, far_mm: float = FAR_MM) -> None:
+        self.runner = runner
+        self.input_size = int(input_size)
+        self.num_stages = int(num_stages)
+        self.num_joints = int(num_joints)
+        self.cube_mm = np.broadcast_to(np.asarray(cube_mm, dtype=np.float64), (3,)).copy()
+        self.layout = str(layout)
+        self.backend = backend
+        self.model_config = model_config
+        self.near_mm, self.far_mm = float(near_mm), float(far_mm)
+
+    @classmethod
+    def from_model(cls, model, cube_mm: Any = 250.0, layout: str = "canonical", backend: str = "torch",
+                   onnx_path: str | Path | None = None, threads: int | None = None) -> HandPoseEstimator:
+        """Wrap an :class:`~srnpose.model.SRN`. ``backend="onnxruntime"`` exports it in memory
+        (or uses ``onnx_path``, e.g. an int8 file made from it)."""
+        cfg = model.config
+        if backend == "torch":
+            runner = TorchRunner(model)
+        elif backend == "onnxruntime":
+            if onnx_path is None:
+                from srnpose.export import export_onnx
+
+                onnx_path = export_onnx(model)  # bytes
+            runner = OrtRunner(make_ort_session(onnx_path, threads))
+        else:
+            raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        return cls(runner, cfg.input_size, cfg.num_stages, cfg.num_joints, cube_mm, layout, backend, cfg)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, threads: int | None = None) -> HandPoseEstimator:
+        """An ONNX file written by :func:`srnpose.export.export_onnx` (its metadata names size, cube, layout)."""
+        from srnpose.export import read_metadata
+
+        meta = read_metadata(path)
+        session = make_ort_session(path, threads)
+        return cls(OrtRunner(session), meta["input_size"], meta["num_stages"], meta["num_joints"],
+                   meta["cube_mm"], meta["layout"], "onnxruntime", meta.get("model"))
+
+    # ------------------------------------------------------------------ per frame
+
+    def locate(self, depth: np.ndarray, cam: FrameCamera) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+        """Centre (view pixels) and crop of one checked frame, with the centre time in ms."""
+        view = depth[:, ::-1] if cam.mirrored else depth  # the camera's own view (no copy)
+        t0 = time.perf_counter()
+        center = fast_hand_center(view, cam.intrinsics, cam.depth_unit_mm, self.cube_mm, self.near_mm, self.far_mm)
+        t1 = time.perf_counter()
+        if center is None:
+            return None, None, (t1 - t0) * 1e3
+        crop, M = crop_frame(view, center, self.cube_mm, self.input_size, cam.intrinsics, cam.depth_unit_mm)
+        return center, (crop, M), (t1 - t0) * 1e3
+
+    def decode(self, joints_nrm: np.ndarray, center_view: np.ndarray, M: np.ndarray, cam: FrameCamera,
+               width: int, timings: dict) -> PoseResult:
+        """(stages, J, 3) normalized crop joints -> a :class:`PoseResult` in the frame's pixels."""
+        S = self.input_size
+        stage_uvd = geometry.crop_to_uvd(joints_nrm.astype(np.float64), M, center_view[2], self.cube_mm[2], S)
+        joints_xyz = geometry.uvd_to_xyz(stage_uvd[-1], cam.intrinsics)  # (J, 3) camera frame
+        Minv = np.linalg.inv(M)
+        corners = Minv[:2, :2] @ np.array([[-0.5, S - 0.5], [-0.5, S - 0.5]]) + Minv[:2, 2:3]  # (2, 2) u;v x lo;hi
+        box = np.array([corners[0, 0], corners[1, 0], corners[0, 1], corners[1, 1]])
+        center = center_view.copy()
+        if cam.mirrored:  # back to the pixels of the frame as given
+            flip = width - 1
+            stage_uvd[..., 0] = flip - stage_uvd[..., 0]
+            center[0] = flip - center[0]
+            box = np.array([flip - box[2], box[1], flip - box[0], box[3]])
+        return PoseResult(True, stage_uvd[-1], joints_xyz, center, stage_uvd, box, timings, self.layout)
+
+    def predict(self, depth: Any, intrinsics: Any = None, depth_unit_mm: float | None = None,
+                mirrored: bool | None = None, camera: Any = None) -> PoseResult:
+        """Estimate the hand pose in one full frame (H, W): raw units (uint16) or float mm.
+
+        Give the camera as ``intrinsics`` (``Intrinsics``, ``"fx,fy,cx,cy"``) with ``depth_unit_mm``
+        (default 1) and ``mirrored`` (default False), or as a preset ``camera="kinect2"`` (whose unit,
+        mirroring and resolution apply unless overridden). Raises :class:`FrameError` for a frame
+        that is not a depth frame; a frame without a hand gives ``hand_found=False``.
+        """
+        t_start = time.perf_counter()
+        cam = resolve_frame_camera(intrinsics, depth_unit_mm, mirrored, camera)
+        depth = check_frame(depth, cam)
+        center, cropped, center_ms = self.locate(depth, cam)
+        t_crop = time.perf_counter()
+        if center is None:
+            return _no_hand(self.num_stages, self.num_joints, self.layout,
+                            {"center": center_ms, "crop": (t_crop - t_start) * 1e3, "network": 0.0, "decode": 0.0,
+                             "total": (t_crop - t_start) * 1e3})
+        crop, M = cropped
+        out = self.runner(crop[None, None])  # (1, stages, J, 3)
+        t_net = time.perf_counter()
+        timings = {"center": center_ms, "crop": (t_crop - t_start) * 1e3, "network": (t_net - t_crop) * 1e3}
+        result = self.decode(out[0], center, M, cam, depth.shape[1], timings)
+        t_end = time.perf_counter()
+        timings["decode"] = (t_end - t_net) * 1e3
+        timings["total"] = (t_end - t_start) * 1e3
+        return result
+
+    def predict_batch(self, frames: Sequence[Any] | np.ndarray, intrinsics: Any = None,
+                      depth_unit_mm: float | None = None, mirrored: bool | None = None,
+                      camera: Any = None) -> list[PoseResult]:
+        """Several frames from one camera, (B, H, W) or a list: one network call for all hands found.
+
+        Per-frame timings hold each frame's own centre/crop/decode time and the shared network time
+        divided by the number of hands.
+        """
+        cam = resolve_frame_camera(intrinsics, depth_unit_mm, mirrored, camera)
+        if isinstance(frames, np.ndarray) and frames.ndim != 3:
+            raise FrameError(f"expected a batch of depth frames (B, H, W), got shape {frames.shape}")
+        located = []
+        for i, depth in enumerate(frames):
+            t0 = time.perf_counter()
+            try:
+                depth = check_frame(depth, cam)
+            except FrameError as exc:
+                raise FrameError(f"frame {i}: {exc}") from None
+            center, cropped, center_ms = self.locate(depth, cam)
+            located.append((depth, center, cropped, center_ms, (time.perf_counter() - t0) * 1e3))
+        found = [k for k, item in enumerate(located) if item[1] is not None]
+        outputs: dict[int, np.ndarray] = {}
+        net_ms = 0.0
+        if found:
+            crops = np.stack([located[k][2][0] for k in found])[:, None]  # (B', 1, S, S)
+            t0 = time.perf_counter()
+            out = self.runner(crops)  # (B', stages, J, 3)
+            net_ms = (time.perf_counter() - t0) * 1e3 / len(found)
+            outputs = {k: out[n] for n, k in enumerate(found)}
+        results = []
+        for k, (depth, center, cropped, center_ms, crop_ms) in enumerate(located):
+            timings = {"center": center_ms, "crop": crop_ms, "network": net_ms if center is not None else 0.0}
+            if center is None:
+                timings.update(decode=0.0, total=crop_ms)
+                results.append(_no_hand(self.num_stages, self.num_joints, self.layout, timings))
+                continue
+            t0 = time.perf_counter()
+            result = self.decode(outputs[k], center, cropped[1], cam, depth.shape[1], timings)
+            timings["decode"] = (time.perf_counter() - t0) * 1e3
+            timings["total"] = crop_ms + net_ms + timings["decode"]
+            results.append(result)
+        return results
+
+    def network(self, crops: np.ndarray) -> np.ndarray:
+        """The bare network: (B, 1, S, S) float32 normalized crops -> (B, stages, J, 3)."""
+        return self.runner(np.ascontiguousarray(crops, dtype=np.float32))
+
+
+def load(path: str | Path, backend: str = "torch", threads: int | None = None) -> HandPoseEstimator:
+    """A :class:`HandPoseEstimator` from a training run folder, a checkpoint folder, a ``.safetensors``
+    file with its ``config.yaml``, or an exported ``.onnx`` file (always ONNX Runtime).
+
+    ``backend="onnxruntime"`` on a checkpoint exports the network in memory (a few seconds).
+    """
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise UserError(f"{path}: no such file")
+        return HandPoseEstimator.from_onnx(path, threads)
+    from srnpose.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    return HandPoseEstimator.from_model(ckpt.model, ckpt.cube_mm, ckpt.layout, backend, threads=threads)
