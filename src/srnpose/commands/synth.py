@@ -110,8 +110,6 @@ def _check_out_dir(text: str):
 
 def write_preview(path, frames: int, seed: int, intrinsics, resolution) -> None:
     """A grid of the first frames, depth coloured around the hand, skeleton drawn."""
-    import numpy as np
-
     from srnpose.synth import frame_seed, render_frame, visible_joints
     from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid, save_png
 
@@ -122,7 +120,6 @@ def write_preview(path, frames: int, seed: int, intrinsics, resolution) -> None:
         rgb = depth_to_rgb(frame.depth_mm, near_mm=near, far_mm=near + 350.0)
         images.append(draw_skeleton(rgb, frame.joints_uvd, visible=visible_joints(frame)))
     save_png(path, image_grid(images, PREVIEW_COLS))
-    del np
 
 
 def run(args: argparse.Namespace) -> int:

@@ -75,7 +75,7 @@ def sample_shape(rng: np.random.Generator) -> HandShape:
     scale = length_mm / _hand_length(base, bones)
     radius = RADIUS_MM * thick * rng.uniform(0.95, 1.05, size=(5, 1)) * (0.5 + 0.5 * scale)
     return HandShape(base * scale, bones * scale, radius, np.array([width * scale, scale, thick * scale]),
-                     float(rng.uniform(17.0, 21.0) * thick * (0.5 + 0.5 * scale)), float(length_mm))
+                     float(rng.uniform(18.0, 22.0) * thick * (0.5 + 0.5 * scale)), float(length_mm))
 
 
 def nominal_shape() -> HandShape:
@@ -106,7 +106,7 @@ def rot_z(deg: float) -> np.ndarray:
 
 def _thumb_rest_frame() -> np.ndarray:
     """Columns (x, y, z) of the thumb's rest frame: y along the metacarpal, z its flexion direction."""
-    y = np.array([0.62, 0.70, 0.35])
+    y = np.array([0.40, 0.85, 0.35])
     y /= np.linalg.norm(y)
     z = np.array([-0.75, 0.0, 0.66])  # flexing brings the thumb across the palm, towards the little finger
     z -= y * (z @ y)
@@ -168,8 +168,48 @@ JOINT_PARTS: tuple[tuple[int, ...], ...] = (
 )
 
 
-def primitives(shape: HandShape, pose: HandPose, joints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Round cones (P, 8) ``(a xyz, ra, b xyz, rb)`` in the hand frame and their part ids (P,)."""
+def _ellipsoid(centre: np.ndarray, axes: np.ndarray, semi_mm: np.ndarray) -> np.ndarray:
+    """(15,) ellipsoid: centre (3), axes as columns of a rotation (9, row-major), semi-axes (3)."""
+    return np.concatenate([centre, axes.reshape(-1), semi_mm])
+
+
+def _frame_along(direction: np.ndarray) -> np.ndarray:
+    """A rotation (3, 3) whose y column is ``direction`` and whose z column is near the palm normal."""
+    y = direction / np.linalg.norm(direction)
+    z = np.array([0.0, 0.0, 1.0]) - y * y[2]
+    z /= np.linalg.norm(z)
+    return np.stack([np.cross(y, z), y, z], axis=1)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A hand's volume primitives in one frame (hand or camera)."""
+
+    cones: np.ndarray  # (P, 8) round cones: a xyz, ra, b xyz, rb
+    cone_parts: np.ndarray  # (P,) int16 part ids
+    ellipsoids: np.ndarray  # (E, 15): centre, axes (3x3 columns, row-major), semi-axes
+    ellipsoid_parts: np.ndarray  # (E,) int16
+
+    def transformed(self, rot: np.ndarray, trans: np.ndarray) -> Volume:
+        """The volume moved by ``x -> rot @ x + trans`` (``rot`` may be a reflection)."""
+        cones = self.cones.copy()
+        cones[:, 0:3] = self.cones[:, 0:3] @ rot.T + trans
+        cones[:, 4:7] = self.cones[:, 4:7] @ rot.T + trans
+        ells = self.ellipsoids.copy()
+        ells[:, 0:3] = self.ellipsoids[:, 0:3] @ rot.T + trans
+        axes = self.ellipsoids[:, 3:12].reshape(-1, 3, 3)
+        ells[:, 3:12] = np.einsum("ij,ejk->eik", rot, axes).reshape(-1, 9)
+        return Volume(cones, self.cone_parts, ells, self.ellipsoid_parts)
+
+    def far_mm(self) -> float:
+        """Largest depth (z) any primitive reaches."""
+        cone_far = np.maximum(self.cones[:, 2] + self.cones[:, 3], self.cones[:, 6] + self.cones[:, 7])
+        ell_far = self.ellipsoids[:, 2] + self.ellipsoids[:, 12:15].max(axis=1)
+        return float(max(cone_far.max(initial=-np.inf), ell_far.max(initial=-np.inf)))
+
+
+def primitives(shape: HandShape, pose: HandPose, joints: np.ndarray) -> Volume:
+    """The hand's volume (round cones and ellipsoids) in the hand frame, with part ids."""
     cones: list[tuple] = []
     parts: list[int] = []
     radius = shape.radius_mm
@@ -183,42 +223,47 @@ def primitives(shape: HandShape, pose: HandPose, joints: np.ndarray) -> tuple[np
                 e = e - d / np.linalg.norm(d) * 0.75 * rb
             cones.append((*a, ra, *e, rb))
             parts.append(3 * f + b)
-    # Palm: metacarpals, transverse bars, thenar, wrist, all with thickness.
+    # Palm: a flat ellipsoid slab (with thickness), its rim thickened by round cones: the index and
+    # little metacarpals, the knuckle bar, the wrist bar; a thenar ellipsoid at the thumb's base.
     sx, sy, sz = shape.palm_scale
     r_palm = 11.0 * sz
     mcp = joints[[5, 9, 13, 17]]
-    for k in range(4):
+    for k in (0, 3):
         base = np.array([_METACARPAL_BASE_X[k] * sx, 16.0 * sy, 0.0])
-        cones.append((*base, r_palm * 1.12, *mcp[k], radius[k + 1, 0] * 1.15))
+        cones.append((*base, r_palm * 1.0, *mcp[k], radius[k + 1, 0] * 1.1))
         parts.append(PART_PALM)
-    off = np.array([0.0, -7.0 * sy, 0.0])
-    cones.append((*(mcp[0] + off), r_palm, *(mcp[3] + off), r_palm * 0.9))
-    cones.append((20.0 * sx, 47.0 * sy, 0.5 * sz, r_palm * 1.15, -24.0 * sx, 43.0 * sy, 1.5 * sz, r_palm * 1.05))
+    off = np.array([0.0, -6.0 * sy, -1.0 * sz])
+    cones.append((*(mcp[0] + off), r_palm, *(mcp[3] + off), r_palm * 0.92))
     cones.append((16.0 * sx, 7.0 * sy, 0.0, r_palm * 1.25, -15.0 * sx, 7.0 * sy, 0.0, r_palm * 1.2))
-    thumb_mid = 0.5 * (joints[1] + joints[2])
-    cones.append((8.0 * sx, 20.0 * sy, 3.0 * sz, r_palm * 1.2, *(0.6 * thumb_mid + np.array([-6.0 * sx, 4.0 * sy, 0.0])),
-                  r_palm * 1.0))
-    parts += [PART_PALM] * 4
+    parts += [PART_PALM] * 2
+    knuckle_y = float(mcp[:, 1].mean())
+    ellipsoids = [_ellipsoid(np.array([-1.5 * sx, 0.5 * knuckle_y, 1.0 * sz]), np.eye(3),
+                             np.array([37.0 * sx, 0.5 * knuckle_y, 13.5 * sz]))]
+    thumb_base = np.array([9.0 * sx, 14.0 * sy, 3.0 * sz])
+    thumb_mid = joints[1] + 0.55 * (joints[2] - joints[1])
+    axis = thumb_mid - thumb_base
+    ellipsoids.append(_ellipsoid(thumb_base + 0.5 * axis, _frame_along(axis),
+                                 np.array([14.0 * sx, 0.5 * np.linalg.norm(axis) + 6.0 * sy, 12.5 * sz])))
     # Forearm: two parallel tapered cones (an oval section), bent at the wrist, split in segments.
     wrist = rot_x(pose.wrist_deg[0]) @ rot_z(-pose.wrist_deg[1])
     rf = shape.forearm_radius_mm
     for side in (-1.0, 1.0):
-        a = np.array([side * 11.0 * sx, 4.0, 0.0])
+        a = np.array([side * 8.0 * sx, 4.0, 0.0])
         r_a = rf
         for seg in range(1, 3):
             s = seg / 2.0
-            b = wrist @ np.array([side * (11.0 + 3.0 * s) * sx, -120.0 * s * sy, 0.0])
+            b = wrist @ np.array([side * (8.0 + 3.0 * s) * sx, -120.0 * s * sy, 0.0])
             r_b = rf * (1.0 + 0.22 * s)
             cones.append((*a, r_a, *b, r_b))
             parts.append(PART_FOREARM)
             a, r_a = b, r_b
-    return np.asarray(cones, dtype=np.float64), np.asarray(parts, dtype=np.int16)
+    return Volume(np.asarray(cones, dtype=np.float64), np.asarray(parts, dtype=np.int16),
+                  np.asarray(ellipsoids, dtype=np.float64), np.full(len(ellipsoids), PART_PALM, dtype=np.int16))
+
+
+MIRROR_X = np.diag([-1.0, 1.0, 1.0])  # right hand <-> left hand in the hand frame
 
 
 def mirror_x(points: np.ndarray) -> np.ndarray:
-    """Mirror (..., 3) points (or (P, 8) round cones) in the hand frame's x: right hand <-> left hand."""
-    out = np.array(points, dtype=np.float64, copy=True)
-    out[..., 0] *= -1.0
-    if out.shape[-1] == 8:
-        out[..., 4] *= -1.0
-    return out
+    """Mirror (..., 3) points in the hand frame's x: right hand <-> left hand."""
+    return np.asarray(points, dtype=np.float64) @ MIRROR_X

@@ -13,7 +13,7 @@ from srnpose.synth.hand_model import HandPose
 
 # (low, high) per chain joint, deg. Thumb: CMC flexion, CMC abduction, MCP flexion, IP flexion.
 # Fingers: MCP flexion (negative = hyperextension), MCP abduction (+ radial), PIP, DIP.
-THUMB_LIMITS_DEG = np.array([[-15.0, 60.0], [-10.0, 65.0], [-10.0, 65.0], [-15.0, 85.0]])
+THUMB_LIMITS_DEG = np.array([[-15.0, 60.0], [-10.0, 60.0], [-10.0, 65.0], [-15.0, 85.0]])
 FINGER_LIMITS_DEG = np.array([[-20.0, 95.0], [-20.0, 20.0], [0.0, 110.0], [-5.0, 85.0]])
 LITTLE_ABD_LIMITS_DEG = np.array([-30.0, 20.0])
 LIMITS_DEG = np.stack([THUMB_LIMITS_DEG] + [FINGER_LIMITS_DEG] * 4)  # (5, 4, 2)
@@ -38,7 +38,7 @@ def thumb_pose(kind: str, rng: np.random.Generator) -> np.ndarray:
     """(CMC flex, CMC abd, MCP flex, IP flex) for a thumb ``open``, ``folded`` (over the palm or the
     fingers), ``opposed`` (pinching) or ``random``."""
     if kind == "open":
-        return np.array([rng.uniform(-15, 5), rng.uniform(20, 60), rng.uniform(-10, 15), rng.uniform(-15, 20)])
+        return np.array([rng.uniform(-15, 10), rng.uniform(0, 35), rng.uniform(-10, 15), rng.uniform(-15, 20)])
     if kind == "folded":
         return np.array([rng.uniform(35, 60), rng.uniform(0, 25), rng.uniform(35, 60), rng.uniform(25, 60)])
     if kind == "opposed":

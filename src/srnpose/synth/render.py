@@ -65,19 +65,89 @@ def screen_boxes(cones: np.ndarray, intrinsics: Intrinsics, width: int, height: 
     return np.stack([u0, v0, u1, v1], axis=1)
 
 
-def cast(cones: np.ndarray, parts: np.ndarray, intrinsics: Intrinsics, width: int, height: int) -> Raster:
-    """Ray-cast round cones (P, 8) ``(a xyz, ra, b xyz, rb)`` in camera mm; ``parts`` (P,) ids."""
-    cones = np.asarray(cones, dtype=np.float64)
-    boxes = screen_boxes(cones, intrinsics, width, height)
+def _lanes(boxes: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel index of every (primitive, pixel in its box) lane, and the lane count per primitive."""
     w_box = boxes[:, 2] - boxes[:, 0]
     h_box = np.maximum(boxes[:, 3] - boxes[:, 1], 0)
     counts = np.where(w_box > 0, w_box * h_box, 0)
     total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    local = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+    width_lane = np.repeat(np.maximum(w_box, 1), counts)
+    u = np.repeat(boxes[:, 0], counts) + local % width_lane
+    v = np.repeat(boxes[:, 1], counts) + local // width_lane
+    return v * width + u, counts, total
+
+
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros(0, np.int16))
+
+
+def cast(volume, intrinsics: Intrinsics, width: int, height: int) -> Raster:
+    """Ray-cast a :class:`~srnpose.synth.hand_model.Volume` (camera frame, mm) into a z-buffer."""
+    hits = [_cast_cones(volume.cones, volume.cone_parts, intrinsics, width, height),
+            _cast_ellipsoids(volume.ellipsoids, volume.ellipsoid_parts, intrinsics, width, height)]
+    pix = np.concatenate([h[0] for h in hits])
+    z = np.concatenate([h[1] for h in hits])
+    cos = np.concatenate([h[2] for h in hits])
+    part = np.concatenate([h[3] for h in hits])
     z_buf = np.full(width * height, np.inf, dtype=np.float32)
     cos_buf = np.zeros(width * height, dtype=np.float32)
     part_buf = np.full(width * height, -1, dtype=np.int16)
+    np.minimum.at(z_buf, pix, z)
+    win = z <= z_buf[pix]
+    cos_buf[pix[win]] = np.clip(cos[win], 0.0, 1.0)
+    part_buf[pix[win]] = part[win]
+    return Raster(z_buf.reshape(height, width), cos_buf.reshape(height, width), part_buf.reshape(height, width))
+
+
+def _cast_ellipsoids(ells: np.ndarray, parts: np.ndarray, intrinsics: Intrinsics, width: int, height: int):
+    """Hits (pix, z, cos, part) of ellipsoids (E, 15): centre, axes (row-major 3x3 columns), semi-axes."""
+    if len(ells) == 0:
+        return _EMPTY
+    centre, axes, semi = ells[:, 0:3], ells[:, 3:12].reshape(-1, 3, 3), ells[:, 12:15]
+    bound = semi.max(axis=1)
+    boxes = screen_boxes(np.concatenate([centre, bound[:, None], centre, bound[:, None]], axis=1),
+                         intrinsics, width, height)
+    pix, counts, total = _lanes(boxes, width)
     if total == 0:
-        return Raster(z_buf.reshape(height, width), cos_buf.reshape(height, width), part_buf.reshape(height, width))
+        return _EMPTY
+    to_unit = axes.transpose(0, 2, 1) / semi[:, :, None]  # (E, 3, 3): world direction -> unit-sphere space
+    origin = np.einsum("eij,ej->ei", to_unit, -centre)  # (E, 3) camera centre in unit-sphere space
+    # Normal of the unit sphere at p maps back to world as axes @ (p / semi).
+    to_world_normal = axes / semi[:, None, :]  # (E, 3, 3)
+    coef = np.concatenate([to_unit.reshape(-1, 9), origin, (origin * origin).sum(1, keepdims=True) - 1.0,
+                           to_world_normal.reshape(-1, 9)], axis=1).astype(np.float32)
+    lane = np.repeat(coef, counts, axis=0)  # (N, 22)
+    rays = _ray_table(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, width, height)[pix]
+    rx, ry, rz = rays[:, 0], rays[:, 1], rays[:, 2]
+    d = [lane[:, 3 * i] * rx + lane[:, 3 * i + 1] * ry + lane[:, 3 * i + 2] * rz for i in range(3)]
+    o = [lane[:, 9], lane[:, 10], lane[:, 11]]
+    a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+    b = o[0] * d[0] + o[1] * d[1] + o[2] * d[2]
+    h = b * b - a * lane[:, 12]
+    keep = h > 0.0
+    a, b, h = a[keep], b[keep], h[keep]
+    t = (-b - np.sqrt(h)) / a
+    p = [o[i][keep] + t * d[i][keep] for i in range(3)]
+    nw = lane[keep][:, 13:22]
+    n = [nw[:, 3 * i] * p[0] + nw[:, 3 * i + 1] * p[1] + nw[:, 3 * i + 2] * p[2] for i in range(3)]
+    rk = rays[keep]
+    n_len = np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2])
+    cos = -(n[0] * rk[:, 0] + n[1] * rk[:, 1] + n[2] * rk[:, 2]) / np.maximum(n_len, 1e-12)
+    front = t > 0.0
+    return (pix[keep][front], (t * rk[:, 2])[front], cos[front],
+            np.repeat(parts.astype(np.int16), counts)[keep][front])
+
+
+def _cast_cones(cones: np.ndarray, parts: np.ndarray, intrinsics: Intrinsics, width: int, height: int):
+    """Hits (pix, z, cos, part) of round cones (P, 8) ``(a xyz, ra, b xyz, rb)``."""
+    if len(cones) == 0:
+        return _EMPTY
+    cones = np.asarray(cones, dtype=np.float64)
+    boxes = screen_boxes(cones, intrinsics, width, height)
+    pix, counts, total = _lanes(boxes, width)
+    if total == 0:
+        return _EMPTY
 
     # Per-primitive terms (float64, then float32 lanes). Notation of iq's roundedConeIntersect, ro = 0.
     pa, ra, pb, rb = cones[:, 0:3], cones[:, 3], cones[:, 4:7], cones[:, 7]
@@ -97,13 +167,6 @@ def cast(cones: np.ndarray, parts: np.ndarray, intrinsics: Intrinsics, width: in
     (bax, bay, baz, pax, pay, paz, pbx, pby, pbz, l_m1, l_m5, l_m7, l_d2, l_k0, l_rrra, l_ra2, l_rb2,
      l_inv_ra, l_inv_rb, l_y0, l_m0) = lane.T
 
-    # Pixel of each lane.
-    starts = np.cumsum(counts) - counts
-    local = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
-    width_lane = np.repeat(w_box, counts)
-    u = np.repeat(boxes[:, 0], counts) + local % width_lane
-    v = np.repeat(boxes[:, 1], counts) + local // width_lane
-    pix = v * width + u
     rays = _ray_table(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, width, height)[pix]
     rx, ry, rz = rays[:, 0], rays[:, 1], rays[:, 2]
 
@@ -138,10 +201,4 @@ def cast(cones: np.ndarray, parts: np.ndarray, intrinsics: Intrinsics, width: in
     cos = np.where(body, cos_body, cos_cap)
 
     keep = np.isfinite(t) & (t > 0.0)
-    z = (t * rz)[keep]
-    pix_k = pix[keep]
-    np.minimum.at(z_buf, pix_k, z)
-    win = z <= z_buf[pix_k]
-    cos_buf[pix_k[win]] = np.clip(cos[keep][win], 0.0, 1.0)
-    part_buf[pix_k[win]] = np.repeat(parts.astype(np.int16), counts)[keep][win]
-    return Raster(z_buf.reshape(height, width), cos_buf.reshape(height, width), part_buf.reshape(height, width))
+    return pix[keep], (t * rz)[keep], cos[keep], np.repeat(parts.astype(np.int16), counts)[keep]

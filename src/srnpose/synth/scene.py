@@ -82,9 +82,9 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
     pose, family = sample_pose(rng)
     is_left = bool(rng.random() < 0.5)
     joints_h, _ = hm.forward_kinematics(shape, pose)
-    cones_h, parts = hm.primitives(shape, pose, joints_h)
+    volume_h = hm.primitives(shape, pose, joints_h)
     if is_left:
-        joints_h, cones_h = hm.mirror_x(joints_h), hm.mirror_x(cones_h)
+        joints_h, volume_h = hm.mirror_x(joints_h), volume_h.transformed(hm.MIRROR_X, np.zeros(3))
 
     up_sign = -1.0 if intrinsics.fy > 0 else 1.0
     rot = sample_rotation(rng, up_sign, pose.wrist_deg)
@@ -98,10 +98,8 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
     trans = palm_cam - rot @ palm_h
 
     joints_xyz = joints_h @ rot.T + trans  # (21, 3)
-    cones = cones_h.copy()
-    cones[:, 0:3] = cones_h[:, 0:3] @ rot.T + trans
-    cones[:, 4:7] = cones_h[:, 4:7] @ rot.T + trans
-    hand_far = float(np.max(np.concatenate([cones[:, 2] + cones[:, 3], cones[:, 6] + cones[:, 7]])))
+    volume = volume_h.transformed(rot, trans)
+    hand_far = volume.far_mm()
 
     plane = None
     if distractors:
@@ -110,20 +108,22 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
             centre = palm_cam * (hand_far + radius + rng.uniform(60.0, 300.0)) / depth
             centre[:2] += rng.uniform(-200.0, 200.0, size=2)
             blob = np.array([[*centre, radius, *(centre + [0.0, rng.uniform(80.0, 200.0) * -up_sign, 0.0]), radius * 0.9]])
-            cones = np.concatenate([cones, blob])
-            parts = np.concatenate([parts, [PART_DISTRACTOR]]).astype(np.int16)
+            volume = hm.Volume(np.concatenate([volume.cones, blob]),
+                               np.concatenate([volume.cone_parts, [PART_DISTRACTOR]]).astype(np.int16),
+                               volume.ellipsoids, volume.ellipsoid_parts)
         if rng.random() < 0.5:  # a wall, tilted
             normal = hm.rot_x(rng.uniform(-25, 25)) @ hm.rot_y(rng.uniform(-25, 25)) @ np.array([0.0, 0.0, -1.0])
             plane = (normal, hand_far + rng.uniform(80.0, 450.0))
 
-    raster = cast(cones, parts, intrinsics, width, height)
+    raster = cast(volume, intrinsics, width, height)
     z_mm, cos, part = raster.z_mm, raster.cos_incidence, raster.part
     if plane is not None:
         from srnpose.synth.render import _ray_table
 
         normal, min_depth = plane
         rays = _ray_table(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, width, height)
-        n_dot = np.maximum(-(rays @ normal.astype(np.float32)), 1e-3)  # (H * W,)
+        nx, ny, nz = (np.float32(c) for c in normal)
+        n_dot = np.maximum(-(rays[:, 0] * nx + rays[:, 1] * ny + rays[:, 2] * nz), 1e-3)  # (H * W,), no BLAS
         z_plane = rays[:, 2] / n_dot  # depth of the plane at unit offset
         z_plane = (z_plane * np.float32(min_depth / z_plane.min())).reshape(height, width)
         nearer = z_plane < z_mm

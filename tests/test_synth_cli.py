@@ -1,0 +1,72 @@
+"""``srnpose synth``: the files it writes, the preview, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+from srnpose.cli import main
+
+
+def test_synth_command_writes_dataset_and_preview(tmp_path, capsys):
+    out, preview = tmp_path / "s", tmp_path / "p.png"
+    rc = main(["synth", "--out", str(out), "--frames", "3", "--seed", "1", "--camera", "sr300",
+               "--resolution", "160x120", "--workers", "2", "--preview", str(preview)])
+    assert rc == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["resolution"] == [160, 120] and meta["frames"] == 3
+    assert abs(meta["intrinsics"]["fx"] - 615.866 / 4) < 1e-6
+    assert len((out / "labels.txt").read_text().splitlines()) == 3
+    from PIL import Image
+
+    with Image.open(preview) as img:
+        assert img.mode == "RGB" and img.size[0] > 160
+
+
+def test_synth_intrinsics_flag(tmp_path):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--frames", "1", "--intrinsics", "100,100,31.5,23.5"]) == 0
+    meta = json.loads((tmp_path / "s" / "meta.json").read_text())
+    assert meta["resolution"] == [64, 48] and meta["intrinsics"] == {"fx": 100.0, "fy": 100.0, "cx": 31.5, "cy": 23.5}
+
+
+@pytest.mark.parametrize("argv, flag, words", [
+    (["--frames", "0"], "--frames", "at least 1"),
+    (["--frames", "ten"], "--frames", "integer"),
+    (["--frames", "2", "--intrinsics", "1,2,3"], "--intrinsics", "fx,fy,cx,cy"),
+    (["--frames", "2", "--intrinsics", "0,500,1,1"], "--intrinsics", "non-zero"),
+    (["--frames", "2", "--intrinsics", "nan,500,1,1"], "--intrinsics", "finite"),
+    (["--frames", "2", "--resolution", "320"], "--resolution", "WxH"),
+    (["--frames", "2", "--resolution", "0x240"], "--resolution", "1-"),
+    (["--frames", "2", "--camera", "kinect9"], "--camera", "available: kinect2"),
+    (["--frames", "2", "--workers", "0"], "--workers", "at least 1"),
+    (["--frames", "2", "--seed", "-1"], "--seed", "at least 0"),
+])
+def test_synth_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, flag, words):
+    rc = main(["synth", "--out", str(tmp_path / "s"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and err.startswith("srnpose synth: error: ")
+    assert flag in err and words in err
+    assert "Traceback" not in err
+
+
+def test_synth_out_is_a_file(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    assert main(["synth", "--out", str(target), "--frames", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"srnpose synth: error: --out: {target} exists and is not a directory"
+
+
+def test_synth_out_not_writable(tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    assert main(["synth", "--out", str(blocker / "sub"), "--frames", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("srnpose synth: error: --out: cannot create") and len(err.splitlines()) == 1
+
+
+def test_synth_format_choices(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["synth", "--out", "x", "--frames", "1", "--format", "bogus"])
+    assert exc.value.code == 2
+    assert "native" in capsys.readouterr().err
