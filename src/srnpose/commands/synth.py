@@ -116,9 +116,11 @@ def write_preview(path, frames: int, seed: int, intrinsics, resolution) -> None:
     images = []
     for i in range(min(frames, PREVIEW_FRAMES)):
         frame = render_frame(frame_seed(seed, i), intrinsics, resolution)
-        near = float(frame.joints_uvd[:, 2].min()) - 40.0
-        rgb = depth_to_rgb(frame.depth_mm, near_mm=near, far_mm=near + 350.0)
-        images.append(draw_skeleton(rgb, frame.joints_uvd, visible=visible_joints(frame)))
+        # Colour range around the hand: the background saturates, the hand's relief stays readable.
+        near = float(frame.joints_uvd[:, 2].min()) - 25.0
+        far = float(frame.joints_uvd[:, 2].max()) + 40.0
+        rgb = depth_to_rgb(frame.depth_mm, near_mm=near, far_mm=far)
+        images.append(draw_skeleton(rgb, frame.joints_uvd, width=1, radius=1, visible=visible_joints(frame)))
     save_png(path, image_grid(images, PREVIEW_COLS))
 
 

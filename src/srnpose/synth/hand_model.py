@@ -108,7 +108,7 @@ def _thumb_rest_frame() -> np.ndarray:
     """Columns (x, y, z) of the thumb's rest frame: y along the metacarpal, z its flexion direction."""
     y = np.array([0.40, 0.85, 0.35])
     y /= np.linalg.norm(y)
-    z = np.array([-0.75, 0.0, 0.66])  # flexing brings the thumb across the palm, towards the little finger
+    z = np.array([-0.9, 0.0, 0.35])  # flexing brings the thumb across the palm, towards the little finger
     z -= y * (z @ y)
     z /= np.linalg.norm(z)
     return np.stack([np.cross(y, z), y, z], axis=1)

@@ -40,7 +40,7 @@ def thumb_pose(kind: str, rng: np.random.Generator) -> np.ndarray:
     if kind == "open":
         return np.array([rng.uniform(-15, 10), rng.uniform(0, 35), rng.uniform(-10, 15), rng.uniform(-15, 20)])
     if kind == "folded":
-        return np.array([rng.uniform(35, 60), rng.uniform(0, 25), rng.uniform(35, 60), rng.uniform(25, 60)])
+        return np.array([rng.uniform(25, 50), rng.uniform(0, 20), rng.uniform(20, 50), rng.uniform(15, 50)])
     if kind == "opposed":
         return np.array([rng.uniform(20, 40), rng.uniform(35, 60), rng.uniform(5, 30), rng.uniform(0, 30)])
     low, high = THUMB_LIMITS_DEG[:, 0], THUMB_LIMITS_DEG[:, 1]
