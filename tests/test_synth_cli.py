@@ -70,3 +70,10 @@ def test_synth_format_choices(capsys):
         main(["synth", "--out", "x", "--frames", "1", "--format", "bogus"])
     assert exc.value.code == 2
     assert "native" in capsys.readouterr().err
+
+
+def test_preview_inside_the_new_output_folder(tmp_path):
+    """The README's quickstart writes the preview into the folder synth is about to create."""
+    out = tmp_path / "new"
+    assert main(["synth", "--out", str(out), "--frames", "2", "--preview", str(out / "preview.png")]) == 0
+    assert (out / "preview.png").stat().st_size > 0

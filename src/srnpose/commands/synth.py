@@ -134,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
     workers = _int(args.workers, "--workers", 1)
     intrinsics, resolution = resolve_camera_flags(args)
     preview = Path(args.preview) if args.preview else None
-    if preview is not None and (preview.is_dir() or not preview.parent.is_dir()):
+    # the preview may go inside --out, which is created below
+    inside_out = preview is not None and preview.parent.resolve() == Path(args.out).resolve()
+    if preview is not None and (preview.is_dir() or not (preview.parent.is_dir() or inside_out)):
         raise UserError(f"--preview: cannot write {preview} (not a file path in an existing directory)")
     out = _check_out_dir(args.out)
 
