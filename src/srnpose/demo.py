@@ -1,0 +1,96 @@
+"""``srnpose demo``: train an SRN on synthetic hands within a time budget, evaluate it, show it.
+
+The whole job (training, the held-out evaluation, plots and overlays) fits in ``minutes`` (default 15)
+on a 2-core CPU: training gets what is left after a reserve for the evaluation. The output folder is an
+ordinary run folder (config.yaml, metrics.csv, last/, best/), so ``srnpose evaluate``, ``predict`` and
+``export`` work on it; the evaluation on the fixed synthetic test set is written beside them
+(report.json, summary.md, success_curves.png, per_joint.png, predictions.txt, overlays.png).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+from typing import Any
+
+from srnpose.errors import UserError
+
+__all__ = ["DEFAULT_MINUTES", "run_demo", "stage_table", "next_steps"]
+
+DEFAULT_MINUTES = 15.0
+EVAL_RESERVE_FRACTION = 0.1  # of the budget kept for the evaluation, plots and overlays
+EVAL_RESERVE_MAX_MIN = 1.5
+EVAL_RESERVE_MIN_MIN = 0.3
+
+
+def stage_table(report: dict[str, Any]) -> str:
+    """A plain-text table: one row per stage, mean error, frames within 20 mm, AUC."""
+    lines = ["stage  mean error (mm)  frames <= 20 mm  AUC 0-80 mm",
+             "-----  ---------------  ---------------  -----------"]
+    for i, stage in enumerate(report["stages"]):
+        within = 100.0 * stage["success_rate_max_frame"][20]
+        lines.append(f"{i + 1:>5}  {stage['mean_error_mm']:>15.2f}  {within:>14.1f}%  {stage['auc']:>11.3f}")
+    return "\n".join(lines)
+
+
+def next_steps(out: Path) -> list[str]:
+    """Commands to run next on the demo's run folder (only those this install has)."""
+    steps = [f"srnpose evaluate --checkpoint {out} --data synth --out {out}/eval",
+             f"srnpose train --out {out} --resume --minutes 30        # keep training the same run"]
+    if importlib.util.find_spec("srnpose.commands.predict") is not None:
+        steps.append(f"srnpose predict --checkpoint {out} ...         # see srnpose predict --help")
+    if importlib.util.find_spec("srnpose.commands.export") is not None:
+        steps.append(f"srnpose export --checkpoint {out} ...          # see srnpose export --help")
+    return steps
+
+
+def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, test_frames: int = 500,
+             overrides: tuple[str, ...] | list[str] = (), progress: bool = True, verbose: bool = True) -> dict:
+    """Train the ``demo`` preset on synthetic hands for ``minutes`` in all, evaluate, write, print.
+
+    Returns the evaluation report (``report["stages"][s]["mean_error_mm"]`` per stage).
+    """
+    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.train import build_config, train
+
+    start = time.perf_counter()
+    if not minutes > 0:
+        raise UserError(f"--minutes: must be > 0, got {minutes}")
+    out = Path(out)
+    if (out / "last").exists() or (out / "report.json").exists():
+        raise UserError(f"--out {out}: already holds a demo run; remove it or pass another --out")
+    reserve = min(max(EVAL_RESERVE_FRACTION * minutes, EVAL_RESERVE_MIN_MIN), EVAL_RESERVE_MAX_MIN)
+    cfg = build_config("demo", None, ["data.spec=synth"] + list(overrides))
+    train_minutes = minutes - reserve - (time.perf_counter() - start) / 60.0
+    if train_minutes <= 0:
+        raise UserError(f"--minutes {minutes}: too short to train and evaluate")
+    cfg = build_config("demo", None, ["data.spec=synth", f"train.minutes={train_minutes:.4f}",
+                                      "train.steps=null", "train.epochs=null"] + list(overrides))
+    if verbose:
+        m = cfg.model
+        print(f"srnpose demo: training a {m.num_stages}-stage SRN ({m.backbone}, width {m.width}, "
+              f"{m.input_size}x{m.input_size} crops) on synthetic hands rendered on the fly for "
+              f"{train_minutes:.1f} min, then evaluating on {test_frames} held-out frames -> {out}")
+    result = train(cfg, out, progress=progress)
+    report = evaluate_checkpoint(out, "synth", out, frames=test_frames, verbose=False)
+    report["train"] = {"steps": result.step, "samples_per_s": result.samples_per_s,
+                       "minutes": (time.perf_counter() - start) / 60.0}
+    from srnpose.evaluate import write_report
+
+    write_report(out, report)  # again, with the training figures in report.json
+    if verbose:
+        first, final = report["stages"][0]["mean_error_mm"], report["stages"][-1]["mean_error_mm"]
+        print()
+        print(f"Held-out synthetic test set: {report['frames']} frames (seed fixed), mean 3D joint error:")
+        print(stage_table(report))
+        print(f"final stage {final:.2f} mm vs first stage {first:.2f} mm "
+              f"({100.0 * (first - final) / first:+.1f} % from stacking); "
+              f"{result.step} steps at {result.samples_per_s:.1f} samples/s, "
+              f"{report['train']['minutes']:.1f} min in all")
+        print(f"wrote {out}/report.json, summary.md, success_curves.png, per_joint.png, overlays.png, "
+              "predictions.txt; the model is in best/ and last/")
+        print("next:")
+        for line in next_steps(out):
+            print("  " + line)
+    return report
