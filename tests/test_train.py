@@ -1,0 +1,143 @@
+"""Training: configs and presets, the schedule, the data source, a loss that falls, the run folder."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from srnpose.errors import UserError
+from srnpose.train import (
+    PRESETS,
+    SampleSource,
+    TrainConfig,
+    build_config,
+    lr_at,
+    metrics_columns,
+    resolve_data,
+    train,
+)
+
+FAST = ["data.spec=synth", "model.width=8", "data.val_frames=4", "train.batch_size=2"]
+
+
+def test_presets_and_overrides(tmp_path):
+    assert set(PRESETS) == {"paper", "demo", "tiny"}
+    paper = build_config("paper")
+    assert (paper.train.optimizer, paper.train.lr, paper.train.batch_size) == ("adam", 1e-3, 32)
+    assert paper.model.input_size == 128 and paper.model.num_stages == 3
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("train:\n  lr: 0.0005\nmodel:\n  num_stages: 1\n", encoding="utf-8")
+    cfg = build_config("tiny", cfg_file, ["train.batch_size=8"])
+    assert (cfg.train.lr, cfg.model.num_stages, cfg.train.batch_size) == (5e-4, 1, 8)
+    assert cfg.model.input_size == PRESETS["tiny"].model.input_size  # the preset survives a partial file
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train: [unclosed\n", r"c\.yaml line \d+: malformed YAML"),
+    ("train:\n  learning_rate: 1\n", r"unknown config key .*learning_rate.*valid keys: optimizer, lr"),
+    ("train:\n  optimizer: sgd\n", r"train\.optimizer: 'sgd' is not one of adam, adamw"),
+])
+def test_bad_config_files_are_one_line(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UserError, match=message):
+        build_config("tiny", path)
+
+
+def test_resolve_data_takes_the_dataset_cube_and_joints():
+    cfg = resolve_data(build_config("tiny", None, ["data.spec=synth"]))
+    assert cfg.data.cube_mm == 250.0 and cfg.data.layout == "canonical" and cfg.model.num_joints == 21
+
+
+def test_lr_schedules():
+    step = TrainConfig(lr=1e-3, lr_schedule="step", lr_step_epochs=2, lr_decay=0.1)
+    assert lr_at(0, step, 10, None) == 1e-3 and lr_at(19, step, 10, None) == 1e-3
+    assert math.isclose(lr_at(20, step, 10, None), 1e-4)
+    assert math.isclose(lr_at(0, step, 10, None, world_size=4), 2e-3)  # sqrt scaling by default
+    cos = TrainConfig(lr=1e-3, lr_schedule="cosine", lr_min_ratio=0.0)
+    assert lr_at(0, cos, 10, 100) == 1e-3 and lr_at(100, cos, 10, 100) < 1e-12
+    assert math.isclose(lr_at(50, cos, 10, 100), 5e-4)
+
+
+def test_synth_source_is_deterministic_and_distinct():
+    from srnpose.data.pipeline import CropConfig
+
+    source = SampleSource(None, CropConfig(input_size=32, augment=True), "joints", 0, False, synth_seed=5,
+                          synth_resolution=(160, 120))
+    a, b, a2 = source[3], source[4], source[3]
+    assert a["depth"].shape == (1, 32, 32) and a["joints_nrm"].shape == (21, 3)
+    assert np.array_equal(a["depth"], a2["depth"]) and np.array_equal(a["joints_nrm"], a2["joints_nrm"])
+    assert not np.array_equal(a["joints_nrm"], b["joints_nrm"])
+
+
+def test_a_few_steps_decrease_the_loss():
+    from srnpose.data.pipeline import CropConfig, collate
+    from srnpose.losses import srn_loss
+    from srnpose.model import SRN
+
+    source = SampleSource(None, CropConfig(input_size=32), "joints", 0, False, synth_seed=1,
+                          synth_resolution=(160, 120))
+    batch = collate([source[i] for i in range(4)])
+    torch.manual_seed(0)
+    model = SRN(num_stages=2, input_size=32, width=8, topk=8)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        loss, per_stage = srn_loss(model(batch["depth"]).stage_joints, batch["joints_nrm"], beta=0.01)
+        assert len(per_stage) == 2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_train_writes_a_run_folder(tmp_path):
+    from srnpose.checkpoint import load_checkpoint, load_train_state
+
+    cfg = build_config("tiny", None, FAST + ["train.steps=6", "train.log_every=2", "train.val_every=3",
+                                              "train.ckpt_every=3"])
+    result = train(cfg, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert result.step == 6 and len(result.val_stage_mm) == 2
+    assert (run / "config.yaml").is_file() and (run / "best" / "model.safetensors").is_file()
+    with open(run / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0].keys()) == metrics_columns(2)
+    assert [(r["step"], r["split"]) for r in rows] == [("2", "train"), ("3", "val"), ("4", "train"),
+                                                       ("6", "train"), ("6", "val")]
+    assert all(float(r["stage2_mm"]) > 0 for r in rows)
+    state = load_train_state(run / "last" / "train_state.pt")
+    assert state["step"] == 6 and "optimizer" in state and "rng" in state
+    ck = load_checkpoint(run)
+    assert ck.input_size == 32 and ck.cube_mm == 250.0 and ck.layout == "canonical"
+    assert ck.config["train"]["steps"] == 6
+    with pytest.raises(UserError, match="already holds a run"):
+        train(cfg, run, progress=False)
+
+
+def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
+    import json
+
+    from srnpose.cli import main
+
+    run = tmp_path / "run"
+    code = main(["train", "--data", "synth", "--preset", "tiny", "--out", str(run), "--steps", "2",
+                 "--no-progress", "--set", "model.width=8", "--set", "data.val_frames=2",
+                 "--set", "train.batch_size=2"])
+    assert code == 0
+    assert "trained to step 2" in capsys.readouterr().out
+    from srnpose.evaluate_run import evaluate_checkpoint
+
+    report = evaluate_checkpoint(run, "synth", tmp_path / "eval", frames=6, overlays=2, verbose=False)
+    assert report["frames"] == 6 and len(report["stages"]) == 2
+    saved = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert saved["mean_error_mm"] == saved["stages"][-1]["mean_error_mm"]
+    assert len(saved["success_rate_max_frame"]) == 81
+    lines = (tmp_path / "eval" / "predictions.txt").read_text().splitlines()
+    assert len(lines) == 6 and len(lines[0].split()) == 21 * 3
+    assert (tmp_path / "eval" / "overlays.png").is_file() and (tmp_path / "eval" / "per_joint.png").is_file()
