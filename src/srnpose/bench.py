@@ -1,0 +1,195 @@
+"""Inference benchmark: batch-1 latency (p50, p95) and FPS per backend, end to end and network only.
+
+* ``end_to_end``: a full sensor frame (uint16, in memory) in, joints in mm out: centre finding,
+  crop, network and decode (:meth:`srnpose.infer.HandPoseEstimator.predict`).
+* ``network``: the bare network on a prepared (1, 1, S, S) crop.
+
+Backends: ``torch`` (eager, inference mode), ``onnxruntime`` (fp32, all graph optimizations, one
+intra-op thread per core) and ``onnxruntime-int8`` (static QDQ int8, calibrated on synthetic crops).
+Backends are timed in interleaved rounds so that a noisy shared machine slows them alike.
+
+The report (``--json``)::
+
+    {"model": {"params", "gflops", ...}, "machine": {...}, "settings": {...},
+     "results": [{"backend", "scope", "fps", "latency_ms": {"p50", "p95", "mean"}, "frames",
+                  "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only)}]}
+"""
+
+from __future__ import annotations
+
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srnpose.errors import UserError
+
+__all__ = ["BENCH_BACKENDS", "SCOPES", "machine_info", "benchmark_frames", "run_benchmark", "format_table"]
+
+BENCH_BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+SCOPES = ("end_to_end", "network")
+DEFAULT_DATA = Path("..") / "shared" / "data" / "kinect2"  # real Kinect V2 frames, when present
+CALIBRATION_FRAMES = 32  # synthetic crops for int8 calibration
+
+
+def machine_info() -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    from srnpose import __version__
+    from srnpose.infer import _cores
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    try:
+        load = list(np.round(__import__("os").getloadavg(), 2))
+    except OSError:  # pragma: no cover
+        load = None
+    return {"cpu": cpu, "cores": _cores(), "platform": platform.platform(), "python": platform.python_version(),
+            "numpy": np.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "onnxruntime": onnxruntime.__version__, "srnpose": __version__, "loadavg_at_start": load}
+
+
+def benchmark_frames(data: str | Path | None = None, camera: str = "kinect2", count: int = 30) -> tuple[list, Any, str]:
+    """Full frames to time on: the PNGs of ``data`` (default ../shared/data/kinect2 when it exists),
+    else synthetic frames rendered for ``camera``. Returns ``(frames, FrameCamera, description)``."""
+    from srnpose.infer import resolve_frame_camera
+    from srnpose.sensors import FolderSource
+
+    cam = resolve_frame_camera(camera=camera)
+    folder = Path(data) if data is not None else DEFAULT_DATA
+    if folder.is_dir():
+        frames = [f.depth for f, _ in zip(FolderSource(folder), range(count))]
+        return frames, cam, f"{len(frames)} real frames from {folder} ({camera})"
+    if data is not None:
+        raise UserError(f"--data: {folder}: no such folder")
+    from srnpose.synth import frame_seed, render_frame
+
+    frames = []
+    for i in range(count):
+        f = render_frame(frame_seed(2024, i), intrinsics=cam.intrinsics, resolution=cam.resolution)
+        depth = f.depth_mm[:, ::-1].copy() if cam.mirrored else f.depth_mm  # as the sensor would store it
+        frames.append(depth)
+    return frames, cam, f"{len(frames)} synthetic frames rendered for {camera}"
+
+
+def _stats(latencies_ms: list[float]) -> dict[str, float]:
+    lat = np.asarray(latencies_ms)
+    return {"p50": round(float(np.percentile(lat, 50)), 3), "p95": round(float(np.percentile(lat, 95)), 3),
+            "mean": round(float(lat.mean()), 3)}
+
+
+def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
+                  frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
+                  rounds: int = 5, progress: bool = False) -> dict:
+    """Time every backend in both scopes on the same frames, interleaved in ``rounds``."""
+    from srnpose.config import to_dict
+    from srnpose.infer import HandPoseEstimator
+    from srnpose.model import model_summary
+
+    for b in backends:
+        if b not in BENCH_BACKENDS:
+            raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BENCH_BACKENDS)}")
+    full_frames, cam, description = benchmark_frames(data, camera)
+    tmp = tempfile.TemporaryDirectory(prefix="srnpose-bench-")
+    estimators: dict[str, HandPoseEstimator] = {}
+    for b in backends:
+        if b == "onnxruntime-int8":
+            from srnpose.export import export_onnx, quantize_int8, synthetic_crops
+
+            fp32 = export_onnx(model, Path(tmp.name) / "fp32.onnx", cube_mm, layout)
+            calib = synthetic_crops(CALIBRATION_FRAMES, model.config.input_size, cube_mm)
+            int8 = quantize_int8(fp32, Path(tmp.name) / "int8.onnx", calib, mode="static")
+            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, "onnxruntime", onnx_path=int8)
+        else:
+            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, b)
+    # the crops the network scope runs on: the frames' own crops
+    reference = estimators[backends[0]]
+    crops = []
+    for depth in full_frames:
+        center, cropped, _ = reference.locate(depth, cam)
+        if cropped is not None:
+            crops.append(cropped[0][None, None].astype(np.float32))
+    if not crops:
+        raise UserError("no hand found in any benchmark frame")
+    found = sum(1 for d in full_frames if reference.locate(d, cam)[0] is not None)
+
+    latencies: dict[tuple[str, str], list[float]] = {(b, s): [] for b in backends for s in SCOPES}
+    breakdown: dict[str, list[dict]] = {b: [] for b in backends}
+    for est in estimators.values():  # warm up: first calls allocate and tune
+        for i in range(warmup):
+            est.predict(full_frames[i % len(full_frames)], cam)
+            est.network(crops[i % len(crops)])
+    per_round = max(1, frames // rounds)
+    iterator = range(rounds)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="benchmark rounds", unit="round")
+    for _ in iterator:
+        for b, est in estimators.items():
+            for i in range(per_round):
+                depth = full_frames[i % len(full_frames)]
+                t0 = time.perf_counter()
+                res = est.predict(depth, cam)
+                latencies[(b, "end_to_end")].append((time.perf_counter() - t0) * 1e3)
+                breakdown[b].append(res.timings)
+            for i in range(per_round):
+                crop = crops[i % len(crops)]
+                t0 = time.perf_counter()
+                est.network(crop)
+                latencies[(b, "network")].append((time.perf_counter() - t0) * 1e3)
+    tmp.cleanup()
+
+    results = []
+    for b in backends:
+        for s in SCOPES:
+            lat = latencies[(b, s)]
+            entry = {"backend": b, "scope": s, "fps": round(1000.0 / float(np.mean(lat)), 2),
+                     "latency_ms": _stats(lat), "frames": len(lat)}
+            if s == "end_to_end":
+                parts = breakdown[b]
+                crop_only = [t["crop"] - t["center"] for t in parts]
+                entry["breakdown_ms"] = {"center": round(float(np.median([t["center"] for t in parts])), 3),
+                                         "crop": round(float(np.median(crop_only)), 3),
+                                         "network": round(float(np.median([t["network"] for t in parts])), 3),
+                                         "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
+            results.append(entry)
+    summary = model_summary(model.config)
+    return {
+        "model": {"params": int(summary["params"]), "gflops": float(summary["gflops"]),
+                  "input_size": summary["input_size"], "num_stages": summary["num_stages"],
+                  "num_joints": summary["num_joints"], "backbone": summary["backbone"],
+                  "config": to_dict(model.config)},
+        "machine": machine_info(),
+        "settings": {"batch": 1, "frames_per_backend_and_scope": per_round * rounds, "warmup": warmup,
+                     "rounds": rounds, "data": description, "hands_found": f"{found}/{len(full_frames)}",
+                     "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist()},
+        "results": results,
+    }
+
+
+def format_table(report: dict) -> str:
+    """A fixed-width table of the results, with each backend's FPS ratio against torch in the same scope."""
+    torch_fps = {r["scope"]: r["fps"] for r in report["results"] if r["backend"] == "torch"}
+    lines = [f"{'backend':<18} {'scope':<11} {'FPS':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs torch':>8}  breakdown (median ms)"]
+    for r in report["results"]:
+        ratio = f"{r['fps'] / torch_fps[r['scope']]:.2f}x" if r["scope"] in torch_fps else "-"
+        parts = r.get("breakdown_ms")
+        detail = ("  " + " ".join(f"{k} {v:.2f}" for k, v in parts.items())) if parts else ""
+        lines.append(f"{r['backend']:<18} {r['scope']:<11} {r['fps']:>8.1f} {r['latency_ms']['p50']:>8.2f} "
+                     f"{r['latency_ms']['p95']:>8.2f} {ratio:>8}{detail}")
+    m = report["model"]
+    lines.append(f"model: {m['params'] / 1e6:.1f}M params, {m['gflops']:.2f} GFLOPs, {m['input_size']}x{m['input_size']}, "
+                 f"{m['num_stages']} stages; machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
+                 f"data: {report['settings']['data']}")
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""``srnpose benchmark``: batch-1 latency and FPS per backend, end to end and network only.
+
+    srnpose benchmark                                  # the default SRN (untrained), every backend
+    srnpose benchmark --checkpoint runs/demo --backends torch,onnxruntime --frames 300 --json bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from srnpose.errors import UserError
+
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")  # mirrors srnpose.bench.BENCH_BACKENDS (kept light)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", metavar="RUN",
+                        help="a run folder or checkpoint; default: the default config (21 joints, 3 stages, "
+                             "ResNet-18, 128x128), randomly initialized")
+    parser.add_argument("--backends", default=",".join(BACKENDS), metavar="LIST",
+                        help=f"comma-separated, from {', '.join(BACKENDS)} (default: all)")
+    parser.add_argument("--frames", type=int, default=200, metavar="N",
+                        help="timed frames per backend and scope (default 200)")
+    parser.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed calls first (default 20)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="folder of depth PNGs to time on (default ../shared/data/kinect2 if present, "
+                             "else synthetic frames)")
+    parser.add_argument("--camera", default="kinect2", metavar="NAME", help="camera preset of the frames (default kinect2)")
+    parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    for b in backends:
+        if b not in BACKENDS:
+            raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BACKENDS)}")
+    if not backends:
+        raise UserError("--backends: give at least one backend")
+    if args.frames < 1:
+        raise UserError(f"--frames must be >= 1, got {args.frames}")
+    if args.warmup < 0:
+        raise UserError(f"--warmup must be >= 0, got {args.warmup}")
+    from srnpose.bench import format_table, run_benchmark
+
+    if args.checkpoint:
+        from srnpose.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.checkpoint)
+        model, cube_mm, layout = ckpt.model, ckpt.cube_mm, ckpt.layout
+    else:
+        import torch
+
+        from srnpose.config import SRNConfig
+        from srnpose.model import SRN
+
+        torch.manual_seed(0)
+        model, cube_mm, layout = SRN.from_config(SRNConfig()).eval(), 250.0, "canonical"
+    report = run_benchmark(model, cube_mm, layout, backends, frames=args.frames, warmup=args.warmup,
+                           data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True)
+    print(format_table(report))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0

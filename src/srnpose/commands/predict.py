@@ -1,0 +1,142 @@
+"""``srnpose predict``: hand poses on full depth frames (PNG files, folders, .npy stacks).
+
+    srnpose predict ../shared/data/kinect2 --checkpoint runs/demo --camera kinect2 --out out/k2
+    srnpose predict frames.npy --checkpoint model.onnx --intrinsics 475,475,320,240 --depth-unit 0.125 --out out
+
+Writes ``OUT/predictions.jsonl`` (one object per frame: frame, hand_found, joints_uvd, joints_xyz,
+center_uvd, latency_ms, timings_ms), ``OUT/overlays/<frame>.png`` (skeleton, crop box and centre on
+the colour-mapped depth) and, for more than one frame, ``OUT/overlays.gif``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from srnpose.errors import UserError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="depth PNG (16-bit), folder of PNGs, or .npy (H, W) / (T, H, W) stack")
+    parser.add_argument("--checkpoint", required=True, metavar="RUN",
+                        help="a run folder, checkpoint folder, .safetensors, or exported .onnx")
+    parser.add_argument("--camera", metavar="NAME", help="camera preset (srnpose.cameras), e.g. kinect2, sr300, sr305")
+    parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy", help="camera intrinsics (override the preset's)")
+    parser.add_argument("--depth-unit", type=float, metavar="MM",
+                        help="millimetres per raw depth unit (default: the preset's, else 1)")
+    parser.add_argument("--mirrored", action=argparse.BooleanOptionalAction, default=None,
+                        help="frames are flipped left-right (default: the preset's, else no)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+                        help="network runtime (a .onnx checkpoint always uses onnxruntime)")
+    parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints of a sequence")
+    parser.add_argument("--fps", type=float, default=30.0, help="frame rate of a recording, for --smooth and the GIF")
+    parser.add_argument("--no-overlays", action="store_true", help="write predictions.jsonl only")
+
+
+def _camera(args: argparse.Namespace):
+    from srnpose.infer import resolve_frame_camera
+
+    if args.camera is None and args.intrinsics is None:
+        raise UserError("give --camera NAME or --intrinsics fx,fy,cx,cy")
+    try:
+        return resolve_frame_camera(args.intrinsics, args.depth_unit, args.mirrored, args.camera)
+    except UserError as exc:
+        flag = "--intrinsics" if args.intrinsics and "intrinsics" in str(exc) else "--depth-unit" \
+            if "depth unit" in str(exc) else "--camera"
+        raise UserError(f"{flag}: {exc}") from None
+
+
+def overlay(depth_mm, result, layout: str):
+    """(H, W, 3) uint8: colour-mapped depth, crop box, centre and skeleton (or 'no hand')."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from srnpose.viz import depth_to_rgb, draw_skeleton
+
+    if result.hand_found:
+        d = float(result.center_uvd[2])
+        rgb = depth_to_rgb(depth_mm, near_mm=d - 200.0, far_mm=d + 600.0)
+        rgb = draw_skeleton(rgb, result.joints_uvd, layout)
+    else:
+        rgb = depth_to_rgb(depth_mm)
+    img = Image.fromarray(np.ascontiguousarray(rgb))
+    draw = ImageDraw.Draw(img)
+    if result.hand_found:
+        u0, v0, u1, v1 = (float(x) for x in result.crop_box)
+        draw.rectangle([u0, v0, u1, v1], outline=(255, 255, 255), width=1)
+        cu, cv = float(result.center_uvd[0]), float(result.center_uvd[1])
+        draw.line([cu - 5, cv, cu + 5, cv], fill=(255, 0, 255), width=2)
+        draw.line([cu, cv - 5, cu, cv + 5], fill=(255, 0, 255), width=2)
+    else:
+        draw.text((6, 6), "no hand", fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def _smoothed(result, smoother, t_s: float, cam, width: int):
+    import dataclasses
+
+    import numpy as np
+
+    from srnpose.geometry import xyz_to_uvd
+
+    if not result.hand_found:
+        smoother.reset()
+        return result
+    xyz = smoother.filter(result.joints_xyz, t_s)
+    uvd = xyz_to_uvd(xyz, cam.intrinsics)
+    if cam.mirrored:
+        uvd[..., 0] = (width - 1) - uvd[..., 0]
+    stage = np.concatenate([result.stage_joints[:-1], uvd[None]])
+    return dataclasses.replace(result, joints_xyz=xyz, joints_uvd=uvd, stage_joints=stage)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from srnpose.infer import FrameError, load
+    from srnpose.sensors import open_sources
+    from srnpose.smoothing import OneEuroFilter
+    from srnpose.viz import save_gif, save_png
+
+    cam = _camera(args)
+    source = open_sources(args.inputs, fps=args.fps)
+    backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
+    estimator = load(args.checkpoint, backend=backend)
+    out = Path(args.out)
+    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    smoother = OneEuroFilter() if args.smooth else None
+    gif_frames = []
+    found, latencies = 0, []
+    t_start = time.perf_counter()
+    with source, open(out / "predictions.jsonl", "w", encoding="utf-8") as jsonl:
+        for frame in tqdm(source, total=len(source), desc="predict", unit="frame"):
+            try:
+                result = estimator.predict(frame.depth, cam)
+            except FrameError as exc:
+                raise UserError(f"{frame.source}: {exc}") from None
+            if smoother is not None:
+                result = _smoothed(result, smoother, frame.timestamp_s, cam, frame.depth.shape[1])
+            record = result.to_json(frame.name)
+            record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
+            jsonl.write(json.dumps(record) + "\n")
+            found += bool(result.hand_found)
+            latencies.append(result.timings["total"])
+            if not args.no_overlays:
+                depth_mm = frame.depth.astype(np.float32) * np.float32(cam.depth_unit_mm)
+                rgb = overlay(depth_mm, result, estimator.layout)
+                save_png(out / "overlays" / f"{frame.name}.png", rgb)
+                if len(source) > 1:
+                    gif_frames.append(rgb[::2, ::2] if rgb.shape[1] > 400 else rgb)
+    if gif_frames:
+        save_gif(out / "overlays.gif", gif_frames, fps=min(args.fps, 15.0))
+    n = len(latencies)
+    print(f"{n} frames, hand found in {found}; latency p50 {np.median(latencies):.1f} ms "
+          f"({estimator.backend}); {time.perf_counter() - t_start:.1f} s in all; wrote {out / 'predictions.jsonl'}"
+          + ("" if args.no_overlays else f" and {out / 'overlays'}"))
+    return 0

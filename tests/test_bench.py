@@ -1,0 +1,33 @@
+import json
+
+import pytest
+import torch
+
+from srnpose.bench import format_table, run_benchmark
+from srnpose.model import SRN
+
+
+@pytest.mark.parametrize("backends", [("torch", "onnxruntime", "onnxruntime-int8")])
+def test_benchmark_report_schema(backends, shared_data):
+    torch.manual_seed(0)
+    model = SRN(num_stages=2, input_size=32, width=16, topk=8).eval()
+    report = run_benchmark(model, backends=backends, frames=4, warmup=1, rounds=2,
+                           data=shared_data / "kinect2", camera="kinect2")
+    json.dumps(report)  # plain data
+    assert isinstance(report["model"]["params"], int) and isinstance(report["model"]["gflops"], float)
+    assert {"cpu", "cores", "torch", "onnxruntime"} <= set(report["machine"])
+    pairs = [(r["backend"], r["scope"]) for r in report["results"]]
+    assert pairs == [(b, s) for b in backends for s in ("end_to_end", "network")]
+    for r in report["results"]:
+        assert r["fps"] > 0 and 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p95"]
+        assert r["frames"] == 4
+        if r["scope"] == "end_to_end":
+            assert set(r["breakdown_ms"]) == {"center", "crop", "network", "decode"}
+    table = format_table(report)
+    assert "1.00x" in table and "onnxruntime-int8" in table
+
+
+def test_benchmark_rejects_unknown_backend():
+    from srnpose.cli import main
+
+    assert main(["benchmark", "--backends", "torch,tensorrt"]) == 2

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from srnpose.errors import UserError
+from srnpose.export import (
+    export_onnx,
+    max_difference,
+    quantize_int8,
+    read_metadata,
+    real_crops,
+    synthetic_crops,
+)
+from srnpose.infer import HandPoseEstimator, load, make_ort_session
+from srnpose.model import SRN
+from srnpose.synth import render_frame
+
+TINY = dict(num_stages=2, input_size=32, width=16, topk=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    torch.manual_seed(0)
+    model = SRN(**TINY).eval()
+    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "tiny.onnx", cube_mm=220.0, layout="canonical")
+    return model, path
+
+
+def test_parity_on_real_kinect2_crops(tiny_onnx, shared_data):
+    model, path = tiny_onnx
+    crops = real_crops(shared_data / "kinect2", 32, limit=4)  # (4, 1, 32, 32): a dynamic batch of 4
+    assert crops.shape == (4, 1, 32, 32) and (crops < 1).any()  # the hand is in them
+    diff = max_difference(model, make_ort_session(path), crops)
+    assert diff <= 1e-3
+    assert not model.training  # the exporter must not leave BatchNorm in training mode
+
+
+def test_metadata_and_dynamic_batch(tiny_onnx):
+    model, path = tiny_onnx
+    meta = read_metadata(path)
+    assert meta["input_size"] == 32 and meta["num_stages"] == 2 and meta["cube_mm"] == [220.0] * 3
+    session = make_ort_session(path)
+    for batch in (1, 3):
+        out = session.run(None, {"depth": np.ones((batch, 1, 32, 32), np.float32)})[0]
+        assert out.shape == (batch, 2, 21, 3)
+
+
+def test_load_onnx_predicts_like_torch(tiny_onnx):
+    model, path = tiny_onnx
+    frame = render_frame(3)
+    ort_est = load(path)
+    torch_est = HandPoseEstimator.from_model(model, cube_mm=220.0)
+    a = ort_est.predict(frame.depth_mm, intrinsics=frame.intrinsics)
+    b = torch_est.predict(frame.depth_mm, intrinsics=frame.intrinsics)
+    assert ort_est.backend == "onnxruntime" and a.hand_found
+    np.testing.assert_allclose(a.joints_xyz, b.joints_xyz, atol=0.05)  # mm
+
+
+def test_int8_static_runs_and_stays_close(tiny_onnx, tmp_path):
+    model, path = tiny_onnx
+    calib = synthetic_crops(8, 32, cube_mm=220.0)
+    q = quantize_int8(path, tmp_path / "int8.onnx", calib, mode="static")
+    assert read_metadata(q)["input_size"] == 32  # metadata survives quantization
+    session = make_ort_session(q)
+    out = session.run(None, {"depth": calib})[0]
+    with torch.inference_mode():
+        ref = model.forward_joints(torch.from_numpy(calib)).numpy()
+    assert out.shape == ref.shape and np.isfinite(out).all()
+    assert np.abs(out - ref).mean() < 0.05  # normalized units: 6 mm at a 250 mm cube
+
+
+def test_not_an_srnpose_file(tmp_path):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(UserError, match="x.onnx"):
+        load(bad)

@@ -1,0 +1,146 @@
+import numpy as np
+import pytest
+import torch
+
+from srnpose import geometry
+from srnpose.cameras import get_camera
+from srnpose.data.depth_io import read_png16
+from srnpose.errors import UserError
+from srnpose.geometry import Intrinsics
+from srnpose.infer import FrameError, HandPoseEstimator, crop_frame, fast_hand_center, resolve_frame_camera
+from srnpose.model import SRN
+from srnpose.synth import frame_seed, render_frame
+
+TINY = dict(num_stages=2, input_size=32, width=16, topk=8)
+
+
+@pytest.fixture(scope="module")
+def estimator() -> HandPoseEstimator:
+    torch.manual_seed(0)
+    return HandPoseEstimator.from_model(SRN(**TINY).eval())
+
+
+@pytest.fixture(scope="module")
+def synth_frames():
+    return [render_frame(frame_seed(5, i)) for i in range(4)]
+
+
+def test_fast_center_matches_the_reference_on_synthetic_frames(synth_frames):
+    gaps = []
+    for f in synth_frames + [render_frame(frame_seed(6, i)) for i in range(8)]:
+        ref = geometry.find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics)
+        fast = fast_hand_center(f.depth_mm, f.intrinsics)
+        gaps.append(np.linalg.norm(geometry.uvd_to_xyz(fast, f.intrinsics) - geometry.uvd_to_xyz(ref, f.intrinsics)))
+        palm = f.joints_xyz[[0, 5, 9, 13, 17]].mean(axis=0)
+        assert np.linalg.norm(geometry.uvd_to_xyz(fast, f.intrinsics) - palm) < 100.0  # on the hand
+    assert np.median(gaps) < 1.0 and np.max(gaps) < 25.0  # mm
+
+
+def test_reference_center_method(synth_frames):
+    f = synth_frames[0]
+    est = HandPoseEstimator.from_model(SRN(**TINY).eval(), center_method="reference")
+    res = est.predict(f.depth_mm, intrinsics=f.intrinsics)
+    np.testing.assert_allclose(res.center_uvd, geometry.find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics))
+
+
+def test_fast_center_respects_the_depth_unit(synth_frames):
+    f = synth_frames[0]
+    in_eighths = (f.depth_mm.astype(np.float64) * 8).astype(np.uint32)  # SR305-like 0.125 mm units
+    np.testing.assert_allclose(fast_hand_center(in_eighths, f.intrinsics, depth_unit_mm=0.125),
+                               fast_hand_center(f.depth_mm, f.intrinsics), atol=1e-6)
+
+
+def test_crop_frame_is_exactly_geometry_crop_depth(synth_frames):
+    for f in synth_frames:
+        center = fast_hand_center(f.depth_mm, f.intrinsics)
+        a, Ma = crop_frame(f.depth_mm, center, 250.0, 32, f.intrinsics)
+        b, Mb = geometry.crop_depth(f.depth_mm.astype(np.float32), center, 250.0, 32, f.intrinsics)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(Ma, Mb)
+    edge = np.array([3.0, 3.0, 400.0])  # window hanging off the image: outside reads background
+    a, _ = crop_frame(f.depth_mm, edge, 250.0, 32, f.intrinsics)
+    b, _ = geometry.crop_depth(f.depth_mm.astype(np.float32), edge, 250.0, 32, f.intrinsics)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_predict_result_geometry(estimator, synth_frames):
+    f = synth_frames[1]
+    res = estimator.predict(f.depth_mm, intrinsics=f.intrinsics)
+    assert res.hand_found
+    assert res.joints_uvd.shape == res.joints_xyz.shape == (21, 3)
+    assert res.stage_joints.shape == (2, 21, 3)
+    np.testing.assert_allclose(res.stage_joints[-1], res.joints_uvd)
+    np.testing.assert_allclose(geometry.uvd_to_xyz(res.joints_uvd, f.intrinsics), res.joints_xyz, atol=1e-9)
+    assert res.crop_box[0] < res.center_uvd[0] < res.crop_box[2]
+    assert set(res.timings) == {"center", "crop", "network", "decode", "total"}
+
+
+def test_mirrored_frame_gives_the_same_xyz_and_flipped_pixels(estimator, synth_frames):
+    f = synth_frames[2]
+    w = f.depth_mm.shape[1]
+    plain = estimator.predict(f.depth_mm, intrinsics=f.intrinsics)
+    mirrored = estimator.predict(f.depth_mm[:, ::-1].copy(), intrinsics=f.intrinsics, mirrored=True)
+    np.testing.assert_allclose(mirrored.joints_xyz, plain.joints_xyz, atol=1e-4)
+    np.testing.assert_allclose(mirrored.joints_uvd[:, 0], (w - 1) - plain.joints_uvd[:, 0], atol=1e-4)
+    np.testing.assert_allclose(mirrored.center_uvd[0], (w - 1) - plain.center_uvd[0], atol=1e-6)
+
+
+def test_no_hand_is_not_an_error(estimator):
+    K = get_camera("icvl").intrinsics
+    for depth in (np.zeros((240, 320), np.uint16), np.full((240, 320), 3000, np.uint16)):
+        res = estimator.predict(depth, intrinsics=K)
+        assert not res.hand_found
+        assert np.isnan(res.joints_xyz).all() and res.joints_xyz.shape == (21, 3)
+        assert res.to_json("x")["joints_xyz"] is None
+
+
+def test_batch_matches_single_frames(estimator, synth_frames):
+    K = synth_frames[0].intrinsics
+    frames = [synth_frames[0].depth_mm, np.zeros_like(synth_frames[0].depth_mm), synth_frames[3].depth_mm]
+    batch = estimator.predict_batch(np.stack(frames), intrinsics=K)
+    assert [r.hand_found for r in batch] == [True, False, True]
+    for depth, res in zip(frames, batch):
+        single = estimator.predict(depth, intrinsics=K)
+        if single.hand_found:
+            np.testing.assert_allclose(res.joints_xyz, single.joints_xyz, atol=1e-3)
+
+
+@pytest.mark.parametrize("depth, message", [
+    (np.zeros((240, 320), np.uint8), "dtype uint8"),
+    (np.zeros((240, 320), bool), "dtype bool"),
+    (np.zeros((2, 240, 320), np.uint16), "shape (2, 240, 320)"),
+    (np.full((240, 320), np.nan, np.float32), "NaN"),
+    (np.zeros((100, 100), np.uint16), "principal point"),
+])
+def test_bad_frames_raise_one_clear_error(estimator, depth, message):
+    with pytest.raises(FrameError, match=message.replace("(", r"\(").replace(")", r"\)")) as info:
+        estimator.predict(depth, intrinsics=get_camera("icvl").intrinsics)
+    assert isinstance(info.value, UserError) and "\n" not in str(info.value)
+
+
+def test_camera_preset_checks_the_resolution(estimator):
+    with pytest.raises(FrameError, match="640x480 but camera kinect2 is 512x424"):
+        estimator.predict(np.zeros((480, 640), np.uint16), camera="kinect2")
+    with pytest.raises(UserError, match="intrinsics=.*camera="):
+        estimator.predict(np.zeros((480, 640), np.uint16))
+
+
+def test_resolve_frame_camera_overrides():
+    cam = resolve_frame_camera(camera="sr305")
+    assert cam.depth_unit_mm == 0.125 and not cam.mirrored and cam.resolution == (640, 480)
+    cam = resolve_frame_camera("600,600,300,200", depth_unit_mm=2.0, mirrored=True, camera="kinect2")
+    assert cam.intrinsics == Intrinsics(600, 600, 300, 200) and cam.depth_unit_mm == 2.0 and cam.mirrored
+    assert cam.resolution is None  # own intrinsics: resolution not assumed
+    with pytest.raises(UserError, match="unknown camera"):
+        resolve_frame_camera(camera="nope")
+
+
+def test_kinect2_frames_find_the_hand(estimator, shared_data):
+    for name in ("00000001.png", "00000020.png"):
+        depth = read_png16(shared_data / "kinect2" / name)
+        res = estimator.predict(depth, camera="kinect2")
+        assert res.hand_found
+        assert np.isfinite(res.joints_xyz).all() and np.isfinite(res.joints_uvd).all()
+        assert 500 < res.center_uvd[2] < 750  # the hand, in front of the body at about 0.9 m
+        u, v = (int(round(x)) for x in res.center_uvd[:2])
+        assert abs(float(depth[v, u]) - res.center_uvd[2]) < 60  # the centre sits on the hand's surface

@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from srnpose.checkpoint import save_checkpoint
+from srnpose.cli import main
+from srnpose.config import SRNConfig, to_dict
+from srnpose.model import SRN
+
+TINY = SRNConfig(num_stages=2, input_size=32, width=16, topk=8)
+KEYS = {"frame", "hand_found", "joints_uvd", "joints_xyz", "center_uvd", "latency_ms"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("run")
+    save_checkpoint(run / "last", SRN.from_config(TINY).eval(),
+                    {"model": to_dict(TINY), "data": {"cube_mm": 250.0, "layout": "canonical"}})
+    return run
+
+
+def _records(out):
+    return [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+
+
+def test_predict_on_two_kinect2_frames(run_dir, shared_data, tmp_path, capsys):
+    frames = [shared_data / "kinect2" / "00000001.png", shared_data / "kinect2" / "00000015.png"]
+    out = tmp_path / "out"
+    code = main(["predict", *map(str, frames), "--checkpoint", str(run_dir), "--camera", "kinect2",
+                 "--out", str(out), "--smooth"])
+    assert code == 0
+    records = _records(out)
+    assert [r["frame"] for r in records] == ["00000001", "00000015"]
+    for r in records:
+        assert KEYS <= set(r)
+        assert r["hand_found"] is True
+        assert np.isfinite(np.array(r["joints_xyz"])).all() and np.array(r["joints_uvd"]).shape == (21, 3)
+        assert len(r["center_uvd"]) == 3 and r["latency_ms"] > 0
+    assert (out / "overlays" / "00000001.png").is_file() and (out / "overlays.gif").is_file()
+    assert "hand found in 2" in capsys.readouterr().out
+
+
+def test_predict_npy_with_onnxruntime_and_no_hand(run_dir, tmp_path):
+    stack = np.zeros((2, 240, 320), np.uint16)  # nothing in range
+    np.save(tmp_path / "empty.npy", stack)
+    out = tmp_path / "out"
+    assert main(["predict", str(tmp_path / "empty.npy"), "--checkpoint", str(run_dir), "--camera", "icvl",
+                 "--backend", "onnxruntime", "--out", str(out), "--no-overlays"]) == 0
+    records = _records(out)
+    assert [r["hand_found"] for r in records] == [False, False]
+    assert records[0]["joints_xyz"] is None
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip()  # a progress bar may precede the one error line
+    assert "Traceback" not in err
+    last = err.splitlines()[-1]
+    assert last.startswith("srnpose predict: error: ")
+    return last
+
+
+def test_user_errors_name_the_file(run_dir, tmp_path, shared_data, capsys):
+    bad = np.ones((2, 240, 320), np.float32)
+    bad[1, 0, 0] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    args = ["--checkpoint", str(run_dir), "--out", str(tmp_path / "o")]
+    assert main(["predict", str(tmp_path / "bad.npy"), "--camera", "icvl", *args]) == 2
+    assert "bad.npy (frame 1): depth contains NaN" in _error(capsys)
+
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty"), "--camera", "icvl", *args]) == 2
+    assert "empty: folder has no .png" in _error(capsys)
+
+    frame = shared_data / "kinect2" / "00000001.png"
+    assert main(["predict", str(frame), "--camera", "sr300", *args]) == 2
+    assert f"{frame}: frame is 512x424 but camera sr300 is 640x480" in _error(capsys)
+
+    assert main(["predict", str(frame), *args]) == 2
+    assert "--camera NAME or --intrinsics" in _error(capsys)
+
+    assert main(["predict", str(frame), "--intrinsics", "1,2,3", *args]) == 2
+    assert "--intrinsics" in _error(capsys)

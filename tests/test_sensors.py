@@ -1,0 +1,80 @@
+import importlib.util
+
+import numpy as np
+import pytest
+
+from srnpose.data.depth_io import write_png16
+from srnpose.errors import UserError
+from srnpose.sensors import FolderSource, NpyStackSource, RealSenseSource, open_sources
+
+
+def _frames(n=3, shape=(24, 32)):
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 2000, shape, dtype=np.uint16) for _ in range(n)]
+
+
+def test_folder_replay_in_name_order(tmp_path):
+    frames = _frames()
+    for i, name in enumerate(["b", "c", "a"]):
+        write_png16(tmp_path / f"{name}.png", frames[i])
+    (tmp_path / "notes.txt").write_text("ignored")
+    with FolderSource(tmp_path, fps=10.0) as source:
+        assert len(source) == 3
+        got = list(source)
+    assert [f.name for f in got] == ["a", "b", "c"]
+    assert [f.index for f in got] == [0, 1, 2]
+    assert got[1].timestamp_s == pytest.approx(0.1)
+    np.testing.assert_array_equal(got[0].depth, frames[2])
+    assert got[0].depth.dtype == np.uint16
+
+
+def test_empty_folder_and_missing_path(tmp_path):
+    with pytest.raises(UserError, match=f"{tmp_path}: folder has no .png"):
+        FolderSource(tmp_path)
+    with pytest.raises(UserError, match="no such file"):
+        open_sources([tmp_path / "missing.png"])
+
+
+def test_npy_stack_and_single_frame(tmp_path):
+    frames = np.stack(_frames(4))
+    np.save(tmp_path / "seq.npy", frames)
+    np.save(tmp_path / "one.npy", frames[0].astype(np.float32))
+    source = open_sources([tmp_path / "seq.npy", tmp_path / "one.npy"])
+    got = list(source)
+    assert len(source) == len(got) == 5
+    assert [f.index for f in got] == list(range(5))
+    assert got[4].name == "one_00000"
+    np.testing.assert_array_equal(got[3].depth, frames[3])
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((2, 3, 4, 5), np.uint16), "shape"),
+    (np.zeros((4, 5), bool), "dtype bool"),
+])
+def test_npy_refused_at_open(tmp_path, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(UserError, match=f"bad.npy.*{message}"):
+        NpyStackSource(tmp_path / "bad.npy")
+
+
+def test_npy_nan_names_the_file_and_frame(tmp_path):
+    stack = np.ones((3, 4, 5), np.float32)
+    stack[1, 2, 2] = np.inf
+    np.save(tmp_path / "seq.npy", stack)
+    source = NpyStackSource(tmp_path / "seq.npy")
+    it = iter(source)
+    next(it)
+    with pytest.raises(UserError, match=r"seq.npy \(frame 1\): depth contains NaN or inf"):
+        next(it)
+
+
+def test_unsupported_input(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"")
+    with pytest.raises(UserError, match="x.jpg: unsupported input"):
+        open_sources([tmp_path / "x.jpg"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyrealsense2") is not None, reason="pyrealsense2 installed")
+def test_realsense_without_the_package_says_how_to_install():
+    with pytest.raises(UserError, match="pip install"):
+        RealSenseSource()
