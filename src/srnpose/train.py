@@ -303,7 +303,8 @@ class SampleSource:
 
     Synthetic: frame ``g`` of the training stream, augmented with ``default_rng([seed, g])``.
     Records: epoch ``g // n`` visits the records in the permutation ``default_rng([seed, epoch])``.
-    A bad frame raises UserError, or with ``skip_bad`` returns ``{"bad": message}``.
+    A bad frame gives ``{"bad": message, "fatal": not skip_bad}``; the training loop raises the fatal ones
+    as UserError (so a worker process's error reaches the user as one clean line) and counts the others.
     """
 
     def __init__(self, records, crop_cfg, center: str, seed: int, skip_bad: bool,
@@ -317,6 +318,7 @@ class SampleSource:
         self.synth_resolution = synth_resolution
         self._perm_epoch = -1
         self._perm: np.ndarray | None = None
+        self.load_skipped = 0  # frames the loader dropped up front (skip_bad)
 
     def _record(self, g: int):
         if self.records is None:
@@ -338,19 +340,18 @@ class SampleSource:
         try:
             record = self._record(int(g))
             return prepare_sample(record, self.crop_cfg, self.center, rng)
-        except UserError as exc:
-            if not self.skip_bad:
-                raise
-            return {"bad": str(exc)}
+        except UserError as exc:  # reported by the training process (clean, also from a worker process)
+            return {"bad": str(exc), "fatal": not self.skip_bad}
 
 
-def collate_good(samples: list[dict]) -> tuple[dict | None, list[str]]:
-    """Collate the good samples; return the bad ones' messages beside them."""
+def collate_good(samples: list[dict]) -> tuple[dict | None, list[str], list[str]]:
+    """Collate the good samples; return the skipped ones' messages and the fatal ones' beside them."""
     from srnpose.data.pipeline import collate
 
     good = [s for s in samples if "bad" not in s]
-    bad = [s["bad"] for s in samples if "bad" in s]
-    return (collate(good) if good else None), bad
+    bad = [s["bad"] for s in samples if "bad" in s and not s["fatal"]]
+    fatal = [s["bad"] for s in samples if "bad" in s and s["fatal"]]
+    return (collate(good) if good else None), bad, fatal
 
 
 class _StepBatches:
@@ -396,6 +397,7 @@ def _build_sources(cfg: RunConfig):
             print(f"{d.spec}: skipped {records.skipped} bad frames while loading", file=sys.stderr)
         source = SampleSource(records, crop, d.center, cfg.train.seed, d.skip_bad)
         count = len(records)
+        source.load_skipped = int(getattr(records, "skipped", 0))
     return source, crop, count
 
 
@@ -703,7 +705,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
         model.train()
         try:
             t0 = time.perf_counter()
-            for batch, bad in loader:
+            for batch, bad, fatal in loader:
+                if fatal:
+                    raise UserError(f"{fatal[0]} (pass --skip-bad to skip and count bad frames)")
                 state["bad_frames"] += len(bad)
                 state["acc_bad"] += len(bad)
                 for message in bad:
@@ -834,7 +838,7 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
         done = step - start_step
         return TrainResult(run_dir=run_dir, step=step, val_stage_mm=last_val,
                            best_mm=None if not math.isfinite(state["best_mm"]) else float(state["best_mm"]),
-                           bad_frames=int(state["bad_frames"]),
+                           bad_frames=int(state["bad_frames"]) + getattr(source, "load_skipped", 0),
                            samples_per_s=done * per_step / total_time)
     finally:
         distributed.teardown(info)
