@@ -74,3 +74,20 @@ def test_not_an_srnpose_file(tmp_path):
     bad.write_bytes(b"not onnx")
     with pytest.raises(UserError, match="x.onnx"):
         load(bad)
+
+
+def test_export_command_prints_parity(tmp_path, shared_data, capsys, monkeypatch):
+    from srnpose.checkpoint import save_checkpoint
+    from srnpose.cli import main
+    from srnpose.config import SRNConfig, to_dict
+
+    cfg = SRNConfig(**TINY)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "run" / "last", SRN.from_config(cfg).eval(), {"model": to_dict(cfg)})
+    out = tmp_path / "m.onnx"
+    code = main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(out),
+                 "--crops", str(shared_data / "kinect2")])
+    printed = capsys.readouterr().out
+    assert code == 0 and out.is_file()
+    assert "real crops" in printed and "max |difference|" in printed
+    assert main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "m.txt")]) == 2

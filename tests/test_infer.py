@@ -144,3 +144,15 @@ def test_kinect2_frames_find_the_hand(estimator, shared_data):
         assert 500 < res.center_uvd[2] < 750  # the hand, in front of the body at about 0.9 m
         u, v = (int(round(x)) for x in res.center_uvd[:2])
         assert abs(float(depth[v, u]) - res.center_uvd[2]) < 60  # the centre sits on the hand's surface
+
+
+def test_top_level_api_is_lazy():
+    import subprocess
+    import sys
+
+    code = "import sys, srnpose; assert 'torch' not in sys.modules; assert callable(srnpose.load); print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+    import srnpose
+    from srnpose.infer import HandPoseEstimator as H
+
+    assert srnpose.HandPoseEstimator is H
