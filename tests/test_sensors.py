@@ -78,3 +78,24 @@ def test_unsupported_input(tmp_path):
 def test_realsense_without_the_package_says_how_to_install():
     with pytest.raises(UserError, match="pip install"):
         RealSenseSource()
+
+
+def test_live_loop_on_a_replayed_folder(tmp_path, shared_data, capsys):
+    import json
+
+    import torch
+
+    from srnpose.checkpoint import save_checkpoint
+    from srnpose.cli import main
+    from srnpose.config import SRNConfig, to_dict
+    from srnpose.model import SRN
+
+    cfg = SRNConfig(num_stages=2, input_size=32, width=16, topk=8)
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "run" / "last", SRN.from_config(cfg).eval(), {"model": to_dict(cfg)})
+    out = tmp_path / "live.jsonl"
+    assert main(["live", "--replay", str(shared_data / "kinect2"), "--camera", "kinect2", "--checkpoint",
+                 str(tmp_path / "run"), "--backend", "torch", "--frames", "3", "--jsonl", str(out), "--smooth"]) == 0
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 3 and all(r["hand_found"] for r in lines)
+    assert "3 frames, hand found in 3" in capsys.readouterr().out

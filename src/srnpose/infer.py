@@ -54,6 +54,7 @@ __all__ = [
     "fast_hand_center",
     "crop_frame",
     "ort_session_options",
+    "smooth_result",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
@@ -500,6 +501,22 @@ class HandPoseEstimator:
     def network(self, crops: np.ndarray) -> np.ndarray:
         """The bare network: (B, 1, S, S) float32 normalized crops -> (B, stages, J, 3)."""
         return self.runner(np.ascontiguousarray(crops, dtype=np.float32))
+
+
+def smooth_result(result: PoseResult, smoother, t_s: float, cam: FrameCamera, width: int) -> PoseResult:
+    """Filter a sequence's ``joints_xyz`` with ``smoother`` (a :class:`~srnpose.smoothing.OneEuroFilter`)
+    and recompute ``joints_uvd`` from them; a frame without a hand resets the filter."""
+    import dataclasses
+
+    if not result.hand_found:
+        smoother.reset()
+        return result
+    xyz = smoother.filter(result.joints_xyz, t_s)
+    uvd = geometry.xyz_to_uvd(xyz, cam.intrinsics)
+    if cam.mirrored:
+        uvd[..., 0] = (width - 1) - uvd[..., 0]
+    stage = np.concatenate([result.stage_joints[:-1], uvd[None]])
+    return dataclasses.replace(result, joints_xyz=xyz, joints_uvd=uvd, stage_joints=stage)
 
 
 def load(path: str | Path, backend: str = "torch", threads: int | None = None) -> HandPoseEstimator:

@@ -74,24 +74,6 @@ def overlay(depth_mm, result, layout: str):
     return np.asarray(img)
 
 
-def _smoothed(result, smoother, t_s: float, cam, width: int):
-    import dataclasses
-
-    import numpy as np
-
-    from srnpose.geometry import xyz_to_uvd
-
-    if not result.hand_found:
-        smoother.reset()
-        return result
-    xyz = smoother.filter(result.joints_xyz, t_s)
-    uvd = xyz_to_uvd(xyz, cam.intrinsics)
-    if cam.mirrored:
-        uvd[..., 0] = (width - 1) - uvd[..., 0]
-    stage = np.concatenate([result.stage_joints[:-1], uvd[None]])
-    return dataclasses.replace(result, joints_xyz=xyz, joints_uvd=uvd, stage_joints=stage)
-
-
 def run(args: argparse.Namespace) -> int:
     import json
     import time
@@ -99,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from srnpose.infer import FrameError, load
+    from srnpose.infer import FrameError, load, smooth_result
     from srnpose.sensors import open_sources
     from srnpose.smoothing import OneEuroFilter
     from srnpose.viz import save_gif, save_png
@@ -121,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             except FrameError as exc:
                 raise UserError(f"{frame.source}: {exc}") from None
             if smoother is not None:
-                result = _smoothed(result, smoother, frame.timestamp_s, cam, frame.depth.shape[1])
+                result = smooth_result(result, smoother, frame.timestamp_s, cam, frame.depth.shape[1])
             record = result.to_json(frame.name)
             record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
             jsonl.write(json.dumps(record) + "\n")
