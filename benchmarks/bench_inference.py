@@ -1,0 +1,90 @@
+"""Inference benchmark with a profile of the frame path (issue 6).
+
+    python benchmarks/bench_inference.py [--frames 200] [--checkpoint RUN] [--json bench.json]
+
+1. The frame path's parts on the real Kinect V2 frames, each against the reference implementation:
+   centre (srnpose.geometry.find_hand_center vs srnpose.infer.fast_hand_center), crop
+   (geometry.crop_depth vs infer.crop_frame), decode.
+2. ``srnpose benchmark``'s table: batch-1 latency and FPS per backend, end to end and network only.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _time(fn, items, repeats: int = 5) -> float:
+    """Median over ``repeats`` passes of the mean ms per item."""
+    passes = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for item in items:
+            fn(item)
+        passes.append((time.perf_counter() - t0) * 1e3 / len(items))
+    return float(np.median(passes))
+
+
+def profile_frame_path(frames: list, cam, input_size: int = 128, cube_mm: float = 250.0) -> dict:
+    from srnpose import geometry
+    from srnpose.infer import crop_frame, fast_hand_center
+
+    K, unit = cam.intrinsics, cam.depth_unit_mm
+    views = [f[:, ::-1] if cam.mirrored else f for f in frames]
+    centers = [fast_hand_center(v, K, unit, cube_mm) for v in views]
+    pairs = [(v, c) for v, c in zip(views, centers) if c is not None]
+    M = geometry.crop_transform(pairs[0][1], cube_mm, input_size, K)
+    joints = np.zeros((3, 21, 3))
+    return {
+        "center_reference_ms": _time(lambda v: geometry.find_hand_center(v.astype(np.float32) * unit, K, cube_mm), views),
+        "center_fast_ms": _time(lambda v: fast_hand_center(v, K, unit, cube_mm), views),
+        "crop_reference_ms": _time(lambda p: geometry.crop_depth(p[0].astype(np.float32) * unit, p[1], cube_mm,
+                                                                 input_size, K), pairs),
+        "crop_fast_ms": _time(lambda p: crop_frame(p[0], p[1], cube_mm, input_size, K, unit), pairs),
+        "decode_ms": _time(lambda _: geometry.uvd_to_xyz(geometry.crop_to_uvd(joints, M, 600.0, cube_mm, input_size)[-1],
+                                                         K), range(100)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--checkpoint")
+    parser.add_argument("--backends", default="torch,onnxruntime,onnxruntime-int8")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    import torch
+
+    from srnpose.bench import benchmark_frames, format_table, run_benchmark
+
+    frames, cam, description = benchmark_frames()
+    profile = profile_frame_path(frames, cam)
+    print(f"frame path on {description}:")
+    for key, value in profile.items():
+        print(f"  {key:<22} {value:7.3f}")
+    if args.checkpoint:
+        from srnpose.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(args.checkpoint)
+        model, cube, layout = ckpt.model, ckpt.cube_mm, ckpt.layout
+    else:
+        from srnpose.model import SRN
+
+        torch.manual_seed(0)
+        model, cube, layout = SRN().eval(), 250.0, "canonical"
+    report = run_benchmark(model, cube, layout, tuple(args.backends.split(",")), frames=args.frames)
+    report["frame_path_profile_ms"] = profile
+    print(format_table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
