@@ -60,7 +60,7 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
     out = Path(out)
     if (out / "last").exists() or (out / "report.json").exists():
         raise UserError(f"--out {out}: already holds a demo run; remove it or pass another --out")
-    reserve = min(max(EVAL_RESERVE_FRACTION * minutes, EVAL_RESERVE_MIN_MIN), EVAL_RESERVE_MAX_MIN)
+    reserve = min(max(EVAL_RESERVE_FRACTION * minutes, min(EVAL_RESERVE_MIN_MIN, 0.3 * minutes)), EVAL_RESERVE_MAX_MIN)
     cfg = build_config("demo", None, ["data.spec=synth"] + list(overrides))
     train_minutes = minutes - reserve - (time.perf_counter() - start) / 60.0
     if train_minutes <= 0:
