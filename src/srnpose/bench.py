@@ -169,12 +169,14 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
             results.append(entry)
     summary = model_summary(model.config)
+    machine = machine_info()
+    machine["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     return {
         "model": {"params": int(summary["params"]), "gflops": float(summary["gflops"]),
                   "input_size": summary["input_size"], "num_stages": summary["num_stages"],
                   "num_joints": summary["num_joints"], "backbone": summary["backbone"],
                   "config": to_dict(model.config)},
-        "machine": machine_info(),
+        "machine": machine,
         "settings": {"batch": 1, "frames_per_backend_and_scope": per_round * rounds, "warmup": warmup,
                      "rounds": rounds, "data": description, "hands_found": f"{found}/{len(full_frames)}",
                      "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist()},
