@@ -12,7 +12,7 @@ def test_benchmark_report_schema(backends, shared_data):
     torch.manual_seed(0)
     model = SRN(num_stages=2, input_size=32, width=16, topk=8).eval()
     report = run_benchmark(model, backends=backends, frames=4, warmup=1, rounds=2,
-                           data=shared_data / "kinect2", camera="kinect2")
+                           data=shared_data / "kinect2", camera="kinect2", calibration_frames=2)
     json.dumps(report)  # plain data
     assert isinstance(report["model"]["params"], int) and isinstance(report["model"]["gflops"], float)
     assert {"cpu", "cores", "torch", "onnxruntime"} <= set(report["machine"])

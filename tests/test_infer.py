@@ -156,3 +156,17 @@ def test_top_level_api_is_lazy():
     from srnpose.infer import HandPoseEstimator as H
 
     assert srnpose.HandPoseEstimator is H
+
+
+def test_given_center_skips_the_search_and_respects_mirroring(estimator, synth_frames):
+    f = synth_frames[1]
+    w = f.depth_mm.shape[1]
+    auto = estimator.predict(f.depth_mm, intrinsics=f.intrinsics)
+    given = estimator.predict(f.depth_mm, intrinsics=f.intrinsics, center_uvd=auto.center_uvd)
+    np.testing.assert_allclose(given.joints_xyz, auto.joints_xyz, atol=1e-6)
+    flipped_center = auto.center_uvd * [-1, 1, 1] + [w - 1, 0, 0]
+    mirrored = estimator.predict(f.depth_mm[:, ::-1].copy(), intrinsics=f.intrinsics, mirrored=True,
+                                 center_uvd=flipped_center)
+    np.testing.assert_allclose(mirrored.joints_xyz, auto.joints_xyz, atol=1e-4)
+    with pytest.raises(FrameError, match="positive depth"):
+        estimator.predict(f.depth_mm, intrinsics=f.intrinsics, center_uvd=[10, 10, 0])

@@ -93,7 +93,7 @@ def _stats(latencies_ms: list[float]) -> dict[str, float]:
 
 def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
                   frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
-                  rounds: int = 5, progress: bool = False) -> dict:
+                  rounds: int = 5, progress: bool = False, calibration_frames: int = CALIBRATION_FRAMES) -> dict:
     """Time every backend in both scopes on the same frames, interleaved in ``rounds``."""
     from srnpose.config import to_dict
     from srnpose.infer import HandPoseEstimator
@@ -110,7 +110,7 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
             from srnpose.export import export_onnx, quantize_int8, synthetic_crops
 
             fp32 = export_onnx(model, Path(tmp.name) / "fp32.onnx", cube_mm, layout)
-            calib = synthetic_crops(CALIBRATION_FRAMES, model.config.input_size, cube_mm)
+            calib = synthetic_crops(calibration_frames, model.config.input_size, cube_mm)
             int8 = quantize_int8(fp32, Path(tmp.name) / "int8.onnx", calib, mode="static")
             estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, "onnxruntime", onnx_path=int8)
         else:

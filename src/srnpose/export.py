@@ -140,7 +140,10 @@ def real_crops(folder: str | Path, input_size: int, cube_mm: Any = 250.0, camera
     return np.stack(crops)[:, None].astype(np.float32)
 
 
-def synthetic_frames(count: int, seed: int = 12345) -> list:
+SYNTH_TEST_SEED = 20190918  # the held-out synthetic test stream of `srnpose demo` (srnpose.train)
+
+
+def synthetic_frames(count: int, seed: int = SYNTH_TEST_SEED) -> list:
     from srnpose.synth import frame_seed, render_frame
 
     return [render_frame(frame_seed(seed, i)) for i in range(count)]
@@ -240,13 +243,24 @@ def _quantize(fp32_path, out_path, calibration, mode) -> Path:
     return out_path
 
 
-def synthetic_error_mm(estimator, frames: list) -> dict:
-    """Mean 3D joint error (mm) of ``estimator`` on synthetic frames; also returns the predictions."""
+def synthetic_error_mm(estimator, frames: list, center: str = "depth") -> dict:
+    """Mean 3D joint error (mm) of ``estimator`` on synthetic frames; also returns the predictions.
+
+    ``center="depth"``: the full-frame path (the hand centre found in the depth map);
+    ``center="joints"``: crops at the labelled joints' 3D centroid, the training/evaluation protocol of
+    models trained with ``data.center=joints`` (the model's own accuracy, without the centre search).
+    """
+    from srnpose.geometry import uvd_to_xyz, xyz_to_uvd
     from srnpose.skeleton import convert
 
+    if center not in ("depth", "joints"):
+        raise ValueError(f"center must be 'depth' or 'joints', got {center!r}")
     errors, preds, missed = [], [], 0
     for frame in frames:
-        res = estimator.predict(frame.depth_mm, intrinsics=frame.intrinsics)
+        given = None
+        if center == "joints":
+            given = xyz_to_uvd(uvd_to_xyz(frame.joints_uvd, frame.intrinsics).mean(axis=0), frame.intrinsics)
+        res = estimator.predict(frame.depth_mm, intrinsics=frame.intrinsics, center_uvd=given)
         preds.append(res.joints_xyz)
         if not res.hand_found:
             missed += 1

@@ -395,11 +395,19 @@ class HandPoseEstimator:
 
     # ------------------------------------------------------------------ per frame
 
-    def locate(self, depth: np.ndarray, cam: FrameCamera) -> tuple[np.ndarray | None, np.ndarray | None, float]:
-        """Centre (view pixels) and crop of one checked frame, with the centre time in ms."""
+    def locate(self, depth: np.ndarray, cam: FrameCamera,
+               center_uvd: Any = None) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+        """Centre (view pixels) and crop of one checked frame, with the centre time in ms.
+        ``center_uvd`` (pixels of the frame as given) skips the centre search."""
         view = depth[:, ::-1] if cam.mirrored else depth  # the camera's own view (no copy)
         t0 = time.perf_counter()
-        if self.center_method == "fast":
+        if center_uvd is not None:
+            center = np.array(center_uvd, dtype=np.float64).reshape(3)
+            if cam.mirrored:
+                center[0] = (depth.shape[1] - 1) - center[0]
+            if not (np.isfinite(center).all() and center[2] > 0):
+                raise FrameError(f"center_uvd must be finite with a positive depth, got {center_uvd}")
+        elif self.center_method == "fast":
             center = fast_hand_center(view, cam.intrinsics, cam.depth_unit_mm, self.cube_mm, self.near_mm, self.far_mm)
         else:  # the training pipeline's own function, on the whole frame in mm (about 10x slower)
             center = geometry.find_hand_center(view.astype(np.float32) * np.float32(cam.depth_unit_mm),
@@ -428,18 +436,20 @@ class HandPoseEstimator:
         return PoseResult(True, stage_uvd[-1], joints_xyz, center, stage_uvd, box, timings, self.layout)
 
     def predict(self, depth: Any, intrinsics: Any = None, depth_unit_mm: float | None = None,
-                mirrored: bool | None = None, camera: Any = None) -> PoseResult:
+                mirrored: bool | None = None, camera: Any = None, center_uvd: Any = None) -> PoseResult:
         """Estimate the hand pose in one full frame (H, W): raw units (uint16) or float mm.
 
         Give the camera as ``intrinsics`` (``Intrinsics``, ``"fx,fy,cx,cy"``) with ``depth_unit_mm``
         (default 1) and ``mirrored`` (default False), or as a preset ``camera="kinect2"`` (whose unit,
         mirroring and resolution apply unless overridden). Raises :class:`FrameError` for a frame
         that is not a depth frame; a frame without a hand gives ``hand_found=False``.
+        ``center_uvd`` (u, v in the frame's pixels, d in mm) crops there instead of searching the hand,
+        e.g. for a hand tracker's centre or a labelled frame's joint centroid.
         """
         t_start = time.perf_counter()
         cam = resolve_frame_camera(intrinsics, depth_unit_mm, mirrored, camera)
         depth = check_frame(depth, cam)
-        center, cropped, center_ms = self.locate(depth, cam)
+        center, cropped, center_ms = self.locate(depth, cam, center_uvd)
         t_crop = time.perf_counter()
         if center is None:
             return _no_hand(self.num_stages, self.num_joints, self.layout,
