@@ -102,6 +102,7 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
     for b in backends:
         if b not in BENCH_BACKENDS:
             raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BENCH_BACKENDS)}")
+    machine = machine_info()  # before the runs: the load average at start is the one that matters
     full_frames, cam, description = benchmark_frames(data, camera)
     tmp = tempfile.TemporaryDirectory(prefix="srnpose-bench-")
     estimators: dict[str, HandPoseEstimator] = {}
@@ -169,7 +170,6 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
             results.append(entry)
     summary = model_summary(model.config)
-    machine = machine_info()
     machine["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     return {
         "model": {"params": int(summary["params"]), "gflops": float(summary["gflops"]),
