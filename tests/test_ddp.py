@@ -35,3 +35,17 @@ def test_two_process_gloo_run(tmp_path):
     losses = [float(r["loss"]) for r in rows]
     assert losses[-1] < losses[0], losses
     assert done.stdout.count("trained to step 24") == 1  # rank 0 alone reports
+
+
+def test_two_process_time_budget_stops_together(tmp_path):
+    """A --minutes run: ranks agree on the schedule and on when to stop (no hang, identical weights)."""
+    run, dump = tmp_path / "run", tmp_path / "weights"
+    env = dict(os.environ, OMP_NUM_THREADS="1", SRNPOSE_TEST_DUMP_WEIGHTS=str(dump))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "srnpose", "train", "--data", "synth", "--preset", "tiny", "--out", str(run), "--minutes", "0.1",
+           "--no-progress", "--device", "cpu", "--set", "model.width=8", "--set", "train.batch_size=2",
+           "--set", "data.val_frames=2", "--set", "train.lr_schedule=cosine"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = load_file(str(dump / "rank0.safetensors")), load_file(str(dump / "rank1.safetensors"))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)

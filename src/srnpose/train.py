@@ -664,7 +664,8 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
                                       cfg.data.skip_bad)
 
         start_step = int(state["step"])
-        stop_step = total_steps if total_steps is not None else sys.maxsize
+        time_mode = t.steps is None and t.epochs is None  # a --minutes run: only the clock stops it
+        stop_step = total_steps if (total_steps is not None and not time_mode) else sys.maxsize
         batches = _StepBatches(start_step, stop_step, t.batch_size, info.rank, info.world_size, per_epoch_steps)
         if per_epoch_steps is not None:
             batches._epoch_len = record_count
@@ -760,12 +761,14 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
                 step_times.append(now - t0)  # the whole iteration, data loading included
                 t0 = now
                 done = len(step_times)
-                if budget_s is not None and t.steps is None and t.epochs is None and (
+                if time_mode and (
                         done in (10, 50) or (done % 100 == 0 and total_steps and step < 0.9 * total_steps)):
                     # a time budget: estimate how many steps fit, for the cosine schedule
                     per = float(np.median(step_times[2:][-200:]))
                     remaining = budget_s - elapsed()
-                    total_steps = step + max(int(remaining / per), 1)
+                    estimate = step + max(int(remaining / per), 1)
+                    # every rank must use the same schedule: average the ranks' estimates
+                    total_steps = int(distributed.all_reduce_sum([estimate], info)[0] / info.world_size)
                     state["total_steps"] = total_steps
                     if bar is not None:
                         bar.total = total_steps
@@ -789,7 +792,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
                     bar.update(1)
 
                 out_of_time = budget_s is not None and elapsed() >= budget_s
-                finished = (total_steps is not None and step >= total_steps) or out_of_time
+                if budget_s is not None and info.distributed:  # stop together: any rank out of time
+                    out_of_time = distributed.all_reduce_sum([float(out_of_time)], info)[0] > 0
+                finished = (not time_mode and total_steps is not None and step >= total_steps) or out_of_time
                 if step % t.val_every == 0 or finished:
                     last_val = validate(step)
                     row = {"step": step, "epoch": state["epoch"], "split": "val", "loss": "",
