@@ -1,8 +1,19 @@
+import os
 from pathlib import Path
 
 import pytest
 
+# One intra-op thread per test process: on a 2-core machine shared with data-loader workers and
+# subprocesses, OpenMP threads that spin against each other make tiny models 10x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
