@@ -26,6 +26,8 @@ VARIANTS = {  # name -> config overrides on the demo preset
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5.0, help="training time per model")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="train each model for this many steps instead (equal samples, not equal time)")
     parser.add_argument("--test-frames", type=int, default=500)
     parser.add_argument("--out", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -48,17 +50,20 @@ def main(argv: list[str] | None = None) -> int:
         return root / name.replace(" ", "_")
 
     def train_one(name: str) -> None:
-        cfg = build_config("demo", None, ["data.spec=synth", f"train.minutes={args.minutes}", "train.steps=null",
-                                          "train.epochs=null"] + VARIANTS[name] + extra)
-        print(f"training {name} for {args.minutes} min -> {run_dir(name)}", flush=True)
+        length = ([f"train.steps={args.steps}", "train.minutes=null", f"train.val_every={args.steps}"]
+                  if args.steps else [f"train.minutes={args.minutes}", "train.steps=null"])
+        cfg = build_config("demo", None, ["data.spec=synth", "train.epochs=null"] + length + VARIANTS[name] + extra)
+        print(f"training {name} for {f'{args.steps} steps' if args.steps else f'{args.minutes} min'} "
+              f"-> {run_dir(name)}", flush=True)
         train(cfg, run_dir(name), progress=False)
 
     if args.only:
         train_one(args.only)
         return 0
     if args.parallel:
-        procs = [subprocess.Popen([sys.executable, __file__, "--only", name, "--minutes", str(args.minutes),
-                                   "--out", str(root)] + [f"--set={o}" for o in args.overrides])
+        length = ["--steps", str(args.steps)] if args.steps else ["--minutes", str(args.minutes)]
+        procs = [subprocess.Popen([sys.executable, __file__, "--only", name, "--out", str(root)] + length
+                                  + [f"--set={o}" for o in args.overrides])
                  for name in VARIANTS]
         if any(p.wait() != 0 for p in procs):
             return 1
@@ -72,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
                                      overlays=0, verbose=False)
         results[name] = (state, report)
 
-    print(f"\nsame budget ({args.minutes} min of training each), {args.test_frames} held-out synthetic frames")
+    budget = f"{args.steps} steps of {build_config('demo').train.batch_size}" if args.steps else f"{args.minutes} min"
+    print(f"\nsame budget ({budget} of training each), {args.test_frames} held-out synthetic frames")
     print(f"{'model':<20} {'steps':>6} {'samples/s':>9} {'per-stage mean error (mm)':<32} {'final mm':>8} "
           f"{'<=20 mm':>8} {'AUC':>6}")
     for name, (state, report) in results.items():
