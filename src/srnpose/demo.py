@@ -39,9 +39,9 @@ def next_steps(out: Path) -> list[str]:
     steps = [f"srnpose evaluate --checkpoint {out} --data synth --out {out}/eval",
              f"srnpose train --out {out} --resume --minutes 30        # keep training the same run"]
     if importlib.util.find_spec("srnpose.commands.predict") is not None:
-        steps.append(f"srnpose predict --checkpoint {out} ...         # see srnpose predict --help")
+        steps.append(f"srnpose predict --checkpoint {out} --camera kinect2 --out {out}/predict FRAMES_DIR")
     if importlib.util.find_spec("srnpose.commands.export") is not None:
-        steps.append(f"srnpose export --checkpoint {out} ...          # see srnpose export --help")
+        steps.append(f"srnpose export --checkpoint {out} --out {out}/model.onnx")
     return steps
 
 
