@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"srnpose {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"srnpose {args.command}: interrupted", file=sys.stderr)
         return 130

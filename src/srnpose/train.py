@@ -161,7 +161,7 @@ PRESETS: dict[str, RunConfig] = {
     # 30.2 mm), frames rendered at 160x120 (4x cheaper than 320x240, the hand still spans the crop),
     # Adam at 2e-3 with a cosine decay over the steps that fit the budget.
     "demo": RunConfig(
-        model=dataclasses.replace(MODEL_PRESETS["demo"], width=16),
+        model=MODEL_PRESETS["demo"],
         data=DataConfig(val_frames=100, workers=1, augment=False, synth_resolution=(160, 120)),
         train=TrainConfig(lr=2e-3, lr_schedule="cosine", epochs=None, minutes=12.0, batch_size=32,
                           log_every=20, val_every=250, ckpt_every=100, weight_decay=0.0)),
