@@ -25,14 +25,15 @@ DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed t
 
 
 def load_test_records(data_spec: str, frames: int | None = None, synth_resolution=None,
-                      skip_bad: bool = False) -> list:
+                      skip_bad: bool = False, centers: str | None = None) -> list:
     """Test records: ``synth`` = the fixed held-out synthetic set; a dataset spec = its test split."""
     from srnpose.train import SYNTH_TEST_SEED, load_eval_records
 
     if data_spec == "synth":
         return load_eval_records("synth", "synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED,
                                  synth_resolution)
-    return load_eval_records(data_spec, data_spec, frames or 0, SYNTH_TEST_SEED, None, skip_bad)
+    return load_eval_records(data_spec, data_spec, frames or 0, SYNTH_TEST_SEED, None, skip_bad,
+                             centers=centers)
 
 
 def _crop_box(joints_uv: np.ndarray, shape: tuple[int, int], margin: float = 0.35) -> tuple[int, int, int, int]:
@@ -68,12 +69,14 @@ def overlay_grid(records: list, pred_uvd: np.ndarray, layout: str, count: int = 
 def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path, dataset: str | None = None,
                         intrinsics: str | None = None, frames: int | None = None, batch_size: int = 32,
                         device: str = "cpu", center: str | None = None, overlays: int = 8,
-                        skip_bad: bool = False, verbose: bool = True, records: list | None = None) -> dict[str, Any]:
+                        skip_bad: bool = False, verbose: bool = True, records: list | None = None,
+                        centers: str | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
     ``dataset``: name whose joint names label the per-joint plot (default: the checkpoint's layout).
     ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``center``: "joints" or "depth"
     (default: the rule the model was trained with). ``records``: evaluate these instead of loading.
+    ``centers``: a refined-centre file for the test split (frames without one use ``center``).
     """
     from srnpose.checkpoint import load_checkpoint
     from srnpose.data.pipeline import CropConfig
@@ -88,7 +91,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     if center not in CENTERS:
         raise UserError(f"center: {center!r} is not one of {', '.join(CENTERS)}")
     if records is None:
-        records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad)
+        records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad, centers)
     if intrinsics:
         try:
             K = Intrinsics.parse(intrinsics)

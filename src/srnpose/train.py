@@ -101,6 +101,10 @@ class DataConfig:
     # (the usual training protocol; augmentation then jitters it by +-trans_mm), "depth" = the
     # nearest-object centre found in the depth map (what `predict` does on unlabelled frames).
     center: str = "joints"
+    # Refined hand-centre files (one line per frame of the split, see srnpose.data.centers): the
+    # community's files for NYU, ICVL, MSRA; frames without one fall back to `center`.
+    centers: str | None = None  # for the training split
+    val_centers: str | None = None  # for the validation / test split
     augment: bool = True
     rot_deg: float = 180.0  # SRN: in-plane rotation +-180 degrees
     scale: float = 0.2  # SRN: cube scale +-20 %
@@ -396,7 +400,7 @@ def _build_sources(cfg: RunConfig):
     else:
         from srnpose.data.datasets import load_records
 
-        records = load_records(d.spec, "train", skip_bad=d.skip_bad)
+        records = load_records(d.spec, "train", centers=d.centers, skip_bad=d.skip_bad)
         if getattr(records, "skipped", 0):
             print(f"{d.spec}: skipped {records.skipped} bad frames while loading", file=sys.stderr)
         source = SampleSource(records, crop, d.center, cfg.train.seed, d.skip_bad)
@@ -407,7 +411,7 @@ def _build_sources(cfg: RunConfig):
 
 def load_eval_records(spec: str | None, train_spec: str, frames: int, seed: int,
                       synth_resolution: tuple[int, int] | None = None, skip_bad: bool = False,
-                      split: str = "test") -> list:
+                      split: str = "test", centers: str | None = None) -> list:
     """Records for validation or evaluation. ``spec`` None: held-out synthetic frames (stream ``seed``)
     when training on synth, else the training dataset's test split. ``frames`` > 0 limits the count
     (evenly spaced frames of a dataset split)."""
@@ -419,7 +423,7 @@ def load_eval_records(spec: str | None, train_spec: str, frames: int, seed: int,
         return [ds[i] for i in range(len(ds))]
     from srnpose.data.datasets import load_records
 
-    records = list(load_records(spec, split, skip_bad=skip_bad))
+    records = list(load_records(spec, split, centers=centers, skip_bad=skip_bad))
     if frames and len(records) > frames:
         keep = np.linspace(0, len(records) - 1, frames).round().astype(int)
         records = [records[i] for i in keep]
@@ -659,7 +663,8 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
 
         # Validation: a fixed, unaugmented set, cropped once; each rank evaluates every world-th sample.
         val_records = load_eval_records(cfg.data.val_spec, cfg.data.spec, cfg.data.val_frames, SYNTH_VAL_SEED,
-                                        cfg.data.synth_resolution, cfg.data.skip_bad)
+                                        cfg.data.synth_resolution, cfg.data.skip_bad,
+                                        centers=cfg.data.val_centers)
         val_samples, _ = crop_records(val_records[info.rank::info.world_size], crop, cfg.data.center,
                                       cfg.data.skip_bad)
 

@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy",
                         help="camera intrinsics overriding the dataset's (fy < 0 for NYU's y-up convention)")
     parser.add_argument("--data", metavar="SPEC", help="test data for --checkpoint, e.g. synth, nyu:DIR")
+    parser.add_argument("--centers", metavar="FILE",
+                        help="refined hand centres of the test split, one line per frame (uvd, or '# xyz' header)")
+    parser.add_argument("--center", choices=("joints", "depth"),
+                        help="crop centre without a centres file: labelled joints' centroid or the depth map's "
+                             "nearest object (default: what the model was trained with)")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder for report.json, summary.md and the plots "
                              "(required with --predictions; default RUN/eval with --checkpoint)")
@@ -63,6 +68,10 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["dataset"] = args.dataset
     if args.intrinsics:
         opts["intrinsics"] = args.intrinsics
+    if args.centers:
+        opts["centers"] = args.centers
+    if args.center:
+        opts["center"] = args.center
     result = evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
     return int(result) if isinstance(result, int) else 0
 

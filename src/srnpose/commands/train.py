@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length.add_argument("--epochs", type=float, metavar="N", help="train for N epochs in all")
     length.add_argument("--steps", type=int, metavar="N", help="train for N optimizer steps in all")
     length.add_argument("--minutes", type=float, metavar="M", help="train for M minutes in all")
+    parser.add_argument("--centers", metavar="FILE",
+                        help="refined hand centres of the training split, one line per frame (see README)")
+    parser.add_argument("--val-centers", metavar="FILE", help="refined hand centres of the validation split")
     parser.add_argument("--skip-bad", action="store_true", help="skip and count unreadable frames instead of stopping")
     parser.add_argument("--workers", type=int, metavar="K", help="data loader processes per rank")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: auto (CUDA when available)")
@@ -64,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         extra.append(f"data.val_spec={args.val}")
     if args.skip_bad:
         extra.append("data.skip_bad=true")
+    if args.centers:
+        extra.append(f"data.centers={args.centers}")
+    if args.val_centers:
+        extra.append(f"data.val_centers={args.val_centers}")
     if args.workers is not None:
         extra.append(f"data.workers={args.workers}")
     if args.device:
