@@ -116,20 +116,11 @@ def write_yaml_atomic(data: dict, path: str | Path) -> Path:
 
 
 def _read_yaml(path: Path) -> dict:
-    import yaml
+    from srnpose.config import read_yaml_mapping
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping (a run config), got {type(data).__name__}")
+    data = read_yaml_mapping(path)
+    if not data:
+        raise UserError(f"{path}: expected a mapping (a run config), got an empty file")
     return data
 
 

@@ -195,24 +195,9 @@ def _deep_merge(base: dict, update: dict) -> dict:
 
 
 def _read_config_file(path: str | Path) -> dict:
-    import yaml
+    from srnpose.config import read_yaml_mapping
 
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"--config {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"{path}{where}: malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping with model/data/train sections, got {type(data).__name__}")
-    return data
+    return read_yaml_mapping(path)
 
 
 def build_config(preset: str = "paper", config_file: str | Path | None = None,
@@ -300,6 +285,17 @@ def prepare_sample(record, crop_cfg, center: str, rng: np.random.Generator | Non
     if record.center_uvd is None and center == "joints":
         record = copy.copy(record)
         record.center_uvd = joints_centroid_uvd(record.joints_uvd, record.intrinsics)
+    elif record.center_uvd is None and center == "depth":
+        # the centre `predict` would find; a labelled frame where the search finds no hand (a hand cut
+        # by the image border, too few pixels) falls back to its joints' centroid instead of failing
+        from srnpose.geometry import find_hand_center
+
+        depth = record.load_depth()
+        found = find_hand_center(depth, record.intrinsics)
+        record = copy.copy(record)
+        record.depth = depth
+        record.center_uvd = found if found is not None else joints_centroid_uvd(record.joints_uvd,
+                                                                                record.intrinsics)
     sample = make_sample(record, crop_cfg, rng)
     if not np.all(np.isfinite(sample["depth"])) or not np.any(sample["depth"] < 1.0):
         raise UserError(f"{record.frame_id or 'frame'}: no depth measurement inside the hand crop")
