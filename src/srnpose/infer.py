@@ -147,7 +147,8 @@ def check_frame(depth: Any, cam: FrameCamera, expect_2d: bool = True) -> np.ndar
 
 def fast_hand_center(depth: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: float = 1.0, cube_mm: Any = 250.0,
                      near_mm: float = NEAR_MM, far_mm: float = FAR_MM, stride: int = CENTER_STRIDE,
-                     min_pixels: int = 50, iterations: int = 10) -> np.ndarray | None:
+                     min_pixels: int = 50, iterations: int = 10,
+                     front_window_mm: float = geometry.FRONT_WINDOW_MM) -> np.ndarray | None:
     """Hand centre ``(u, v, d)`` of a full frame (raw units, any numeric dtype), or ``None``.
 
     :func:`srnpose.geometry.find_hand_center`'s method (nearest blob, front slab, cube refinement)
@@ -192,6 +193,7 @@ def fast_hand_center(depth: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: f
         inside = np.all(np.abs(xyz - center) <= half, axis=-1)
         if np.count_nonzero(inside) < min_small:
             break
+        inside &= xyz[:, 2] <= np.percentile(xyz[inside, 2], 2.0) + front_window_mm
         new_center = xyz[inside].mean(axis=0)
         moved = np.linalg.norm(new_center - center)
         center = new_center
@@ -215,6 +217,7 @@ def fast_hand_center(depth: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: f
         inside = (np.abs(x - center[0]) <= half[0]) & (np.abs(y - center[1]) <= half[1])
         if np.count_nonzero(inside) < min_pixels:
             break
+        inside &= d <= np.percentile(d[inside], 2.0) + front_window_mm
         new_center = np.array([x[inside].mean(), y[inside].mean(), d[inside].mean()])
         moved = np.linalg.norm(new_center - center)
         center = new_center

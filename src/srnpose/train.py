@@ -163,10 +163,13 @@ PRESETS: dict[str, RunConfig] = {
     # 30.8 mm for width 32 and 34.1 mm for 32x32 crops at equal time), no online augmentation (every
     # rendered frame is new and the renderer already varies rotation, scale and position; 26.6 vs
     # 30.2 mm), frames rendered at 160x120 (4x cheaper than 320x240, the hand still spans the crop),
-    # Adam at 2e-3 with a cosine decay over the steps that fit the budget.
+    # Adam at 2e-3 with a cosine decay over the steps that fit the budget. Crops are centred where
+    # `predict` centres them (the depth map's nearest object), so the demo model works on real frames:
+    # trained on joint-centroid crops it reached 15.5 mm on such crops but 76 mm from depth centres.
+    # In 5-minute runs, depth-centred training gave 29.9 mm (depth-centred test), with augmentation 34.2.
     "demo": RunConfig(
         model=MODEL_PRESETS["demo"],
-        data=DataConfig(val_frames=100, workers=1, augment=False, synth_resolution=(160, 120)),
+        data=DataConfig(center="depth", val_frames=100, workers=1, augment=False, synth_resolution=(160, 120)),
         train=TrainConfig(lr=2e-3, lr_schedule="cosine", epochs=None, minutes=12.0, batch_size=32,
                           log_every=20, val_every=250, ckpt_every=100, weight_decay=0.0)),
     # Smoke tests: a 2-stage 32x32 SRN that trains 20 steps in seconds on a CPU.
