@@ -91,3 +91,15 @@ def test_export_command_prints_parity(tmp_path, shared_data, capsys, monkeypatch
     assert code == 0 and out.is_file()
     assert "real crops" in printed and "max |difference|" in printed
     assert main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "m.txt")]) == 2
+
+
+def test_int8_keeps_the_crop_that_the_reparameterization_reads_in_float(tiny_onnx, tmp_path):
+    """A quantized copy of the input crop shared with the re-parameterization turns background (+1)
+    into hand in its foreground mask: stages 2+ then broke (+84 mm on the demo model)."""
+    import onnx
+
+    _, path = tiny_onnx
+    q = quantize_int8(path, tmp_path / "int8.onnx", synthetic_crops(8, 32, cube_mm=220.0), mode="static")
+    graph = onnx.load(str(q)).graph
+    assert not [n.name for n in graph.node if n.op_type == "QuantizeLinear" and "depth" in n.input]
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)  # the ResNet parts are still int8

@@ -168,11 +168,19 @@ def _network_nodes_excluded(model_path: Path) -> list[str]:
     """Nodes outside the ResNet stem and stages (the re-parameterization's geometry): kept in float."""
     import onnx
 
-    nodes = onnx.load(str(model_path)).graph.node
-    network = [n.name for n in nodes if any(scope in n.name for scope in NETWORK_SCOPES)]
+    graph = onnx.load(str(model_path)).graph
+    nodes = graph.node
+    network = {n.name for n in nodes if any(scope in n.name for scope in NETWORK_SCOPES)}
     if not network:  # exporter naming changed: fall back to quantizing only the weighted layers
         return [n.name for n in nodes if n.op_type not in QUANTIZED_OPS]
-    return [n.name for n in nodes if n.name not in set(network)]
+    # The layers that read a tensor the float part also reads stay in float, everything behind them
+    # is int8: a quantized copy of the input crop, shared with the re-parameterization, turned the
+    # background (+1) into hand (< 1) in its foreground mask and broke stages 2-3 of the demo model
+    # (+84 mm); a stage s > 1's concatenation of features and maps should not share one uint8 scale.
+    produced_outside = {i.name for i in graph.input}
+    produced_outside |= {out for n in nodes if n.name not in network for out in n.output}
+    boundary = {n.name for n in nodes if n.name in network and any(i in produced_outside for i in n.input)}
+    return [n.name for n in nodes if n.name not in network or n.name in boundary]
 
 
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.ndarray | None = None,

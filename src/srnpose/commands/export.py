@@ -8,7 +8,7 @@ The parity check runs torch and ONNX Runtime on real crops (the Kinect V2 frames
 PNGs, synthetic crops when neither exists) and prints the largest difference. ``--int8`` writes the
 quantized model to ``--out`` (the fp32 model beside it as ``<name>.fp32.onnx``) and reports the mean
 3D error of fp32 and int8 on the held-out synthetic test set (the demo's), both with crops at the
-joints' centroid (the training protocol) and on full frames (centre from the depth map).
+joints' centroid and on full frames (centre from the depth map).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     frames = synthetic_frames(args.test_frames)
     estimators = {name: HandPoseEstimator.from_model(model, ckpt.cube_mm, ckpt.layout, "onnxruntime", onnx_path=p)
                   for name, p in (("fp32", fp32_path), ("int8", out))}
-    for center, label in (("joints", "crops at the joints' centroid (training protocol)"),
+    for center, label in (("joints", "crops at the joints' centroid"),
                           ("depth", "full frames, centre from the depth map")):
         fp32, int8 = (synthetic_error_mm(estimators[k], frames, center) for k in ("fp32", "int8"))
         both = np.isfinite(fp32["joints_xyz"]).all(axis=(1, 2)) & np.isfinite(int8["joints_xyz"]).all(axis=(1, 2))
