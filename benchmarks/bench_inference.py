@@ -3,7 +3,7 @@
     python benchmarks/bench_inference.py [--frames 200] [--checkpoint RUN] [--json bench.json]
 
 1. The frame path's parts on the real Kinect V2 frames, each against the reference implementation:
-   centre (srnpose.geometry.find_hand_center vs srnpose.infer.fast_hand_center), crop
+   centre (srnpose.geometry.find_hand_center, every pixel vs stride 4), crop
    (geometry.crop_depth vs infer.crop_frame), decode.
 2. ``srnpose benchmark``'s table: batch-1 latency and FPS per backend, end to end and network only.
 Prints figures; asserts nothing.
@@ -32,17 +32,18 @@ def _time(fn, items, repeats: int = 5) -> float:
 
 def profile_frame_path(frames: list, cam, input_size: int = 128, cube_mm: float = 250.0) -> dict:
     from srnpose import geometry
-    from srnpose.infer import crop_frame, fast_hand_center
+    from srnpose.infer import crop_frame
 
     K, unit = cam.intrinsics, cam.depth_unit_mm
     views = [f[:, ::-1] if cam.mirrored else f for f in frames]
-    centers = [fast_hand_center(v, K, unit, cube_mm) for v in views]
+    centers = [geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit) for v in views]
     pairs = [(v, c) for v, c in zip(views, centers) if c is not None]
     M = geometry.crop_transform(pairs[0][1], cube_mm, input_size, K)
     joints = np.zeros((3, 21, 3))
     return {
-        "center_reference_ms": _time(lambda v: geometry.find_hand_center(v.astype(np.float32) * unit, K, cube_mm), views),
-        "center_fast_ms": _time(lambda v: fast_hand_center(v, K, unit, cube_mm), views),
+        "center_reference_ms": _time(lambda v: geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit, stride=1),
+                                     views),
+        "center_fast_ms": _time(lambda v: geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit), views),
         "crop_reference_ms": _time(lambda p: geometry.crop_depth(p[0].astype(np.float32) * unit, p[1], cube_mm,
                                                                  input_size, K), pairs),
         "crop_fast_ms": _time(lambda p: crop_frame(p[0], p[1], cube_mm, input_size, K, unit), pairs),

@@ -161,6 +161,9 @@ def test_compare_methods_identity_is_perfect():
     (["--predictions", "a={labels}", "--labels", "{labels}", "--intrinsics", "1,2", "--out", "o"],
      "--intrinsics"),
     (["--checkpoint", "runs/x", "--data", "synth"], "evaluating a checkpoint is not available yet"),
+    (["--checkpoint", "runs/x", "--data", "synth", "--refine", "-1"], "--refine: must be >= 0, got -1"),
+    (["--predictions", "a={labels}", "--labels", "{labels}", "--dataset", "icvl", "--out", "o", "--refine", "1"],
+     "--refine is for --checkpoint"),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, monkeypatch):
     import srnpose.commands.evaluate as cmd

@@ -45,6 +45,13 @@ def test_metadata_and_dynamic_batch(tiny_onnx):
         assert out.shape == (batch, 2, 21, 3)
 
 
+def test_refinement_passes_travel_in_the_metadata(tiny_onnx, tmp_path):
+    model, _ = tiny_onnx
+    path = export_onnx(model, tmp_path / "refine.onnx", cube_mm=220.0, refine=1)
+    assert read_metadata(path)["refine"] == 1 and load(path).refine == 1
+    assert load(tiny_onnx[1]).refine == 0
+
+
 def test_load_onnx_predicts_like_torch(tiny_onnx):
     model, path = tiny_onnx
     frame = render_frame(3)

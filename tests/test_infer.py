@@ -7,7 +7,7 @@ from srnpose.cameras import get_camera
 from srnpose.data.depth_io import read_png16
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
-from srnpose.infer import FrameError, HandPoseEstimator, crop_frame, fast_hand_center, resolve_frame_camera
+from srnpose.infer import FrameError, HandPoseEstimator, crop_frame, resolve_frame_camera
 from srnpose.model import SRN
 from srnpose.synth import frame_seed, render_frame
 
@@ -25,34 +25,39 @@ def synth_frames():
     return [render_frame(frame_seed(5, i)) for i in range(4)]
 
 
-def test_fast_center_matches_the_reference_on_synthetic_frames(synth_frames):
+def test_strided_center_matches_every_pixel_on_synthetic_frames(synth_frames):
     gaps = []
     for f in synth_frames + [render_frame(frame_seed(6, i)) for i in range(8)]:
-        ref = geometry.find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics)
-        fast = fast_hand_center(f.depth_mm, f.intrinsics)
+        ref = geometry.find_hand_center(f.depth_mm, f.intrinsics, stride=1)
+        fast = geometry.find_hand_center(f.depth_mm, f.intrinsics)
         gaps.append(np.linalg.norm(geometry.uvd_to_xyz(fast, f.intrinsics) - geometry.uvd_to_xyz(ref, f.intrinsics)))
         palm = f.joints_xyz[[0, 5, 9, 13, 17]].mean(axis=0)
         assert np.linalg.norm(geometry.uvd_to_xyz(fast, f.intrinsics) - palm) < 100.0  # on the hand
     assert np.median(gaps) < 1.0 and np.max(gaps) < 25.0  # mm
 
 
-def test_reference_center_method(synth_frames):
+def test_reference_center_method_searches_every_pixel(synth_frames):
     f = synth_frames[0]
     est = HandPoseEstimator.from_model(SRN(**TINY).eval(), center_method="reference")
     res = est.predict(f.depth_mm, intrinsics=f.intrinsics)
-    np.testing.assert_allclose(res.center_uvd, geometry.find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics))
+    np.testing.assert_allclose(res.center_uvd, geometry.find_hand_center(f.depth_mm, f.intrinsics, stride=1))
+    with pytest.raises(UserError, match="unknown centre method 'exact'; available: fast, reference"):
+        HandPoseEstimator.from_model(SRN(**TINY).eval(), center_method="exact")
 
 
-def test_fast_center_respects_the_depth_unit(synth_frames):
+def test_center_respects_the_depth_unit_and_dtype(synth_frames):
     f = synth_frames[0]
     in_eighths = (f.depth_mm.astype(np.float64) * 8).astype(np.uint32)  # SR305-like 0.125 mm units
-    np.testing.assert_allclose(fast_hand_center(in_eighths, f.intrinsics, depth_unit_mm=0.125),
-                               fast_hand_center(f.depth_mm, f.intrinsics), atol=1e-6)
+    expected = geometry.find_hand_center(f.depth_mm, f.intrinsics)
+    np.testing.assert_allclose(geometry.find_hand_center(in_eighths, f.intrinsics, depth_unit_mm=0.125),
+                               expected, atol=1e-6)
+    np.testing.assert_allclose(geometry.find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics),
+                               expected, atol=1e-6)
 
 
 def test_crop_frame_is_exactly_geometry_crop_depth(synth_frames):
     for f in synth_frames:
-        center = fast_hand_center(f.depth_mm, f.intrinsics)
+        center = geometry.find_hand_center(f.depth_mm, f.intrinsics)
         a, Ma = crop_frame(f.depth_mm, center, 250.0, 32, f.intrinsics)
         b, Mb = geometry.crop_depth(f.depth_mm.astype(np.float32), center, 250.0, 32, f.intrinsics)
         np.testing.assert_array_equal(a, b)
@@ -170,3 +175,24 @@ def test_given_center_skips_the_search_and_respects_mirroring(estimator, synth_f
     np.testing.assert_allclose(mirrored.joints_xyz, auto.joints_xyz, atol=1e-4)
     with pytest.raises(FrameError, match="positive depth"):
         estimator.predict(f.depth_mm, intrinsics=f.intrinsics, center_uvd=[10, 10, 0])
+
+
+def test_refinement_pass_crops_again_at_the_first_pass_joints(synth_frames):
+    torch.manual_seed(0)
+    model = SRN(**TINY).eval()
+    one = HandPoseEstimator.from_model(model)
+    two = HandPoseEstimator.from_model(model, refine=1)
+    f = synth_frames[2]
+    first = one.predict(f.depth_mm, intrinsics=f.intrinsics)
+    centroid = geometry.xyz_to_uvd(first.joints_xyz.mean(axis=0), f.intrinsics)
+    refined = two.predict(f.depth_mm, intrinsics=f.intrinsics)
+    np.testing.assert_allclose(refined.center_uvd, centroid, atol=1e-6)
+    by_hand = one.predict(f.depth_mm, intrinsics=f.intrinsics, center_uvd=centroid)
+    np.testing.assert_allclose(refined.joints_xyz, by_hand.joints_xyz, atol=1e-4)
+    # the same on a mirrored frame, and in a batch
+    w = f.depth_mm.shape[1]
+    mirrored = two.predict(f.depth_mm[:, ::-1].copy(), intrinsics=f.intrinsics, mirrored=True)
+    np.testing.assert_allclose(mirrored.joints_xyz, refined.joints_xyz, atol=1e-4)
+    np.testing.assert_allclose(mirrored.center_uvd, refined.center_uvd * [-1, 1, 1] + [w - 1, 0, 0], atol=1e-6)
+    batch = two.predict_batch(np.stack([synth_frames[0].depth_mm, f.depth_mm]), intrinsics=f.intrinsics)
+    np.testing.assert_allclose(batch[1].joints_xyz, refined.joints_xyz, atol=1e-3)

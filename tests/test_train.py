@@ -141,3 +141,59 @@ def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
     lines = (tmp_path / "eval" / "predictions.txt").read_text().splitlines()
     assert len(lines) == 6 and len(lines[0].split()) == 21 * 3
     assert (tmp_path / "eval" / "overlays.png").is_file() and (tmp_path / "eval" / "per_joint.png").is_file()
+
+
+def test_mixed_centres_crop_at_the_depth_centre_or_near_the_joints_centroid():
+    from srnpose.data.pipeline import CropConfig
+    from srnpose.geometry import find_hand_center, uvd_to_xyz
+    from srnpose.synth import SynthDataset
+    from srnpose.train import MIXED_DEPTH_SHARE, REFINE_JITTER_MM, prepare_sample
+
+    record = SynthDataset(1, seed=3, resolution=(160, 120))[0]
+    K = record.intrinsics
+    depth_center = uvd_to_xyz(find_hand_center(record.depth, K), K)
+    centroid = uvd_to_xyz(record.joints_uvd, K).mean(axis=0)
+    crop = CropConfig(input_size=32, augment=False)
+    # no rng (validation, evaluation): always the depth map's centre, as a first pass sees it
+    first = uvd_to_xyz(prepare_sample(record, crop, "mixed", None)["center_uvd"], K)
+    np.testing.assert_allclose(first, depth_center, atol=1e-6)
+    at_depth, offsets = 0, []
+    for g in range(200):
+        c = uvd_to_xyz(prepare_sample(record, crop, "mixed", np.random.default_rng([0, g]))["center_uvd"], K)
+        if np.allclose(c, depth_center, atol=1e-6):
+            at_depth += 1
+        else:
+            offsets.append(c - centroid)
+    assert abs(at_depth / 200 - MIXED_DEPTH_SHARE) < 0.1
+    offsets = np.array(offsets)
+    assert np.all(np.abs(offsets.mean(axis=0)) < 2.0)  # centred on the centroid
+    np.testing.assert_allclose(offsets.std(axis=0), REFINE_JITTER_MM, rtol=0.25)
+
+
+def test_recentred_crops_at_the_centroid_of_given_joints():
+    from srnpose.geometry import uvd_to_xyz
+    from srnpose.synth import SynthDataset
+    from srnpose.train import recentred, refine_passes
+
+    record = SynthDataset(1, seed=4, resolution=(160, 120))[0]
+    joints = uvd_to_xyz(record.joints_uvd, record.intrinsics) + np.array([5.0, -3.0, 8.0])
+    moved = recentred(record, joints)
+    np.testing.assert_allclose(uvd_to_xyz(moved.center_uvd, record.intrinsics), joints.mean(axis=0), atol=1e-9)
+    assert record.center_uvd is None  # the original record is untouched
+    assert refine_passes("mixed") == 1 and refine_passes("depth") == 0 and refine_passes(None) == 0
+
+
+def test_a_mixed_model_is_evaluated_in_two_passes(tmp_path):
+    from srnpose.evaluate_run import evaluate_checkpoint
+
+    cfg = build_config("tiny", None, FAST + ["train.steps=2", "data.center=mixed"])
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    two = evaluate_checkpoint(run, "synth", tmp_path / "two", frames=6, overlays=0, verbose=False)
+    one = evaluate_checkpoint(run, "synth", tmp_path / "one", frames=6, overlays=0, verbose=False, refine=0)
+    assert two["refine_passes"] == 1 and len(two["pass_mean_error_mm"]) == 2
+    assert one["refine_passes"] == 0 and one["pass_mean_error_mm"] == two["pass_mean_error_mm"][:1]
+    assert two["mean_error_mm"] == pytest.approx(two["pass_mean_error_mm"][-1])
+    assert one["mean_error_mm"] == pytest.approx(one["pass_mean_error_mm"][0])
+    with pytest.raises(UserError, match="refine"):
+        evaluate_checkpoint(run, "synth", tmp_path / "bad", frames=2, overlays=0, verbose=False, refine=-1)

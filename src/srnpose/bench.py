@@ -93,8 +93,10 @@ def _stats(latencies_ms: list[float]) -> dict[str, float]:
 
 def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
                   frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
-                  rounds: int = 5, progress: bool = False, calibration_frames: int = CALIBRATION_FRAMES) -> dict:
-    """Time every backend in both scopes on the same frames, interleaved in ``rounds``."""
+                  rounds: int = 5, progress: bool = False, calibration_frames: int = CALIBRATION_FRAMES,
+                  refine: int = 0) -> dict:
+    """Time every backend in both scopes on the same frames, interleaved in ``rounds``. ``refine``: the
+    estimators' refinement passes (end to end runs the network 1 + refine times per frame)."""
     from srnpose.config import to_dict
     from srnpose.infer import HandPoseEstimator
     from srnpose.model import model_summary
@@ -113,9 +115,10 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
             fp32 = export_onnx(model, Path(tmp.name) / "fp32.onnx", cube_mm, layout)
             calib = synthetic_crops(calibration_frames, model.config.input_size, cube_mm)
             int8 = quantize_int8(fp32, Path(tmp.name) / "int8.onnx", calib, mode="static")
-            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, "onnxruntime", onnx_path=int8)
+            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, "onnxruntime", onnx_path=int8,
+                                                         refine=refine)
         else:
-            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, b)
+            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, b, refine=refine)
     # the crops the network scope runs on: the frames' own crops
     reference = estimators[backends[0]]
     crops = []
@@ -179,7 +182,8 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
         "machine": machine,
         "settings": {"batch": 1, "frames_per_backend_and_scope": per_round * rounds, "warmup": warmup,
                      "rounds": rounds, "data": description, "hands_found": f"{found}/{len(full_frames)}",
-                     "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist()},
+                     "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist(),
+                     "refine_passes": int(refine)},
         "results": results,
     }
 
@@ -200,4 +204,7 @@ def format_table(report: dict) -> str:
     lines.append(f"model: {m['params'] / 1e6:.1f}M params, {m['gflops']:.2f} GFLOPs, {m['input_size']}x{m['input_size']}, "
                  f"{m['num_stages']} stages; machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
                  f"data: {report['settings']['data']}")
+    if report["settings"].get("refine_passes"):
+        lines.append(f"end to end runs the network {1 + report['settings']['refine_passes']} times per frame "
+                     "(refinement passes)")
     return "\n".join(lines)

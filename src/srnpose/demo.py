@@ -84,6 +84,11 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
         print()
         print(f"Held-out synthetic test set: {report['frames']} frames (seed fixed), mean 3D joint error:")
         print(stage_table(report))
+        passes = report.get("pass_mean_error_mm") or []
+        if len(passes) > 1:
+            print(f"two passes, as `predict` runs them: the first crops at the depth map's hand centre "
+                  f"({passes[0]:.2f} mm), the second at the first's joints' centroid ({passes[-1]:.2f} mm, "
+                  "the table above)")
         print(f"final stage {final:.2f} mm vs first stage {first:.2f} mm "
               f"({100.0 * (first - final) / first:+.1f} % from stacking); "
               f"{result.step} steps at {result.samples_per_s:.1f} samples/s, "

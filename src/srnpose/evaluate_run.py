@@ -70,20 +70,22 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
                         intrinsics: str | None = None, frames: int | None = None, batch_size: int = 32,
                         device: str = "cpu", center: str | None = None, overlays: int = 8,
                         skip_bad: bool = False, verbose: bool = True, records: list | None = None,
-                        centers: str | None = None) -> dict[str, Any]:
+                        centers: str | None = None, refine: int | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
     ``dataset``: name whose joint names label the per-joint plot (default: the checkpoint's layout).
     ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``center``: "joints" or "depth"
     (default: the rule the model was trained with). ``records``: evaluate these instead of loading.
     ``centers``: a refined-centre file for the test split (frames without one use ``center``).
+    ``refine``: passes recentred on the previous pass's joints (default: 1 for a model trained with
+    center "mixed", else 0; see :func:`srnpose.train.refine_passes`).
     """
     from srnpose.checkpoint import load_checkpoint
     from srnpose.data.pipeline import CropConfig
     from srnpose.evaluate import evaluate_predictions, format_table, write_predictions_txt, write_report
     from srnpose.geometry import Intrinsics
     from srnpose.skeleton import LAYOUTS
-    from srnpose.train import CENTERS, predict_samples, prepare_sample
+    from srnpose.train import CENTERS, crop_records, predict_refined, refine_passes
 
     ck = load_checkpoint(run_dir, device=device)
     data_cfg = ck.config.get("data") or {}
@@ -103,19 +105,15 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         raise UserError(f"{data_spec}: frames have {joints} joints but the checkpoint {ck.path} predicts "
                         f"{ck.model_config.num_joints} (layout {ck.layout})")
     crop = CropConfig(input_size=ck.input_size, cube_mm=ck.cube_mm, augment=False)
-    samples, kept, bad = [], [], []
-    for record in records:
-        try:
-            samples.append(prepare_sample(record, crop, center, None))
-            kept.append(record)
-        except UserError as exc:
-            if not skip_bad:
-                raise
-            bad.append(str(exc))
-    records = kept
+    samples, records, bad = crop_records(records, crop, center, skip_bad)
     if not samples:
         raise UserError(f"{data_spec}: no usable test frames")
-    pred_uvd, pred_xyz, gt_xyz = predict_samples(ck.model, samples, batch_size, device, with_uvd=True)
+    if refine is None:
+        refine = refine_passes(data_cfg.get("center"))
+    if refine < 0:
+        raise UserError(f"refine: must be >= 0, got {refine}")
+    pred_uvd, pred_xyz, gt_xyz, pass_mm = predict_refined(ck.model, records, samples, crop, refine, batch_size,
+                                                          device)
 
     stages = [evaluate_predictions(pred_xyz[:, s], gt_xyz) for s in range(pred_xyz.shape[1])]
     name = data_spec.partition(":")[0] if data_spec != "synth" else "synth"
@@ -128,6 +126,8 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         "checkpoint": str(ck.path),
         "data": data_spec,
         "center": center,
+        "refine_passes": refine,
+        "pass_mean_error_mm": pass_mm,  # the final stage's error after each pass (first pass first)
         "cube_mm": ck.cube_mm,
         "input_size": ck.input_size,
         "layout": ck.layout,

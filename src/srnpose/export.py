@@ -3,7 +3,7 @@
 The exported graph takes ``depth`` (B, 1, S, S) float32 normalized crops and returns
 ``stage_joints`` (B, stages, J, 3) in normalized crop coordinates; the batch is dynamic, opset 17.
 The file's metadata (key ``srnpose``, JSON) holds what inference needs around the network:
-input size, stages, joints, cube, joint layout and the model config, so
+input size, stages, joints, cube, joint layout, refinement passes and the model config, so
 ``srnpose.load("model.onnx")`` works without the checkpoint.
 
 int8: static QDQ quantization (onnxruntime.quantization) of the ResNet stem and stages, calibrated
@@ -59,8 +59,9 @@ def _wrapper(model):
 
 
 def export_onnx(model, path: str | Path | None = None, cube_mm: Any = 250.0, layout: str = "canonical",
-                opset: int = OPSET) -> Path | bytes:
-    """Export ``model`` (an SRN) to ``path``, or return the ONNX bytes when ``path`` is None."""
+                opset: int = OPSET, refine: int = 0) -> Path | bytes:
+    """Export ``model`` (an SRN) to ``path``, or return the ONNX bytes when ``path`` is None.
+    ``refine``: the refinement passes the estimator runs (metadata only, the graph is one pass)."""
     import onnx
     import torch
 
@@ -81,7 +82,7 @@ def export_onnx(model, path: str | Path | None = None, cube_mm: Any = 250.0, lay
 
     meta = {"input_size": cfg.input_size, "num_stages": cfg.num_stages, "num_joints": cfg.num_joints,
             "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist(), "layout": layout,
-            "model": to_dict(cfg)}
+            "refine": int(refine), "model": to_dict(cfg)}
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta)
     proto.producer_name = "srnpose"
@@ -123,14 +124,15 @@ def max_difference(model, session, crops: np.ndarray) -> float:
 def real_crops(folder: str | Path, input_size: int, cube_mm: Any = 250.0, camera: str = "kinect2",
                limit: int = 8) -> np.ndarray:
     """Crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by the inference path."""
-    from srnpose.infer import FrameCamera, crop_frame, fast_hand_center, resolve_frame_camera
+    from srnpose.geometry import find_hand_center
+    from srnpose.infer import FrameCamera, crop_frame, resolve_frame_camera
     from srnpose.sensors import FolderSource
 
     cam: FrameCamera = resolve_frame_camera(camera=camera)
     crops = []
     for frame in FolderSource(folder):
         view = frame.depth[:, ::-1] if cam.mirrored else frame.depth
-        center = fast_hand_center(view, cam.intrinsics, cam.depth_unit_mm, cube_mm)
+        center = find_hand_center(view, cam.intrinsics, cube_mm, depth_unit_mm=cam.depth_unit_mm)
         if center is not None:
             crops.append(crop_frame(view, center, cube_mm, input_size, cam.intrinsics, cam.depth_unit_mm)[0])
         if len(crops) >= limit:
@@ -151,11 +153,12 @@ def synthetic_frames(count: int, seed: int = SYNTH_TEST_SEED) -> list:
 
 def synthetic_crops(count: int, input_size: int, cube_mm: Any = 250.0, seed: int = 777) -> np.ndarray:
     """Crops (N, 1, S, S) of synthetic frames, cut by the inference path (calibration data)."""
-    from srnpose.infer import crop_frame, fast_hand_center
+    from srnpose.geometry import find_hand_center
+    from srnpose.infer import crop_frame
 
     crops = []
     for frame in synthetic_frames(count, seed):
-        center = fast_hand_center(frame.depth_mm, frame.intrinsics, 1.0, cube_mm)
+        center = find_hand_center(frame.depth_mm, frame.intrinsics, cube_mm)
         if center is not None:
             crops.append(crop_frame(frame.depth_mm, center, cube_mm, input_size, frame.intrinsics)[0])
     return np.stack(crops)[:, None].astype(np.float32)

@@ -235,57 +235,105 @@ def crop_to_xyz(crop_nrm: Any, M: Any, center_d: Any, cube_z: Any, size: int,
 # --------------------------------------------------------------------------- hand centre
 
 FRONT_WINDOW_MM = 80.0  # depth of a hand held towards the camera, behind its nearest surface
+CENTER_STRIDE = 4  # blob search on every 4th pixel: 16x fewer pixels, hands still span > 100 of them
 
-def find_hand_center(depth_mm: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 250.0,
+
+def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 250.0,
                      near_mm: float = 100.0, far_mm: float = 1500.0, min_pixels: int = 50,
-                     iterations: int = 10, front_window_mm: float = FRONT_WINDOW_MM) -> np.ndarray | None:
-    """Hand centre ``(u, v, d)`` of a full frame, or ``None`` when no hand is in range.
+                     iterations: int = 10, front_window_mm: float = FRONT_WINDOW_MM,
+                     depth_unit_mm: float = 1.0, stride: int = CENTER_STRIDE) -> np.ndarray | None:
+    """Hand centre ``(u, v, d)`` (pixels of ``depth``, d in mm) of a full frame, or ``None`` when no
+    hand is in range. ``depth``: any numeric dtype, in units of ``depth_unit_mm`` (0 = no measurement).
 
-    The hand is taken to be the object nearest the camera, as in every hand pose benchmark:
+    The hand is taken to be the object nearest the camera, as in every hand pose benchmark. Training
+    (``data.center=depth``) and inference use this one function:
 
-    1. Keep measurements within ``[near_mm, far_mm]``; find the nearest depth (a low percentile of
-       the nearest connected blob, robust to flying pixels).
-    2. Keep the blob's pixels within ``cube_z`` behind that front, and take their 3D centre of mass.
-    3. Refine: repeatedly keep only the points inside the metric cube around the current centre
-       that lie within ``front_window_mm`` behind the cube's nearest surface, and recompute the
+    1. On every ``stride``-th pixel (1 = all of them): keep measurements within ``[near_mm, far_mm]``;
+       find the nearest depth (the 0.5th percentile, robust to flying pixels) and the connected blobs
+       within ``cube_z`` behind it; take the blob with the nearest point among those of at least
+       ``min_pixels`` (scaled by the stride).
+    2. The 3D centre of mass of the blob's points within ``cube_z / 2`` of its front.
+    3. Refine on the blob: repeatedly keep only the points inside the metric cube around the current
+       centre that lie within ``front_window_mm`` behind the cube's nearest surface, and recompute the
        centre of mass. A hand held towards the camera is that deep; the forearm recedes behind it,
        so the window pulls the estimate off the arm (on synthetic frames the median distance to the
        joints' centroid halves, 63 -> 33 mm; NYU's labelled frame is unchanged) and the background.
-    """
-    from scipy import ndimage
+    4. Up to three more such refinements at full resolution, reading only the cube's window of the frame.
 
-    depth = np.asarray(depth_mm, dtype=np.float64)
+    With the default stride 4 it takes about 1 ms on a 512x424 frame (about 10 ms with stride 1); the
+    two agree within 1 mm on all 30 Kinect V2 sample frames and within 0.1 mm (median) on synthetic frames.
+    """
+    depth = np.asarray(depth)
     if depth.ndim != 2:
         raise ValueError(f"depth must have shape (H, W), got {depth.shape}")
+    from scipy import ndimage
+
     cube = _as_cube(cube_mm)
-    valid = (depth >= near_mm) & (depth <= far_mm)
-    if valid.sum() < min_pixels:
+    unit = float(depth_unit_mm)
+    fx, fy, cx, cy = intrinsics.as_tuple()
+    small = depth[::stride, ::stride]  # (H / s, W / s) view
+    near_raw, far_raw = near_mm / unit, far_mm / unit
+    valid = (small >= near_raw) & (small <= far_raw)
+    min_small = max(min_pixels // (stride * stride), 4)
+    n_valid = int(np.count_nonzero(valid))
+    if n_valid < min_small:
         return None
-    d_min = np.percentile(depth[valid], 0.5)
-    near = valid & (depth <= d_min + cube[2])
+    values = small[valid]
+    k = int(0.005 * (n_valid - 1))
+    d_min = float(np.partition(values, k)[k])  # 0.5th percentile: robust to flying pixels
+    near = valid & (small <= d_min + cube[2] / unit)
     labels, n = ndimage.label(near)
     if n == 0:
         return None
-    sizes = ndimage.sum(near, labels, index=np.arange(1, n + 1))
-    mins = ndimage.minimum(depth, labels, index=np.arange(1, n + 1))
-    big = np.flatnonzero(sizes >= min_pixels)
-    if big.size == 0:
+    lab = labels[near]
+    sizes = np.bincount(lab, minlength=n + 1)
+    mins = np.full(n + 1, np.inf)
+    np.minimum.at(mins, lab, small[near].astype(np.float64))
+    sizes[0] = 0
+    if not np.any(sizes >= min_small):
         return None
-    blob = big[np.argmin(np.asarray(mins)[big])] + 1
-    mask = labels == blob
-    vs, us = np.nonzero(mask)
-    ds = depth[vs, us]
-    xyz = uvd_to_xyz(np.stack([us, vs, ds], axis=-1).astype(np.float64), intrinsics)
+    blob = int(np.argmin(np.where(sizes >= min_small, mins, np.inf)))
+    vs, us = np.nonzero(labels == blob)
+    ds = small[vs, us].astype(np.float64) * unit  # mm
+    us, vs = us * float(stride), vs * float(stride)  # full-resolution pixels
+    xyz = np.stack([(us - cx) * ds / fx, (vs - cy) * ds / fy, ds], axis=-1)  # (N, 3)
     front = np.percentile(ds, 1.0)
     center = xyz[ds <= front + cube[2] / 2].mean(axis=0)
-    for _ in range(iterations):
-        inside = np.all(np.abs(xyz - center) <= cube / 2, axis=-1)
-        if inside.sum() < min_pixels:
+    half = cube / 2
+    for _ in range(iterations):  # coarse refinement on the blob
+        inside = np.all(np.abs(xyz - center) <= half, axis=-1)
+        if np.count_nonzero(inside) < min_small:
             break
         inside &= xyz[:, 2] <= np.percentile(xyz[inside, 2], 2.0) + front_window_mm
         new_center = xyz[inside].mean(axis=0)
-        if np.linalg.norm(new_center - center) < 0.1:
-            center = new_center
-            break
+        moved = np.linalg.norm(new_center - center)
         center = new_center
-    return xyz_to_uvd(center, intrinsics)
+        if moved < 0.1:
+            break
+    h, w = depth.shape
+    for _ in range(3):  # full resolution, only the cube's window
+        d_near = max(center[2] - half[2], near_mm)
+        cu, cv = center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy
+        ru, rv = half[0] * abs(fx) / d_near + 1, half[1] * abs(fy) / d_near + 1
+        u0, u1 = int(max(cu - ru, 0)), int(min(cu + ru + 1, w))
+        v0, v1 = int(max(cv - rv, 0)), int(min(cv + rv + 1, h))
+        if u1 <= u0 or v1 <= v0:
+            break
+        window = depth[v0:v1, u0:u1]
+        lo, hi = max(center[2] - half[2], near_mm) / unit, min(center[2] + half[2], far_mm) / unit
+        wv, wu = np.nonzero((window >= lo) & (window <= hi))
+        d = window[wv, wu].astype(np.float64) * unit
+        x = (wu + (u0 - cx)) * d / fx
+        y = (wv + (v0 - cy)) * d / fy
+        inside = (np.abs(x - center[0]) <= half[0]) & (np.abs(y - center[1]) <= half[1])
+        if np.count_nonzero(inside) < min_pixels:
+            break
+        inside &= d <= np.percentile(d[inside], 2.0) + front_window_mm
+        new_center = np.array([x[inside].mean(), y[inside].mean(), d[inside].mean()])
+        moved = np.linalg.norm(new_center - center)
+        center = new_center
+        if moved < 0.1:
+            break
+    return np.array([center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy, center[2]])
+
+

@@ -7,12 +7,10 @@
 
 The frame path (the same geometry as training, :mod:`srnpose.geometry`):
 
-1. **centre**: :func:`fast_hand_center`, the nearest blob's 3D centre refined inside the metric cube.
-   It follows :func:`srnpose.geometry.find_hand_center` step for step, but searches the blob on a
-   4x-strided frame and refines at full resolution only inside the cube's window (about 1 ms instead
-   of about 11 ms on a 512x424 frame). The centres agree within 1 mm on all 30 Kinect V2 frames and
-   within 0.1 mm (median) on synthetic frames, where about 1 frame in 20 differs by 5-20 mm (hand
-   and forearm pixels weighed differently); ``center_method="reference"`` uses the exact function;
+1. **centre**: :func:`srnpose.geometry.find_hand_center` (the function training uses), the nearest
+   blob's 3D centre refined inside the metric cube, searched on a 4x-strided frame and refined at full
+   resolution inside the cube's window (about 1 ms on a 512x424 frame); ``center_method="reference"``
+   searches every pixel (stride 1, about 10x slower);
 2. **crop**: the metric cube crop, resampled nearest-neighbour exactly like
    :func:`srnpose.geometry.warp_depth` but separably (the crop is axis-aligned at inference);
 3. **network**: torch eager or ONNX Runtime, (B, 1, S, S) -> every stage's joints (B, stages, J, 3)
@@ -51,7 +49,6 @@ __all__ = [
     "HandPoseEstimator",
     "load",
     "resolve_frame_camera",
-    "fast_hand_center",
     "crop_frame",
     "ort_session_options",
     "smooth_result",
@@ -60,9 +57,8 @@ __all__ = [
 BACKENDS = ("torch", "onnxruntime")
 NEAR_MM = 100.0  # nearer than this is sensor noise (every depth camera's minimum range is larger)
 FAR_MM = 1500.0  # a hand held towards the camera is nearer than 1.5 m
-CENTER_STRIDE = 4  # blob search on every 4th pixel: 16x fewer pixels, hands still span > 100 of them
-# "fast": fast_hand_center (default); "reference": geometry.find_hand_center, exactly the training centre
-CENTER_METHODS = ("fast", "reference")
+# centre method -> geometry.find_hand_center's stride: "fast" (default, as in training) or every pixel
+CENTER_METHODS = {"fast": geometry.CENTER_STRIDE, "reference": 1}
 
 
 class FrameError(UserError, ValueError):
@@ -143,87 +139,6 @@ def check_frame(depth: Any, cam: FrameCamera, expect_2d: bool = True) -> np.ndar
 
 
 # --------------------------------------------------------------------------- centre and crop
-
-
-def fast_hand_center(depth: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: float = 1.0, cube_mm: Any = 250.0,
-                     near_mm: float = NEAR_MM, far_mm: float = FAR_MM, stride: int = CENTER_STRIDE,
-                     min_pixels: int = 50, iterations: int = 10,
-                     front_window_mm: float = geometry.FRONT_WINDOW_MM) -> np.ndarray | None:
-    """Hand centre ``(u, v, d)`` of a full frame (raw units, any numeric dtype), or ``None``.
-
-    :func:`srnpose.geometry.find_hand_center`'s method (nearest blob, front slab, cube refinement)
-    with the blob search on the ``stride``-strided frame, then up to three cube refinements at full
-    resolution restricted to the cube's window. Pixel coordinates are those of ``depth``.
-    """
-    from scipy import ndimage
-
-    cube = np.broadcast_to(np.asarray(cube_mm, dtype=np.float64), (3,))
-    unit = float(depth_unit_mm)
-    fx, fy, cx, cy = intrinsics.as_tuple()
-    small = depth[::stride, ::stride]  # (H / s, W / s) view
-    near_raw, far_raw = near_mm / unit, far_mm / unit
-    valid = (small >= near_raw) & (small <= far_raw)
-    min_small = max(min_pixels // (stride * stride), 4)
-    n_valid = int(np.count_nonzero(valid))
-    if n_valid < min_small:
-        return None
-    values = small[valid]
-    k = int(0.005 * (n_valid - 1))
-    d_min = float(np.partition(values, k)[k])  # 0.5th percentile: robust to flying pixels
-    near = valid & (small <= d_min + cube[2] / unit)
-    labels, n = ndimage.label(near)
-    if n == 0:
-        return None
-    lab = labels[near]
-    sizes = np.bincount(lab, minlength=n + 1)
-    mins = np.full(n + 1, np.inf)
-    np.minimum.at(mins, lab, small[near].astype(np.float64))
-    sizes[0] = 0
-    if not np.any(sizes >= min_small):
-        return None
-    blob = int(np.argmin(np.where(sizes >= min_small, mins, np.inf)))
-    vs, us = np.nonzero(labels == blob)
-    ds = small[vs, us].astype(np.float64) * unit  # mm
-    us, vs = us * float(stride), vs * float(stride)  # full-resolution pixels
-    xyz = np.stack([(us - cx) * ds / fx, (vs - cy) * ds / fy, ds], axis=-1)  # (N, 3)
-    front = np.percentile(ds, 1.0)
-    center = xyz[ds <= front + cube[2] / 2].mean(axis=0)
-    half = cube / 2
-    for _ in range(iterations):  # coarse refinement on the blob
-        inside = np.all(np.abs(xyz - center) <= half, axis=-1)
-        if np.count_nonzero(inside) < min_small:
-            break
-        inside &= xyz[:, 2] <= np.percentile(xyz[inside, 2], 2.0) + front_window_mm
-        new_center = xyz[inside].mean(axis=0)
-        moved = np.linalg.norm(new_center - center)
-        center = new_center
-        if moved < 0.1:
-            break
-    h, w = depth.shape
-    for _ in range(3):  # full resolution, only the cube's window
-        d_near = max(center[2] - half[2], near_mm)
-        cu, cv = center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy
-        ru, rv = half[0] * abs(fx) / d_near + 1, half[1] * abs(fy) / d_near + 1
-        u0, u1 = int(max(cu - ru, 0)), int(min(cu + ru + 1, w))
-        v0, v1 = int(max(cv - rv, 0)), int(min(cv + rv + 1, h))
-        if u1 <= u0 or v1 <= v0:
-            break
-        window = depth[v0:v1, u0:u1]
-        lo, hi = max(center[2] - half[2], near_mm) / unit, min(center[2] + half[2], far_mm) / unit
-        wv, wu = np.nonzero((window >= lo) & (window <= hi))
-        d = window[wv, wu].astype(np.float64) * unit
-        x = (wu + (u0 - cx)) * d / fx
-        y = (wv + (v0 - cy)) * d / fy
-        inside = (np.abs(x - center[0]) <= half[0]) & (np.abs(y - center[1]) <= half[1])
-        if np.count_nonzero(inside) < min_pixels:
-            break
-        inside &= d <= np.percentile(d[inside], 2.0) + front_window_mm
-        new_center = np.array([x[inside].mean(), y[inside].mean(), d[inside].mean()])
-        moved = np.linalg.norm(new_center - center)
-        center = new_center
-        if moved < 0.1:
-            break
-    return np.array([center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy, center[2]])
 
 
 def crop_frame(depth: np.ndarray, center_uvd: Any, cube_mm: Any, size: int, intrinsics: Intrinsics,
@@ -352,7 +267,7 @@ class HandPoseEstimator:
     def __init__(self, runner: Callable[[np.ndarray], np.ndarray], input_size: int, num_stages: int,
                  num_joints: int, cube_mm: Any = 250.0, layout: str = "canonical", backend: str = "torch",
                  model_config: Any = None, near_mm: float = NEAR_MM, far_mm: float = FAR_MM,
-                 center_method: str = "fast") -> None:
+                 center_method: str = "fast", refine: int = 0) -> None:
         if center_method not in CENTER_METHODS:
             raise UserError(f"unknown centre method {center_method!r}; available: {', '.join(CENTER_METHODS)}")
         self.runner = runner
@@ -365,11 +280,13 @@ class HandPoseEstimator:
         self.model_config = model_config
         self.near_mm, self.far_mm = float(near_mm), float(far_mm)
         self.center_method = center_method
+        # passes that crop again at the previous pass's joints' centroid (srnpose.train.refine_passes)
+        self.refine = int(refine)
 
     @classmethod
     def from_model(cls, model, cube_mm: Any = 250.0, layout: str = "canonical", backend: str = "torch",
                    onnx_path: str | Path | bytes | None = None, threads: int | None = None,
-                   center_method: str = "fast") -> HandPoseEstimator:
+                   center_method: str = "fast", refine: int = 0) -> HandPoseEstimator:
         """Wrap an :class:`~srnpose.model.SRN`. ``backend="onnxruntime"`` exports it in memory
         (or uses ``onnx_path``, e.g. an int8 file made from it)."""
         cfg = model.config
@@ -384,7 +301,7 @@ class HandPoseEstimator:
         else:
             raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         return cls(runner, cfg.input_size, cfg.num_stages, cfg.num_joints, cube_mm, layout, backend, cfg,
-                   center_method=center_method)
+                   center_method=center_method, refine=refine)
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> HandPoseEstimator:
@@ -394,7 +311,8 @@ class HandPoseEstimator:
         meta = read_metadata(path)
         session = make_ort_session(path, threads)
         return cls(OrtRunner(session), meta["input_size"], meta["num_stages"], meta["num_joints"],
-                   meta["cube_mm"], meta["layout"], "onnxruntime", meta.get("model"))
+                   meta["cube_mm"], meta["layout"], "onnxruntime", meta.get("model"),
+                   refine=int(meta.get("refine", 0)))
 
     # ------------------------------------------------------------------ per frame
 
@@ -410,16 +328,25 @@ class HandPoseEstimator:
                 center[0] = (depth.shape[1] - 1) - center[0]
             if not (np.isfinite(center).all() and center[2] > 0):
                 raise FrameError(f"center_uvd must be finite with a positive depth, got {center_uvd}")
-        elif self.center_method == "fast":
-            center = fast_hand_center(view, cam.intrinsics, cam.depth_unit_mm, self.cube_mm, self.near_mm, self.far_mm)
-        else:  # the training pipeline's own function, on the whole frame in mm (about 10x slower)
-            center = geometry.find_hand_center(view.astype(np.float32) * np.float32(cam.depth_unit_mm),
-                                               cam.intrinsics, self.cube_mm, self.near_mm, self.far_mm)
+        else:
+            center = geometry.find_hand_center(view, cam.intrinsics, self.cube_mm, self.near_mm, self.far_mm,
+                                               depth_unit_mm=cam.depth_unit_mm,
+                                               stride=CENTER_METHODS[self.center_method])
         t1 = time.perf_counter()
         if center is None:
             return None, None, (t1 - t0) * 1e3
         crop, M = crop_frame(view, center, self.cube_mm, self.input_size, cam.intrinsics, cam.depth_unit_mm)
         return center, (crop, M), (t1 - t0) * 1e3
+
+    def recentre(self, depth: np.ndarray, cam: FrameCamera, joints_nrm: np.ndarray, center_view: np.ndarray,
+                 M: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """A refinement pass's centre (view pixels) and crop: the centroid of the final stage's joints
+        ``joints_nrm`` (stages, J, 3), predicted from the crop ``M`` centred at ``center_view``."""
+        view = depth[:, ::-1] if cam.mirrored else depth
+        uvd = geometry.crop_to_uvd(joints_nrm[-1].astype(np.float64), M, center_view[2], self.cube_mm[2],
+                                   self.input_size)
+        center = geometry.xyz_to_uvd(geometry.uvd_to_xyz(uvd, cam.intrinsics).mean(axis=0), cam.intrinsics)
+        return center, crop_frame(view, center, self.cube_mm, self.input_size, cam.intrinsics, cam.depth_unit_mm)
 
     def decode(self, joints_nrm: np.ndarray, center_view: np.ndarray, M: np.ndarray, cam: FrameCamera,
                width: int, timings: dict) -> PoseResult:
@@ -460,6 +387,9 @@ class HandPoseEstimator:
                              "total": (t_crop - t_start) * 1e3})
         crop, M = cropped
         out = self.runner(crop[None, None])  # (1, stages, J, 3)
+        for _ in range(self.refine):
+            center, (crop, M) = self.recentre(depth, cam, out[0], center, M)
+            out = self.runner(crop[None, None])
         t_net = time.perf_counter()
         timings = {"center": center_ms, "crop": (t_crop - t_start) * 1e3, "network": (t_net - t_crop) * 1e3}
         result = self.decode(out[0], center, M, cam, depth.shape[1], timings)
@@ -495,6 +425,12 @@ class HandPoseEstimator:
             crops = np.stack([located[k][2][0] for k in found])[:, None]  # (B', 1, S, S)
             t0 = time.perf_counter()
             out = self.runner(crops)  # (B', stages, J, 3)
+            for _ in range(self.refine):
+                for n, k in enumerate(found):
+                    depth, center, (_, M) = located[k][:3]
+                    center, cropped = self.recentre(depth, cam, out[n], center, M)
+                    located[k] = (depth, center, cropped) + located[k][3:]
+                out = self.runner(np.stack([located[k][2][0] for k in found])[:, None])
             net_ms = (time.perf_counter() - t0) * 1e3 / len(found)
             outputs = {k: out[n] for n, k in enumerate(found)}
         results = []
@@ -546,6 +482,8 @@ def load(path: str | Path, backend: str = "torch", threads: int | None = None) -
             raise UserError(f"{path}: no such file")
         return HandPoseEstimator.from_onnx(path, threads)
     from srnpose.checkpoint import load_checkpoint
+    from srnpose.train import refine_passes
 
     ckpt = load_checkpoint(path)
-    return HandPoseEstimator.from_model(ckpt.model, ckpt.cube_mm, ckpt.layout, backend, threads=threads)
+    return HandPoseEstimator.from_model(ckpt.model, ckpt.cube_mm, ckpt.layout, backend, threads=threads,
+                                        refine=refine_passes((ckpt.config.get("data") or {}).get("center")))

@@ -43,12 +43,14 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
     from srnpose.bench import format_table, run_benchmark
+    from srnpose.train import refine_passes
 
     if args.checkpoint:
         from srnpose.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
         model, cube_mm, layout = ckpt.model, ckpt.cube_mm, ckpt.layout
+        refine = refine_passes((ckpt.config.get("data") or {}).get("center"))
     else:
         import torch
 
@@ -57,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
         torch.manual_seed(0)
         model, cube_mm, layout = SRN.from_config(SRNConfig()).eval(), 250.0, "canonical"
+        refine = 0
     report = run_benchmark(model, cube_mm, layout, backends, frames=args.frames, warmup=args.warmup,
-                           data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True)
+                           data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True,
+                           refine=refine)
     print(format_table(report))
     if args.json:
         path = Path(args.json)

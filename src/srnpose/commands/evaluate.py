@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--center", choices=("joints", "depth"),
                         help="crop centre without a centres file: labelled joints' centroid or the depth map's "
                              "nearest object (default: what the model was trained with)")
+    parser.add_argument("--refine", type=int, metavar="N",
+                        help="extra passes, each cropping again at the previous pass's joints' centroid "
+                             "(default: 1 for a model trained with data.center=mixed, else 0)")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder for report.json, summary.md and the plots "
                              "(required with --predictions; default RUN/eval with --checkpoint)")
@@ -54,6 +57,8 @@ def _parse_pairs(items: list[str]) -> dict[str, Path]:
 
 
 def _run_checkpoint(args: argparse.Namespace) -> int:
+    if args.refine is not None and args.refine < 0:
+        raise UserError(f"--refine: must be >= 0, got {args.refine}")
     for flag, value in (("--labels", args.labels), ("--predictions", args.predictions)):
         if value:
             raise UserError(f"{flag} cannot be used with --checkpoint")
@@ -72,6 +77,8 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["centers"] = args.centers
     if args.center:
         opts["center"] = args.center
+    if args.refine is not None:
+        opts["refine"] = args.refine
     result = evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
     return int(result) if isinstance(result, int) else 0
 
@@ -91,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.data:
         raise UserError("--data is for --checkpoint; give --labels FILE with --predictions")
+    if args.refine is not None:
+        raise UserError("--refine is for --checkpoint (a prediction file is already final)")
     if not args.labels:
         raise UserError("--predictions needs --labels FILE")
     if not args.out:
