@@ -115,3 +115,12 @@ def test_find_hand_center_ignores_background_and_finds_nearest_blob():
 def test_find_hand_center_none_without_hand():
     assert geometry.find_hand_center(np.zeros((240, 320), np.float32), ICVL) is None
     assert geometry.find_hand_center(np.full((240, 320), 3000.0, np.float32), ICVL) is None
+
+
+def test_find_hand_center_looks_at_every_pixel_when_the_strided_search_misses_the_hand():
+    frame = np.zeros((240, 320), np.float32)
+    frame[101:103, 140:180] = 450.0  # 80 pixels on rows that a stride-4 search skips
+    assert frame[::4, ::4].max() == 0
+    c = geometry.find_hand_center(frame, ICVL)
+    np.testing.assert_allclose(c, [159.5, 101.5, 450.0], atol=0.01)
+    assert geometry.find_hand_center(frame, ICVL, min_pixels=100) is None

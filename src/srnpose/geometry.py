@@ -260,6 +260,8 @@ def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 2
        joints' centroid halves, 63 -> 33 mm; NYU's labelled frame is unchanged) and the background.
     4. Up to three more such refinements at full resolution, reading only the cube's window of the frame.
 
+    A strided search that finds no blob large enough (a small, far hand) is repeated on every pixel.
+
     With the default stride 4 it takes about 1 ms on a 512x424 frame (about 10 ms with stride 1); the
     two agree within 1 mm on all 30 Kinect V2 sample frames and within 0.1 mm (median) on synthetic frames.
     """
@@ -271,27 +273,34 @@ def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 2
     cube = _as_cube(cube_mm)
     unit = float(depth_unit_mm)
     fx, fy, cx, cy = intrinsics.as_tuple()
+
+    def retry() -> np.ndarray | None:  # a hand too small for the strided search: look at every pixel
+        if stride == 1:
+            return None
+        return find_hand_center(depth, intrinsics, cube_mm, near_mm, far_mm, min_pixels, iterations,
+                                front_window_mm, depth_unit_mm, stride=1)
+
     small = depth[::stride, ::stride]  # (H / s, W / s) view
     near_raw, far_raw = near_mm / unit, far_mm / unit
     valid = (small >= near_raw) & (small <= far_raw)
     min_small = max(min_pixels // (stride * stride), 4)
     n_valid = int(np.count_nonzero(valid))
     if n_valid < min_small:
-        return None
+        return retry()
     values = small[valid]
     k = int(0.005 * (n_valid - 1))
     d_min = float(np.partition(values, k)[k])  # 0.5th percentile: robust to flying pixels
     near = valid & (small <= d_min + cube[2] / unit)
     labels, n = ndimage.label(near)
     if n == 0:
-        return None
+        return retry()
     lab = labels[near]
     sizes = np.bincount(lab, minlength=n + 1)
     mins = np.full(n + 1, np.inf)
     np.minimum.at(mins, lab, small[near].astype(np.float64))
     sizes[0] = 0
     if not np.any(sizes >= min_small):
-        return None
+        return retry()
     blob = int(np.argmin(np.where(sizes >= min_small, mins, np.inf)))
     vs, us = np.nonzero(labels == blob)
     ds = small[vs, us].astype(np.float64) * unit  # mm
