@@ -262,8 +262,9 @@ def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 2
 
     A strided search that finds no blob large enough (a small, far hand) is repeated on every pixel.
 
-    With the default stride 4 it takes about 1 ms on a 512x424 frame (about 10 ms with stride 1); the
-    two agree within 1 mm on all 30 Kinect V2 sample frames and within 0.1 mm (median) on synthetic frames.
+    With the default stride 4 it takes 0.75 ms on a 512x424 Kinect V2 frame (3.6 ms with stride 1). The
+    two give the same centre on all 30 Kinect V2 sample frames; on 200 synthetic 320x240 frames the median
+    difference is 0 and 3 frames differ by more than 5 mm.
     """
     depth = np.asarray(depth)
     if depth.ndim != 2:

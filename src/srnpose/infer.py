@@ -9,8 +9,8 @@ The frame path (the same geometry as training, :mod:`srnpose.geometry`):
 
 1. **centre**: :func:`srnpose.geometry.find_hand_center` (the function training uses), the nearest
    blob's 3D centre refined inside the metric cube, searched on a 4x-strided frame and refined at full
-   resolution inside the cube's window (about 1 ms on a 512x424 frame); ``center_method="reference"``
-   searches every pixel (stride 1, about 10x slower);
+   resolution inside the cube's window (0.75 ms on a 512x424 frame); ``center_method="reference"``
+   searches every pixel (stride 1, 3.6 ms);
 2. **crop**: the metric cube crop, resampled nearest-neighbour exactly like
    :func:`srnpose.geometry.warp_depth` but separably (the crop is axis-aligned at inference);
 3. **network**: torch eager or ONNX Runtime, (B, 1, S, S) -> every stage's joints (B, stages, J, 3)

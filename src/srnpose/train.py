@@ -176,10 +176,11 @@ PRESETS: dict[str, RunConfig] = {
     # 30.8 mm for width 32 and 34.1 mm for 32x32 crops at equal time), no online augmentation (every
     # rendered frame is new and the renderer already varies rotation, scale and position; 26.6 vs
     # 30.2 mm), frames rendered at 160x120 (4x cheaper than 320x240, the hand still spans the crop),
-    # Adam at 2e-3 with a cosine decay over the steps that fit the budget. Crops are centred where
-    # `predict` centres them (the depth map's nearest object), so the demo model works on real frames:
-    # trained on joint-centroid crops it reached 15.5 mm on such crops but 76 mm from depth centres.
-    # In 5-minute runs, depth-centred training gave 29.9 mm (depth-centred test), with augmentation 34.2.
+    # one loader process beside one torch thread (see train()), Adam at 2e-3 with a cosine decay over
+    # the steps that fit the budget. No label places a test crop: the two-pass "mixed" centres (first
+    # pass at the depth map's hand centre, as `predict` on a real frame; second pass at the first's
+    # joints' centroid) gave 23.3 mm in 5 minutes, depth-map centres alone 25.5 mm. A model trained on
+    # joint-centroid crops reached 15.5 mm on such crops but 76 mm from depth-map centres.
     "demo": RunConfig(
         model=MODEL_PRESETS["demo"],
         data=DataConfig(center="mixed", val_frames=100, workers=1, augment=False, synth_resolution=(160, 120)),
