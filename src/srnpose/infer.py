@@ -52,6 +52,7 @@ __all__ = [
     "crop_frame",
     "ort_session_options",
     "smooth_result",
+    "estimate_frames",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
@@ -466,6 +467,20 @@ def smooth_result(result: PoseResult, smoother, t_s: float, cam: FrameCamera, wi
         uvd[..., 0] = (width - 1) - uvd[..., 0]
     stage = np.concatenate([result.stage_joints[:-1], uvd[None]])
     return dataclasses.replace(result, joints_xyz=xyz, joints_uvd=uvd, stage_joints=stage)
+
+
+def estimate_frames(estimator: HandPoseEstimator, frames, cam: FrameCamera, smoother=None):
+    """The frame loop of ``predict`` and ``live``: ``(frame, PoseResult)`` for each frame of a
+    :mod:`srnpose.sensors` source (``.depth``, ``.source``, ``.timestamp_s``). A frame that is not a
+    depth frame stops with a UserError naming its source; ``smoother`` filters the sequence."""
+    for frame in frames:
+        try:
+            result = estimator.predict(frame.depth, cam)
+        except FrameError as exc:
+            raise UserError(f"{frame.source}: {exc}") from None
+        if smoother is not None:
+            result = smooth_result(result, smoother, frame.timestamp_s, cam, frame.depth.shape[1])
+        yield frame, result
 
 
 def load(path: str | Path, backend: str = "torch", threads: int | None = None) -> HandPoseEstimator:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from srnpose.errors import UserError
-    from srnpose.infer import FrameError, load, resolve_frame_camera, smooth_result
+    from srnpose.infer import estimate_frames, load, resolve_frame_camera
     from srnpose.sensors import FolderSource, RealSenseSource
     from srnpose.smoothing import OneEuroFilter
 
@@ -55,13 +55,7 @@ def run(args: argparse.Namespace) -> int:
     count, found, t0 = 0, 0, time.perf_counter()
     try:
         with source:
-            for frame in source:
-                try:
-                    result = estimator.predict(frame.depth, cam)
-                except FrameError as exc:
-                    raise UserError(f"{frame.source}: {exc}") from None
-                if smoother is not None:
-                    result = smooth_result(result, smoother, frame.timestamp_s, cam, frame.depth.shape[1])
+            for frame, result in estimate_frames(estimator, source, cam, smoother):
                 count += 1
                 found += bool(result.hand_found)
                 if sink is not None:

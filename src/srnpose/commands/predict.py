@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from srnpose.infer import FrameError, load, smooth_result
+    from srnpose.infer import estimate_frames, load
     from srnpose.sensors import open_sources
     from srnpose.smoothing import OneEuroFilter
     from srnpose.viz import save_gif, save_png
@@ -97,13 +97,8 @@ def run(args: argparse.Namespace) -> int:
     found, latencies = 0, []
     t_start = time.perf_counter()
     with source, open(out / "predictions.jsonl", "w", encoding="utf-8") as jsonl:
-        for frame in tqdm(source, total=len(source), desc="predict", unit="frame"):
-            try:
-                result = estimator.predict(frame.depth, cam)
-            except FrameError as exc:
-                raise UserError(f"{frame.source}: {exc}") from None
-            if smoother is not None:
-                result = smooth_result(result, smoother, frame.timestamp_s, cam, frame.depth.shape[1])
+        frames = tqdm(source, total=len(source), desc="predict", unit="frame")
+        for frame, result in estimate_frames(estimator, frames, cam, smoother):
             record = result.to_json(frame.name)
             record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
             jsonl.write(json.dumps(record) + "\n")
