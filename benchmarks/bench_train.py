@@ -4,8 +4,10 @@
     python benchmarks/bench_train.py --steps 10 --presets demo
 
 Two figures per config: "compute" (forward + backward + Adam step on pre-cropped batches) and
-"end to end" (the training loop's data path included: synthetic frames rendered and cropped on the fly,
-in the training process). Warm-up steps are not timed; median and spread over the timed steps.
+"end to end" (the training loop's data path included: synthetic frames rendered, centred and cropped on
+the fly with the preset's centre rule and augmentation, in the training process, one process with
+torch's default threads; the demo itself renders in a loader process beside one thread). Warm-up steps
+are not timed; median and spread over the timed steps.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def bench(preset: str, steps: int, warmup: int, batch_size: int | None) -> dict:
     cfg = resolve_data(build_config(preset, None, ["data.spec=synth"]))
     B = batch_size or cfg.train.batch_size
     d = cfg.data
-    source = SampleSource(None, CropConfig(input_size=cfg.model.input_size, cube_mm=float(d.cube_mm), augment=True),
-                          d.center, 0, False, synth_seed=SYNTH_TRAIN_SEED, synth_resolution=d.synth_resolution)
+    crop = CropConfig(input_size=cfg.model.input_size, cube_mm=float(d.cube_mm), augment=d.augment)
+    source = SampleSource(None, crop, d.center, 0, False, synth_seed=SYNTH_TRAIN_SEED, synth_resolution=d.synth_resolution)
     torch.manual_seed(0)
     model = SRN.from_config(cfg.model).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
