@@ -71,6 +71,14 @@ class Checkpoint:
     config: dict  # the full run config {model, data, train}
     path: Path  # the weights file that was loaded
 
+    @property
+    def refine(self) -> int:
+        """Refinement passes the model gets at test time (:func:`srnpose.train.refine_passes` of its
+        training centre rule)."""
+        from srnpose.train import refine_passes
+
+        return refine_passes((self.config.get("data") or {}).get("center"))
+
 
 # --------------------------------------------------------------------------- small file helpers
 

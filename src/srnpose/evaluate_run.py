@@ -85,7 +85,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     from srnpose.evaluate import evaluate_predictions, format_table, write_predictions_txt, write_report
     from srnpose.geometry import Intrinsics
     from srnpose.skeleton import LAYOUTS
-    from srnpose.train import CENTERS, crop_records, predict_refined, refine_passes
+    from srnpose.train import CENTERS, crop_records, predict_refined
 
     ck = load_checkpoint(run_dir, device=device)
     data_cfg = ck.config.get("data") or {}
@@ -109,7 +109,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     if not samples:
         raise UserError(f"{data_spec}: no usable test frames")
     if refine is None:
-        refine = refine_passes(data_cfg.get("center"))
+        refine = ck.refine
     if refine < 0:
         raise UserError(f"refine: must be >= 0, got {refine}")
     pred_uvd, pred_xyz, gt_xyz, pass_mm = predict_refined(ck.model, records, samples, crop, refine, batch_size,

@@ -497,8 +497,7 @@ def load(path: str | Path, backend: str = "torch", threads: int | None = None) -
             raise UserError(f"{path}: no such file")
         return HandPoseEstimator.from_onnx(path, threads)
     from srnpose.checkpoint import load_checkpoint
-    from srnpose.train import refine_passes
 
     ckpt = load_checkpoint(path)
     return HandPoseEstimator.from_model(ckpt.model, ckpt.cube_mm, ckpt.layout, backend, threads=threads,
-                                        refine=refine_passes((ckpt.config.get("data") or {}).get("center")))
+                                        refine=ckpt.refine)

@@ -43,14 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
     from srnpose.bench import format_table, run_benchmark
-    from srnpose.train import refine_passes
 
     if args.checkpoint:
         from srnpose.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
         model, cube_mm, layout = ckpt.model, ckpt.cube_mm, ckpt.layout
-        refine = refine_passes((ckpt.config.get("data") or {}).get("center"))
+        refine = ckpt.refine
     else:
         import torch
 

@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
         synthetic_frames,
     )
     from srnpose.infer import HandPoseEstimator, make_ort_session
-    from srnpose.train import refine_passes
 
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
@@ -59,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     model, size = ckpt.model, ckpt.input_size
     fp32_path = out.with_name(out.stem + ".fp32.onnx") if args.int8 else out
-    refine = refine_passes((ckpt.config.get("data") or {}).get("center"))
-    export_onnx(model, fp32_path, ckpt.cube_mm, ckpt.layout, refine=refine)
+    export_onnx(model, fp32_path, ckpt.cube_mm, ckpt.layout, refine=ckpt.refine)
     print(f"wrote {fp32_path} (opset 17, dynamic batch, {model.num_stages} stages, {size}x{size} input)")
 
     folder = Path(args.crops) if args.crops else DEFAULT_CROPS
@@ -83,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out} (int8 {args.int8_mode}); max |difference| vs torch on the same crops {diff8:.2e} normalized")
     frames = synthetic_frames(args.test_frames)
     estimators = {name: HandPoseEstimator.from_model(model, ckpt.cube_mm, ckpt.layout, "onnxruntime", onnx_path=p,
-                                                     refine=refine)
+                                                     refine=ckpt.refine)
                   for name, p in (("fp32", fp32_path), ("int8", out))}
     for center, label in (("joints", "crops at the joints' centroid"),
                           ("depth", "full frames, centre from the depth map")):
