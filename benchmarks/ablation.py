@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from srnpose.checkpoint import load_train_state
     from srnpose.evaluate_run import evaluate_checkpoint
-    from srnpose.train import build_config, train
+    from srnpose.run_config import build_config
+    from srnpose.train import train
 
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="srnpose_ablation_"))
     extra = list(args.overrides) + (["train.threads=1", "data.workers=0"] if args.parallel or args.only else [])

@@ -1,11 +1,13 @@
-"""Inference benchmark with a profile of the frame path (issue 6).
+"""Inference benchmark with a profile of the frame path.
 
     python benchmarks/bench_inference.py [--frames 200] [--checkpoint RUN] [--json bench.json]
 
 1. The frame path's parts on the real Kinect V2 frames, each against the reference implementation:
    centre (srnpose.geometry.find_hand_center, every pixel vs stride 4), crop
-   (geometry.crop_depth vs infer.crop_frame), decode.
-2. ``srnpose benchmark``'s table: batch-1 latency and FPS per backend, end to end and network only.
+   (geometry.crop_depth vs geometry.crop_frame), decode.
+2. ``srnpose benchmark``'s table, by the same function (:func:`srnpose.bench.run_benchmark`) on the
+   same engine: the checkpoint's passes, and ``srnpose export --int8``'s int8 model (64 calibration
+   frames). Every figure of the table is a median.
 Prints figures; asserts nothing.
 """
 
@@ -32,7 +34,7 @@ def _time(fn, items, repeats: int = 5) -> float:
 
 def profile_frame_path(frames: list, cam, input_size: int = 128, cube_mm: float = 250.0) -> dict:
     from srnpose import geometry
-    from srnpose.infer import crop_frame
+    from srnpose.geometry import crop_frame
 
     K, unit = cam.intrinsics, cam.depth_unit_mm
     views = [f[:, ::-1] if cam.mirrored else f for f in frames]
@@ -73,13 +75,15 @@ def main() -> None:
         from srnpose.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
-        model, cube, layout = ckpt.model, ckpt.cube_mm, ckpt.layout
+        model, layout, policy = ckpt.model, ckpt.layout, ckpt.policy
     else:
+        from srnpose.data.centering import CenterPolicy
         from srnpose.model import SRN
 
         torch.manual_seed(0)
-        model, cube, layout = SRN().eval(), 250.0, "canonical"
-    report = run_benchmark(model, cube, layout, tuple(args.backends.split(",")), frames=args.frames)
+        model, layout, policy = SRN().eval(), "canonical", CenterPolicy()
+    report = run_benchmark(model, layout=layout, backends=tuple(args.backends.split(",")), frames=args.frames,
+                           policy=policy)
     report["frame_path_profile_ms"] = profile
     print(format_table(report))
     if args.json:

@@ -39,16 +39,18 @@ def bench(preset: str, steps: int, warmup: int, batch_size: int | None) -> dict:
     import numpy as np
     import torch
 
+    from srnpose.data.centering import CenterPolicy
     from srnpose.data.pipeline import CropConfig, collate
+    from srnpose.data.sampling import SampleSource
     from srnpose.losses import srn_loss
     from srnpose.model import SRN
-    from srnpose.train import SYNTH_TRAIN_SEED, SampleSource, build_config, resolve_data
+    from srnpose.run_config import SYNTH_TRAIN_SEED, build_config, resolve_data
 
     cfg = resolve_data(build_config(preset, None, ["data.spec=synth"]))
     B = batch_size or cfg.train.batch_size
     d = cfg.data
     crop = CropConfig(input_size=cfg.model.input_size, cube_mm=float(d.cube_mm), augment=d.augment)
-    source = SampleSource(None, crop, d.center, 0, False, synth_seed=SYNTH_TRAIN_SEED, synth_resolution=d.synth_resolution)
+    source = SampleSource(None, crop, CenterPolicy.for_rule(d.center, d.cube_mm), 0, False, synth_seed=SYNTH_TRAIN_SEED, synth_resolution=d.synth_resolution)
     torch.manual_seed(0)
     model = SRN.from_config(cfg.model).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)

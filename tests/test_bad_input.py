@@ -65,8 +65,9 @@ def _unknown_key(tmp: Path) -> Path:
 
 
 def _incompatible_run(tmp: Path) -> Path:
-    from srnpose.checkpoint import save_checkpoint, write_yaml_atomic
+    from srnpose.checkpoint import save_checkpoint
     from srnpose.config import SRNConfig, to_dict
+    from srnpose.config import save_yaml as write_yaml_atomic
     from srnpose.model import SRN
 
     run = tmp / "run_incompatible"
@@ -104,7 +105,7 @@ CONFIG_CASES = [
     ("bad --set value", lambda t: ["--set", "train.lr=fast"], r"train\.lr: expected a number"),
     ("missing data folder", lambda t: ["--data", f"nyu:{t / 'nowhere'}"], r"nowhere.*does not exist"),
     ("unknown dataset", lambda t: ["--data", "kinect:/tmp"], r"unknown dataset 'kinect'; available: nyu, icvl"),
-    ("resume without a run", lambda t: ["--resume"], r"has no complete checkpoint in last/"),
+    ("resume without a run nor --data", lambda t: ["--resume"], r"--data SPEC is required"),
 ]
 
 
@@ -140,10 +141,11 @@ def test_skip_bad_counts_and_finishes(tmp_path, capsys, synth_dir):
 
 
 def test_skip_bad_in_the_loop_counts_frames_that_fail_late():
+    from srnpose.data.centering import CenterPolicy
     from srnpose.data.pipeline import CropConfig
     from srnpose.data.records import HandRecord
+    from srnpose.data.sampling import SampleSource, collate_good
     from srnpose.geometry import Intrinsics
-    from srnpose.train import SampleSource, collate_good
 
     K = Intrinsics(120.0, 120.0, 79.5, 59.5)
     good = HandRecord(joints_uvd=np.array([[80.0, 60.0, 400.0]] * 21), intrinsics=K,
@@ -151,7 +153,7 @@ def test_skip_bad_in_the_loop_counts_frames_that_fail_late():
     empty = HandRecord(joints_uvd=good.joints_uvd, intrinsics=K, depth=np.zeros((120, 160), np.float32),
                        frame_id="frame_empty")
     for skip in (True, False):
-        source = SampleSource([good, empty], CropConfig(input_size=32), "joints", 0, skip)
+        source = SampleSource([good, empty], CropConfig(input_size=32), CenterPolicy.for_rule("joints"), 0, skip)
         batch, bad, fatal = collate_good([source[0], source[1]])
         assert batch["depth"].shape == (1, 1, 32, 32)
         assert (len(bad), len(fatal)) == ((1, 0) if skip else (0, 1))
@@ -160,12 +162,13 @@ def test_skip_bad_in_the_loop_counts_frames_that_fail_late():
 
 def test_unexpected_error_saves_last_first(tmp_path):
     from srnpose.checkpoint import load_train_state
-    from srnpose.train import build_config, train
+    from srnpose.run_config import build_config
+    from srnpose.train import train
 
     cfg = build_config("tiny", None, ["data.spec=synth", "model.width=8", "train.batch_size=2",
                                       "data.val_frames=1", "train.ckpt_every=100", "train.steps=50"])
 
-    def explode(step, info):
+    def explode(step, info, model):
         if step == 3:
             raise RuntimeError("disk on fire")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from srnpose import checkpoint as ckpt
-from srnpose.config import SRNConfig, to_dict
+from srnpose.config import SRNConfig, save_yaml, to_dict
 from srnpose.errors import UserError
 from srnpose.model import SRN
 
@@ -92,7 +92,7 @@ def test_rng_state_round_trip_is_weights_only_safe(tmp_path):
 def test_incompatible_weights_name_the_tensor(tmp_path):
     ckpt.save_checkpoint(tmp_path / "c", _model(), _run_config())
     other = SRNConfig(num_joints=14, num_stages=2, input_size=32, width=8, topk=8)
-    ckpt.write_yaml_atomic(_run_config(other), tmp_path / "c" / "config.yaml")
+    save_yaml(_run_config(other), tmp_path / "c" / "config.yaml")
     with pytest.raises(UserError, match=r"model\.safetensors: incompatible checkpoint: tensor '.*' has shape"):
         ckpt.load_checkpoint(tmp_path / "c")
 

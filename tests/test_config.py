@@ -80,7 +80,7 @@ def test_overrides_parse_and_type_check():
 @pytest.mark.parametrize("item, message", [
     ("model.num_stages=two", "model.num_stages: expected an integer, got 'two'"),
     ("model.accumulate=3", "model.accumulate: expected true or false, got 3"),
-    ("model.reparam=gauss", "override model.reparam: reparam='gauss' must be one of"),
+    ("model.reparam=gauss", "model.reparam: 'gauss' is not one of offset, heatmap3d"),
     ("lr", "override 'lr' must look like key=value"),
     ("model.foo=1", "unknown config key 'model.foo'; valid keys: num_joints, num_stages"),
     ("foo.bar=1", "unknown config key 'foo.bar'; valid keys: model, lr, steps, milestones, name"),

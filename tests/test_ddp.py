@@ -6,19 +6,20 @@ import csv
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file
 
+SCRIPT = Path(__file__).with_name("ddp_train_script.py")
+
 
 def test_two_process_gloo_run(tmp_path):
     run, dump = tmp_path / "run", tmp_path / "weights"
-    env = dict(os.environ, OMP_NUM_THREADS="1", SRNPOSE_TEST_DUMP_WEIGHTS=str(dump))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "srnpose", "train", "--data", "synth", "--preset", "tiny", "--out", str(run), "--steps", "24",
-           "--no-progress", "--device", "cpu", "--set", "model.width=8", "--set", "train.batch_size=4",
-           "--set", "data.val_frames=4", "--set", "train.log_every=6", "--set", "train.val_every=24",
-           "--set", "train.ckpt_every=12"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT),
+           str(run), str(dump), "train.steps=24", "model.width=8", "train.batch_size=4", "data.val_frames=4",
+           "train.log_every=6", "train.val_every=24", "train.ckpt_every=12"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -34,17 +35,15 @@ def test_two_process_gloo_run(tmp_path):
     assert [int(r["samples"]) for r in rows] == [6 * 8, 12 * 8, 18 * 8, 24 * 8]  # effective batch 4 x 2
     losses = [float(r["loss"]) for r in rows]
     assert losses[-1] < losses[0], losses
-    assert done.stdout.count("trained to step 24") == 1  # rank 0 alone reports
 
 
 def test_two_process_time_budget_stops_together(tmp_path):
     """A --minutes run: ranks agree on the schedule and on when to stop (no hang, identical weights)."""
     run, dump = tmp_path / "run", tmp_path / "weights"
-    env = dict(os.environ, OMP_NUM_THREADS="1", SRNPOSE_TEST_DUMP_WEIGHTS=str(dump))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "srnpose", "train", "--data", "synth", "--preset", "tiny", "--out", str(run), "--minutes", "0.1",
-           "--no-progress", "--device", "cpu", "--set", "model.width=8", "--set", "train.batch_size=2",
-           "--set", "data.val_frames=2", "--set", "train.lr_schedule=cosine"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(SCRIPT),
+           str(run), str(dump), "train.minutes=0.1", "train.steps=null", "train.epochs=null", "model.width=8",
+           "train.batch_size=2", "data.val_frames=2", "train.lr_schedule=cosine"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     rank0, rank1 = load_file(str(dump / "rank0.safetensors")), load_file(str(dump / "rank1.safetensors"))

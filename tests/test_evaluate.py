@@ -1,9 +1,6 @@
 """srnpose.evaluate and ``srnpose evaluate``: the community protocol reproduces published numbers."""
 
-import importlib.machinery
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -164,17 +161,12 @@ def test_compare_methods_identity_is_perfect():
      "unknown dataset 'kinect9'; available: nyu, icvl, msra, hands17"),
     (["--predictions", "a={labels}", "--labels", "{labels}", "--intrinsics", "1,2", "--out", "o"],
      "--intrinsics"),
-    (["--checkpoint", "runs/x", "--data", "synth"], "evaluating a checkpoint is not available yet"),
-    (["--checkpoint", "runs/x", "--data", "synth", "--refine", "-1"], "--refine: must be >= 0, got -1"),
+    (["--checkpoint", "runs/x", "--data", "synth", "--refine", "-1"], "--refine: must be in [0, 7], got -1"),
+    (["--checkpoint", "runs/x", "--data", "synth", "--refine", "100000"], "--refine: must be in [0, 7]"),
     (["--predictions", "a={labels}", "--labels", "{labels}", "--dataset", "icvl", "--out", "o", "--refine", "1"],
      "--refine is for --checkpoint"),
 ])
 def test_user_errors_are_one_line(argv, message, capsys, monkeypatch, tmp_path):
-    import srnpose.commands.evaluate as cmd
-
-    real_find_spec = cmd.importlib.util.find_spec
-    monkeypatch.setattr(cmd.importlib.util, "find_spec",
-                        lambda name: None if name == "srnpose.evaluate_run" else real_find_spec(name))
     labels = tmp_path / "labels.txt"  # any readable file: each check fails before reading it
     labels.write_text("1 2 3\n")
     argv = [a.format(labels=labels) for a in argv]
@@ -191,11 +183,10 @@ def test_checkpoint_and_predictions_are_exclusive(capsys):
 
 
 def test_checkpoint_branch_calls_evaluate_run(monkeypatch, tmp_path):
+    import srnpose.evaluate_run
+
     calls = []
-    fake = types.ModuleType("srnpose.evaluate_run")
-    fake.__spec__ = importlib.machinery.ModuleSpec("srnpose.evaluate_run", None)
-    fake.evaluate_checkpoint = lambda run_dir, data_spec, out_dir, **opts: calls.append(
-        (run_dir, data_spec, Path(out_dir), opts))
-    monkeypatch.setitem(sys.modules, "srnpose.evaluate_run", fake)
+    monkeypatch.setattr(srnpose.evaluate_run, "evaluate_checkpoint", lambda run_dir, data_spec, out_dir, **opts:
+                        calls.append((run_dir, data_spec, Path(out_dir), opts)))
     assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", "synth"]) == 0
     assert calls == [(str(tmp_path), "synth", tmp_path / "eval", {})]

@@ -2,33 +2,33 @@ import numpy as np
 import pytest
 import torch
 
+from srnpose.backends import export_onnx, make_ort_session, read_metadata
+from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
-from srnpose.export import (
-    export_onnx,
-    max_difference,
-    quantize_int8,
-    read_metadata,
-    real_crops,
-    synthetic_crops,
-)
-from srnpose.infer import HandPoseEstimator, load, make_ort_session
+from srnpose.export import export_checkpoint, max_difference, quantize_int8, real_crops, synthetic_crops
+from srnpose.frame_path import FramePath
+from srnpose.infer import HandPoseEstimator, load
 from srnpose.model import SRN
 from srnpose.synth import render_frame
 
 TINY = dict(num_stages=2, input_size=32, width=16, topk=8)
 
 
+def _engine(model, cube_mm=220.0, rule="depth"):
+    return FramePath.from_model(model, CenterPolicy.for_rule(rule, cube_mm))
+
+
 @pytest.fixture(scope="module")
 def tiny_onnx(tmp_path_factory):
     torch.manual_seed(0)
     model = SRN(**TINY).eval()
-    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "tiny.onnx", cube_mm=220.0, layout="canonical")
+    path = export_checkpoint(_engine(model), tmp_path_factory.mktemp("onnx") / "tiny.onnx")
     return model, path
 
 
 def test_parity_on_real_kinect2_crops(tiny_onnx, shared_data):
     model, path = tiny_onnx
-    crops = real_crops(shared_data / "kinect2", 32, limit=4)  # (4, 1, 32, 32): a dynamic batch of 4
+    crops = real_crops(_engine(model, 250.0), shared_data / "kinect2", limit=4)  # (4, 1, 32, 32): a dynamic batch of 4
     assert crops.shape == (4, 1, 32, 32) and (crops < 1).any()  # the hand is in them
     diff = max_difference(model, make_ort_session(path), crops)
     assert diff <= 1e-3
@@ -45,11 +45,14 @@ def test_metadata_and_dynamic_batch(tiny_onnx):
         assert out.shape == (batch, 2, 21, 3)
 
 
-def test_refinement_passes_travel_in_the_metadata(tiny_onnx, tmp_path):
+def test_the_centre_policy_travels_in_the_metadata(tiny_onnx, tmp_path):
     model, _ = tiny_onnx
-    path = export_onnx(model, tmp_path / "refine.onnx", cube_mm=220.0, refine=1)
-    assert read_metadata(path)["refine"] == 1 and load(path).refine == 1
+    path = export_checkpoint(_engine(model, 220.0, "mixed"), tmp_path / "mixed.onnx")
+    meta = read_metadata(path)
+    assert (meta["center"], meta["passes"]) == ("mixed", 2) and load(path).refine == 1
     assert load(tiny_onnx[1]).refine == 0
+    # a bare export (no metadata given) still loads, as a one-pass depth-centred model
+    assert load(export_onnx(model, tmp_path / "bare.onnx", {"cube_mm": [250.0] * 3, "layout": "canonical"})).refine == 0
 
 
 def test_load_onnx_predicts_like_torch(tiny_onnx):
@@ -65,7 +68,7 @@ def test_load_onnx_predicts_like_torch(tiny_onnx):
 
 def test_int8_static_runs_and_stays_close(tiny_onnx, tmp_path):
     model, path = tiny_onnx
-    calib = synthetic_crops(8, 32, cube_mm=220.0)
+    calib = synthetic_crops(_engine(model), 8)
     q = quantize_int8(path, tmp_path / "int8.onnx", calib, mode="static")
     assert read_metadata(q)["input_size"] == 32  # metadata survives quantization
     session = make_ort_session(q)
@@ -105,8 +108,8 @@ def test_int8_keeps_the_crop_that_the_reparameterization_reads_in_float(tiny_onn
     into hand in its foreground mask: stages 2+ then broke (+84 mm on the demo model)."""
     import onnx
 
-    _, path = tiny_onnx
-    q = quantize_int8(path, tmp_path / "int8.onnx", synthetic_crops(8, 32, cube_mm=220.0), mode="static")
+    model, path = tiny_onnx
+    q = quantize_int8(path, tmp_path / "int8.onnx", synthetic_crops(_engine(model), 8), mode="static")
     graph = onnx.load(str(q)).graph
     assert not [n.name for n in graph.node if n.op_type == "QuantizeLinear" and "depth" in n.input]
     assert any(n.op_type == "QuantizeLinear" for n in graph.node)  # the ResNet parts are still int8

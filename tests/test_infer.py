@@ -6,8 +6,8 @@ from srnpose import geometry
 from srnpose.cameras import get_camera
 from srnpose.data.depth_io import read_png16
 from srnpose.errors import UserError
-from srnpose.geometry import Intrinsics
-from srnpose.infer import FrameError, HandPoseEstimator, crop_frame, resolve_frame_camera
+from srnpose.geometry import Intrinsics, crop_frame
+from srnpose.infer import FrameError, HandPoseEstimator, resolve_frame_camera
 from srnpose.model import SRN
 from srnpose.synth import frame_seed, render_frame
 

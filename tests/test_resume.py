@@ -14,7 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from srnpose.config import apply_overrides
-from srnpose.train import build_config, load_resume_config, train
+from srnpose.run_config import build_config, load_resume_config
+from srnpose.train import train
 
 FAST = ["data.spec=synth", "model.width=8", "data.val_frames=4", "train.batch_size=2", "train.log_every=2",
         "train.val_every=4", "train.ckpt_every=4", "train.lr_step_epochs=0.03", "train.epoch_size=200"]
@@ -68,7 +69,7 @@ def test_sigkill_then_resume_has_no_gap_and_no_duplicate(tmp_path):
         proc.wait()
     killed_at = int(_rows(run)[-1]["step"])
 
-    done = subprocess.run([sys.executable, "-m", "srnpose", "train", "--out", str(run), "--resume", "--no-progress",
+    done = subprocess.run([sys.executable, "-m", "srnpose", "train", "--out", str(run), "--resume", "--extend", "--no-progress",
                            "--steps", str(killed_at + 9)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     rows = _rows(run)

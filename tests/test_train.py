@@ -9,17 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from srnpose.data.centering import CenterPolicy
+from srnpose.data.sampling import SampleSource
 from srnpose.errors import UserError
-from srnpose.train import (
-    PRESETS,
-    SampleSource,
-    TrainConfig,
-    build_config,
-    lr_at,
-    metrics_columns,
-    resolve_data,
-    train,
-)
+from srnpose.run_config import PRESETS, TrainConfig, build_config, resolve_data
+from srnpose.run_log import metrics_columns
+from srnpose.schedule import lr_at
+from srnpose.train import train
+
+JOINTS = CenterPolicy.for_rule("joints")
 
 FAST = ["data.spec=synth", "model.width=8", "data.val_frames=4", "train.batch_size=2"]
 
@@ -66,7 +64,7 @@ def test_lr_schedules():
 def test_synth_source_is_deterministic_and_distinct():
     from srnpose.data.pipeline import CropConfig
 
-    source = SampleSource(None, CropConfig(input_size=32, augment=True), "joints", 0, False, synth_seed=5,
+    source = SampleSource(None, CropConfig(input_size=32, augment=True), JOINTS, 0, False, synth_seed=5,
                           synth_resolution=(160, 120))
     a, b, a2 = source[3], source[4], source[3]
     assert a["depth"].shape == (1, 32, 32) and a["joints_nrm"].shape == (21, 3)
@@ -79,7 +77,7 @@ def test_a_few_steps_decrease_the_loss():
     from srnpose.losses import srn_loss
     from srnpose.model import SRN
 
-    source = SampleSource(None, CropConfig(input_size=32), "joints", 0, False, synth_seed=1,
+    source = SampleSource(None, CropConfig(input_size=32), JOINTS, 0, False, synth_seed=1,
                           synth_resolution=(160, 120))
     batch = collate([source[i] for i in range(4)])
     torch.manual_seed(0)
@@ -144,10 +142,13 @@ def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
 
 
 def test_mixed_centres_crop_at_the_depth_centre_or_near_the_joints_centroid():
+    from srnpose.data.centering import MIXED_DEPTH_SHARE, REFINE_JITTER_MM
     from srnpose.data.pipeline import CropConfig
+    from srnpose.data.sampling import prepare_sample
     from srnpose.geometry import find_hand_center, uvd_to_xyz
     from srnpose.synth import SynthDataset
-    from srnpose.train import MIXED_DEPTH_SHARE, REFINE_JITTER_MM, prepare_sample
+
+    mixed = CenterPolicy.for_rule("mixed")
 
     record = SynthDataset(1, seed=3, resolution=(160, 120))[0]
     K = record.intrinsics
@@ -155,11 +156,11 @@ def test_mixed_centres_crop_at_the_depth_centre_or_near_the_joints_centroid():
     centroid = uvd_to_xyz(record.joints_uvd, K).mean(axis=0)
     crop = CropConfig(input_size=32, augment=False)
     # no rng (validation, evaluation): always the depth map's centre, as a first pass sees it
-    first = uvd_to_xyz(prepare_sample(record, crop, "mixed", None)["center_uvd"], K)
+    first = uvd_to_xyz(prepare_sample(record, crop, mixed, None)["center_uvd"], K)
     np.testing.assert_allclose(first, depth_center, atol=1e-6)
     at_depth, offsets = 0, []
     for g in range(200):
-        c = uvd_to_xyz(prepare_sample(record, crop, "mixed", np.random.default_rng([0, g]))["center_uvd"], K)
+        c = uvd_to_xyz(prepare_sample(record, crop, mixed, np.random.default_rng([0, g]))["center_uvd"], K)
         if np.allclose(c, depth_center, atol=1e-6):
             at_depth += 1
         else:
@@ -173,14 +174,14 @@ def test_mixed_centres_crop_at_the_depth_centre_or_near_the_joints_centroid():
 def test_recentred_crops_at_the_centroid_of_given_joints():
     from srnpose.geometry import uvd_to_xyz
     from srnpose.synth import SynthDataset
-    from srnpose.train import recentred, refine_passes
 
     record = SynthDataset(1, seed=4, resolution=(160, 120))[0]
     joints = uvd_to_xyz(record.joints_uvd, record.intrinsics) + np.array([5.0, -3.0, 8.0])
-    moved = recentred(record, joints)
-    np.testing.assert_allclose(uvd_to_xyz(moved.center_uvd, record.intrinsics), joints.mean(axis=0), atol=1e-9)
-    assert record.center_uvd is None  # the original record is untouched
-    assert refine_passes("mixed") == 1 and refine_passes("depth") == 0 and refine_passes(None) == 0
+    moved = CenterPolicy.recentre(joints, record.intrinsics)
+    np.testing.assert_allclose(uvd_to_xyz(moved, record.intrinsics), joints.mean(axis=0), atol=1e-9)
+    assert CenterPolicy.from_config({"data": {"center": "mixed"}}).passes == 2
+    assert CenterPolicy.from_config({"data": {"center": "depth"}}).passes == 1
+    assert CenterPolicy.from_config({}).passes == 1
 
 
 def test_a_mixed_model_is_evaluated_in_two_passes(tmp_path):

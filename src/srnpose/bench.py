@@ -4,8 +4,9 @@
   crop, network and decode (:meth:`srnpose.infer.HandPoseEstimator.predict`).
 * ``network``: the bare network on a prepared (1, 1, S, S) crop.
 
-``fps`` is throughput, 1000 / mean latency; ``fps_p50`` is 1000 / median latency, the rate of a
-typical frame, less sensitive to other processes on a shared machine.
+One statistic for every figure of a table: the median (p50) latency. ``fps`` is 1000 / p50, the
+rate of a typical frame, and the speed-ups over torch are ratios of p50 latencies; both are less
+sensitive to other processes on a shared machine than means. ``p95`` shows the spread.
 
 Backends: ``torch`` (eager, inference mode), ``onnxruntime`` (fp32, all graph optimizations, one
 intra-op thread per core) and ``onnxruntime-int8`` (static QDQ int8, calibrated on synthetic crops).
@@ -14,7 +15,7 @@ Backends are timed in interleaved rounds so that a noisy shared machine slows th
 The report (``--json``)::
 
     {"model": {"params", "gflops", ...}, "machine": {...}, "settings": {...},
-     "results": [{"backend", "scope", "fps", "fps_p50", "latency_ms": {"p50", "p95", "mean"}, "frames",
+     "results": [{"backend", "scope", "fps", "latency_ms": {"p50", "p95", "mean"}, "frames",
                   "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only)}]}
 """
 
@@ -35,15 +36,19 @@ __all__ = ["BENCH_BACKENDS", "SCOPES", "machine_info", "benchmark_frames", "run_
 BENCH_BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 SCOPES = ("end_to_end", "network")
 DEFAULT_DATA = Path("..") / "shared" / "data" / "kinect2"  # real Kinect V2 frames, when present
-CALIBRATION_FRAMES = 32  # synthetic crops for int8 calibration
 
 
 def machine_info() -> dict[str, Any]:
-    import onnxruntime
     import torch
 
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
     from srnpose import __version__
-    from srnpose.infer import _cores
+    from srnpose.backends import cores
 
     cpu = platform.processor() or ""
     try:
@@ -57,15 +62,15 @@ def machine_info() -> dict[str, Any]:
         load = list(np.round(__import__("os").getloadavg(), 2))
     except OSError:  # pragma: no cover
         load = None
-    return {"cpu": cpu, "cores": _cores(), "platform": platform.platform(), "python": platform.python_version(),
+    return {"cpu": cpu, "cores": cores(), "platform": platform.platform(), "python": platform.python_version(),
             "numpy": np.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "onnxruntime": onnxruntime.__version__, "srnpose": __version__, "loadavg_at_start": load}
+            "onnxruntime": ort_version, "srnpose": __version__, "loadavg_at_start": load}
 
 
 def benchmark_frames(data: str | Path | None = None, camera: str = "kinect2", count: int = 30) -> tuple[list, Any, str]:
     """Full frames to time on: the PNGs of ``data`` (default ../shared/data/kinect2 when it exists),
     else synthetic frames rendered for ``camera``. Returns ``(frames, FrameCamera, description)``."""
-    from srnpose.infer import resolve_frame_camera
+    from srnpose.frame_path import resolve_frame_camera
     from srnpose.sensors import FolderSource
 
     cam = resolve_frame_camera(camera=camera)
@@ -91,44 +96,55 @@ def _stats(latencies_ms: list[float]) -> dict[str, float]:
             "mean": round(float(lat.mean()), 3)}
 
 
+def _estimators(model, policy, layout: str, backends: tuple[str, ...], tmp: Path, calibration_frames: int) -> dict:
+    """One :class:`~srnpose.infer.HandPoseEstimator` per backend, all on the same engine settings; the
+    int8 model is ``srnpose export --int8``'s (:func:`srnpose.export.export_int8`)."""
+    from srnpose.frame_path import FramePath
+    from srnpose.infer import HandPoseEstimator
+
+    estimators = {}
+    for b in backends:
+        if b == "onnxruntime-int8":
+            from srnpose.export import export_checkpoint, export_int8
+
+            torch_engine = FramePath.from_model(model, policy, layout, "torch")
+            fp32 = export_checkpoint(torch_engine, tmp / "fp32.onnx")
+            int8 = export_int8(torch_engine, fp32, tmp / "int8.onnx", "static", calibration_frames)
+            estimators[b] = HandPoseEstimator(FramePath.from_model(model, policy, layout, "onnxruntime", int8))
+        else:
+            estimators[b] = HandPoseEstimator(FramePath.from_model(model, policy, layout, b))
+    return estimators
+
+
 def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
                   frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
-                  rounds: int = 5, progress: bool = False, calibration_frames: int = CALIBRATION_FRAMES,
-                  refine: int = 0) -> dict:
-    """Time every backend in both scopes on the same frames, interleaved in ``rounds``. ``refine``: the
-    estimators' refinement passes (end to end runs the network 1 + refine times per frame)."""
+                  rounds: int = 5, progress: bool = False, calibration_frames: int | None = None,
+                  refine: int = 0, policy=None) -> dict:
+    """Time every backend in both scopes on the same frames, interleaved in ``rounds``.
+
+    ``policy``: the checkpoint's :class:`~srnpose.data.centering.CenterPolicy` (its cube and passes: end
+    to end runs the network ``policy.passes`` times per frame); without it, rule "depth" with
+    ``cube_mm`` and ``1 + refine`` passes."""
     from srnpose.config import to_dict
-    from srnpose.infer import HandPoseEstimator
+    from srnpose.data.centering import CenterPolicy
+    from srnpose.export import CALIBRATION_FRAMES
     from srnpose.model import model_summary
 
     for b in backends:
         if b not in BENCH_BACKENDS:
             raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BENCH_BACKENDS)}")
+    policy = policy or CenterPolicy.for_rule("depth", cube_mm, passes=1 + int(refine))
     machine = machine_info()  # before the runs: the load average at start is the one that matters
     full_frames, cam, description = benchmark_frames(data, camera)
     tmp = tempfile.TemporaryDirectory(prefix="srnpose-bench-")
-    estimators: dict[str, HandPoseEstimator] = {}
-    for b in backends:
-        if b == "onnxruntime-int8":
-            from srnpose.export import export_onnx, quantize_int8, synthetic_crops
-
-            fp32 = export_onnx(model, Path(tmp.name) / "fp32.onnx", cube_mm, layout)
-            calib = synthetic_crops(calibration_frames, model.config.input_size, cube_mm)
-            int8 = quantize_int8(fp32, Path(tmp.name) / "int8.onnx", calib, mode="static")
-            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, "onnxruntime", onnx_path=int8,
-                                                         refine=refine)
-        else:
-            estimators[b] = HandPoseEstimator.from_model(model, cube_mm, layout, b, refine=refine)
-    # the crops the network scope runs on: the frames' own crops
+    estimators = _estimators(model, policy, layout, backends, Path(tmp.name),
+                             calibration_frames or CALIBRATION_FRAMES)
+    # the crops the network scope runs on: the frames' own first-pass crops
     reference = estimators[backends[0]]
-    crops = []
-    for depth in full_frames:
-        center, cropped, _ = reference.locate(depth, cam)
-        if cropped is not None:
-            crops.append(cropped[0][None, None].astype(np.float32))
+    crops = [c[None, None] for c in (reference.crop(d, cam) for d in full_frames) if c is not None]
     if not crops:
         raise UserError("no hand found in any benchmark frame")
-    found = sum(1 for d in full_frames if reference.locate(d, cam)[0] is not None)
+    found = len(crops)
 
     latencies: dict[tuple[str, str], list[float]] = {(b, s): [] for b in backends for s in SCOPES}
     breakdown: dict[str, list[dict]] = {b: [] for b in backends}
@@ -161,14 +177,12 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
     for b in backends:
         for s in SCOPES:
             lat = latencies[(b, s)]
-            entry = {"backend": b, "scope": s, "fps": round(1000.0 / float(np.mean(lat)), 2),
-                     "fps_p50": round(1000.0 / float(np.median(lat)), 2), "latency_ms": _stats(lat),
-                     "frames": len(lat)}
+            entry = {"backend": b, "scope": s, "fps": round(1000.0 / float(np.median(lat)), 2),
+                     "latency_ms": _stats(lat), "frames": len(lat)}
             if s == "end_to_end":
                 parts = breakdown[b]
-                crop_only = [t["crop"] - t["center"] for t in parts]
                 entry["breakdown_ms"] = {"center": round(float(np.median([t["center"] for t in parts])), 3),
-                                         "crop": round(float(np.median(crop_only)), 3),
+                                         "crop": round(float(np.median([t["crop"] for t in parts])), 3),
                                          "network": round(float(np.median([t["network"] for t in parts])), 3),
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
             results.append(entry)
@@ -182,8 +196,8 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
         "machine": machine,
         "settings": {"batch": 1, "frames_per_backend_and_scope": per_round * rounds, "warmup": warmup,
                      "rounds": rounds, "data": description, "hands_found": f"{found}/{len(full_frames)}",
-                     "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist(),
-                     "refine_passes": int(refine)},
+                     "cube_mm": list(policy.cube_mm), "statistic": "median (p50) latency; FPS = 1000 / p50",
+                     "passes": int(policy.passes)},
         "results": results,
     }
 
@@ -191,20 +205,20 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
 def format_table(report: dict) -> str:
     """A fixed-width table of the results, with each backend's speed-up over torch in the same scope
     (ratio of median latencies: robust to other processes' bursts)."""
-    torch_fps = {r["scope"]: r["fps_p50"] for r in report["results"] if r["backend"] == "torch"}
-    lines = [f"{'backend':<18} {'scope':<11} {'FPS':>8} {'FPS@p50':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs torch':>8}"  # ratio of FPS@p50
+    torch_fps = {r["scope"]: r["fps"] for r in report["results"] if r["backend"] == "torch"}
+    lines = [f"{'backend':<18} {'scope':<11} {'FPS@p50':>8} {'p50 ms':>8} {'p95 ms':>8} {'vs torch':>8}"
              "  breakdown (median ms)"]
     for r in report["results"]:
-        ratio = f"{r['fps_p50'] / torch_fps[r['scope']]:.2f}x" if r["scope"] in torch_fps else "-"
+        ratio = f"{r['fps'] / torch_fps[r['scope']]:.2f}x" if r["scope"] in torch_fps else "-"
         parts = r.get("breakdown_ms")
         detail = ("  " + " ".join(f"{k} {v:.2f}" for k, v in parts.items())) if parts else ""
-        lines.append(f"{r['backend']:<18} {r['scope']:<11} {r['fps']:>8.1f} {r['fps_p50']:>8.1f} {r['latency_ms']['p50']:>8.2f} "
+        lines.append(f"{r['backend']:<18} {r['scope']:<11} {r['fps']:>8.1f} {r['latency_ms']['p50']:>8.2f} "
                      f"{r['latency_ms']['p95']:>8.2f} {ratio:>8}{detail}")
     m = report["model"]
     lines.append(f"model: {m['params'] / 1e6:.1f}M params, {m['gflops']:.2f} GFLOPs, {m['input_size']}x{m['input_size']}, "
                  f"{m['num_stages']} stages; machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
                  f"data: {report['settings']['data']}")
-    if report["settings"].get("refine_passes"):
-        lines.append(f"end to end runs the network {1 + report['settings']['refine_passes']} times per frame "
-                     "(refinement passes)")
+    if report["settings"].get("passes", 1) > 1:
+        lines.append(f"end to end runs the network {report['settings']['passes']} times per frame (the "
+                     "checkpoint's passes)")
     return "\n".join(lines)

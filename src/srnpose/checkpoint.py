@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srnpose.data.centering import DEFAULT_CUBE_MM
 from srnpose.errors import UserError
 
 __all__ = [
@@ -43,7 +44,6 @@ __all__ = [
     "load_checkpoint",
     "resolve_checkpoint_dir",
     "load_run_config",
-    "write_yaml_atomic",
     "load_train_state",
     "load_state_dict_file",
     "load_weights",
@@ -55,7 +55,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 TRAIN_STATE_FILE = "train_state.pt"
 COMPLETE_MARKER = "COMPLETE"
-DEFAULT_CUBE_MM = 250.0  # for a bare model config without a data section
 DEFAULT_LAYOUT = "canonical"
 
 
@@ -72,12 +71,17 @@ class Checkpoint:
     path: Path  # the weights file that was loaded
 
     @property
-    def refine(self) -> int:
-        """Refinement passes the model gets at test time (:func:`srnpose.train.refine_passes` of its
-        training centre rule)."""
-        from srnpose.train import refine_passes
+    def policy(self):
+        """The :class:`~srnpose.data.centering.CenterPolicy` the model was trained with: its cube,
+        centre rule and test-time passes, for every path that crops for it."""
+        from srnpose.data.centering import CenterPolicy
 
-        return refine_passes((self.config.get("data") or {}).get("center"))
+        return CenterPolicy.from_config(self.config)
+
+    @property
+    def refine(self) -> int:
+        """Test-time passes after the first (``policy.passes - 1``)."""
+        return self.policy.passes - 1
 
 
 # --------------------------------------------------------------------------- small file helpers
@@ -108,19 +112,6 @@ def _plain_config(run_config: Any) -> dict:
     if isinstance(run_config, dict):
         return json.loads(json.dumps(run_config))  # a deep, plain copy (fails loudly on odd values)
     raise TypeError(f"run_config must be a dataclass or a dict, got {type(run_config).__name__}")
-
-
-def write_yaml_atomic(data: dict, path: str | Path) -> Path:
-    """Write ``data`` as YAML via a temporary file and ``os.replace``."""
-    import yaml
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), encoding="utf-8")
-    _fsync_file(tmp)
-    os.replace(tmp, path)
-    return path
 
 
 def _read_yaml(path: Path) -> dict:
@@ -207,7 +198,9 @@ def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict |
     save_file(_state_dict_for_file(model), str(weights),
               metadata={"format": "pt", "srnpose_config": json.dumps(config)})
     _fsync_file(weights)
-    write_yaml_atomic(config, tmp / CONFIG_FILE)
+    from srnpose.config import save_yaml
+
+    save_yaml(config, tmp / CONFIG_FILE)
     if train_state is not None:
         state_path = tmp / TRAIN_STATE_FILE
         torch.save(train_state, state_path)

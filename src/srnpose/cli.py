@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 
 from srnpose.errors import UserError
@@ -27,19 +26,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "live": ("srnpose.commands.live", "live capture from a depth camera"),
 }
 
+# flags whose value may start with "-" (a negative focal length): "--intrinsics -363.9,..." is read as
+# "--intrinsics=-363.9,..." instead of argparse taking the value for an unknown flag
+VALUE_FLAGS = ("--intrinsics",)
 
 
-def _available(name: str) -> bool:
-    module, _ = COMMANDS[name]
-    return importlib.util.find_spec(module) is not None
+def _join_negative_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in VALUE_FLAGS and i + 1 < len(argv) and argv[i + 1][:2].lstrip("-")[:1].isdigit() \
+                and argv[i + 1].startswith("-"):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srnpose", description="SRN 3D hand pose estimation from depth images.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
-        if not _available(name):
-            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         importlib.import_module(module).add_arguments(p)
         p.set_defaults(_module=module)
@@ -47,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

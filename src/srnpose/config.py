@@ -15,7 +15,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from srnpose.errors import UserError
 
@@ -28,6 +28,7 @@ __all__ = [
     "get_model_preset",
     "to_dict",
     "from_dict",
+    "validate",
     "load_yaml",
     "read_yaml_mapping",
     "save_yaml",
@@ -36,10 +37,14 @@ __all__ = [
 
 T = TypeVar("T")
 
-# Valid values; kept here (not imported from srnpose.model) so the config stays importable without torch.
-STAGE_KINDS = ("regression", "detection")
-BACKBONES = ("resnet18", "resnet50")  # keys of srnpose.model.resnet.RESNET_SPECS
-REPARAMS = ("offset", "heatmap3d", "heatmap2d", "heatmap2d_depth")  # keys of REPARAM_CHANNELS_PER_JOINT
+# The valid values are the types; kept here (not imported from srnpose.model) so the config stays
+# importable without torch.
+StageKind = Literal["regression", "detection"]
+Backbone = Literal["resnet18", "resnet50"]  # keys of srnpose.model.resnet.RESNET_SPECS
+Reparam = Literal["offset", "heatmap3d", "heatmap2d", "heatmap2d_depth"]  # keys of REPARAM_CHANNELS_PER_JOINT
+STAGE_KINDS = typing.get_args(StageKind)
+BACKBONES = typing.get_args(Backbone)
+REPARAMS = typing.get_args(Reparam)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class SRNConfig:
     # "detection,regression,regression".
     stage_kind: str = "regression"
     # ResNet-18 (BasicBlock): the paper's real-time model. "resnet50" (Bottleneck) is heavier.
-    backbone: str = "resnet18"
+    backbone: Backbone = "resnet18"
     # Channels of the stem and layer1; layers 2-4 use 2x, 4x, 8x. 64 is the standard ResNet; the
     # demo uses a narrower network to train on a CPU.
     width: int = 64
@@ -66,7 +71,7 @@ class SRNConfig:
     input_size: int = 128
     # Re-parameterization variant (the paper's ablation): "offset" (3D heatmap + unit vector field,
     # the paper's choice), "heatmap3d", "heatmap2d", "heatmap2d_depth".
-    reparam: str = "offset"
+    reparam: Reparam = "offset"
     # Radius of the 3D heatmap in normalized crop units (1 = half the cube, 125 mm for a 250 mm
     # cube): the authors' released code uses offset_theta = 1, so every hand point within half a
     # cube of a joint takes part in the heatmap and in the vote.
@@ -185,7 +190,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
-        raise UserError(f"{key}: {value!r} is not one of {', '.join(map(repr, args))}")
+        raise UserError(f"{key}: {value!r} is not one of {', '.join(map(str, args))}")
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
@@ -255,6 +260,19 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     return _from_dict(cls, data, "")
 
 
+def validate(cfg: Any, prefix: str = "") -> None:
+    """Check every field of the (nested) config dataclass ``cfg`` against its type, ``Literal``
+    choices included; UserError names the first bad key. For configs built in code (presets, tests),
+    which do not pass through :func:`from_dict`."""
+    types_ = _field_types(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            validate(value, prefix + f.name + ".")
+        else:
+            _coerce(value, types_[f.name], prefix + f.name)
+
+
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     """A YAML file's top-level mapping (``yaml.safe_load``; empty file -> {}).
 
@@ -291,12 +309,21 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> Path:
-    """Write ``cfg`` as YAML (field order kept) and return the path. Creates parent folders."""
+    """Write ``cfg`` (a config dataclass or plain data) as YAML, field order kept, atomically: a
+    temporary file, fsynced, then renamed over ``path``. Creates parent folders. The one YAML writer."""
+    import os
+
     import yaml
 
+    data = to_dict(cfg) if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type) else cfg
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=False), encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
     return path
 
 

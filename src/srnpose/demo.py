@@ -9,7 +9,6 @@ ordinary run folder (config.yaml, metrics.csv, last/, best/), so ``srnpose evalu
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,11 @@ def stage_table(report: dict[str, Any]) -> str:
 
 
 def next_steps(out: Path) -> list[str]:
-    """Commands to run next on the demo's run folder (only those this install has)."""
-    steps = [f"srnpose evaluate --checkpoint {out} --data synth --out {out}/eval",
-             f"srnpose train --out {out} --resume --minutes 30        # keep training the same run"]
-    if importlib.util.find_spec("srnpose.commands.predict") is not None:
-        steps.append(f"srnpose predict --checkpoint {out} --camera kinect2 --out {out}/predict FRAMES_DIR")
-    if importlib.util.find_spec("srnpose.commands.export") is not None:
-        steps.append(f"srnpose export --checkpoint {out} --out {out}/model.onnx")
-    return steps
+    """Commands to run next on the demo's run folder."""
+    return [f"srnpose evaluate --checkpoint {out} --data synth --out {out}/eval",
+            f"srnpose train --out {out} --resume --extend --minutes 30   # keep training the same run",
+            f"srnpose predict --checkpoint {out} --camera kinect2 --out {out}/predict FRAMES_DIR",
+            f"srnpose export --checkpoint {out} --out {out}/model.onnx"]
 
 
 def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, test_frames: int = 500,
@@ -52,7 +48,8 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
     Returns the evaluation report (``report["stages"][s]["mean_error_mm"]`` per stage).
     """
     from srnpose.evaluate_run import evaluate_checkpoint
-    from srnpose.train import build_config, train
+    from srnpose.run_config import build_config
+    from srnpose.train import train
 
     start = time.perf_counter()
     if not minutes > 0:

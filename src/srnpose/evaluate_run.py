@@ -6,12 +6,13 @@
 Writes in ``out_dir`` (through :func:`srnpose.evaluate.write_report`): ``report.json`` (the final stage's
 metrics at the top level, ``"stages": [{...}, ...]`` one per stage), ``summary.md``,
 ``success_curves.png``, ``per_joint.png``; plus ``predictions.txt`` (the final stage's uvd, community
-format: one line per frame, u v d per joint) and, with ``overlays > 0``, ``overlays.png``.
+format: one line per frame, u v d per joint; ``nan`` where no hand was found) and, with ``overlays > 0``, ``overlays.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,54 @@ import numpy as np
 
 from srnpose.errors import UserError
 
-__all__ = ["DEFAULT_SYNTH_TEST_FRAMES", "evaluate_checkpoint", "load_test_records", "overlay_grid"]
+__all__ = ["DEFAULT_SYNTH_TEST_FRAMES", "Scores", "score_estimates", "evaluate_checkpoint", "load_test_records",
+           "overlay_grid"]
 
-DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed train.SYNTH_TEST_SEED)
+DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed run_config.SYNTH_TEST_SEED)
 
 
 def load_test_records(data_spec: str, frames: int | None = None, synth_resolution=None,
                       skip_bad: bool = False, centers: str | None = None) -> list:
     """Test records: ``synth`` = the fixed held-out synthetic set; a dataset spec = its test split."""
-    from srnpose.train import SYNTH_TEST_SEED, load_eval_records
+    from srnpose.data.sampling import load_eval_records
+    from srnpose.run_config import SYNTH_TEST_SEED
 
     if data_spec == "synth":
-        return load_eval_records("synth", "synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED,
-                                 synth_resolution)
-    return load_eval_records(data_spec, data_spec, frames or 0, SYNTH_TEST_SEED, None, skip_bad,
-                             centers=centers)
+        return load_eval_records("synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED, synth_resolution)
+    return load_eval_records(data_spec, frames or 0, SYNTH_TEST_SEED, None, skip_bad, centers=centers)
+
+
+@dataclass
+class Scores:
+    """Estimates of labelled records, scored: arrays over the frames whose hand was found."""
+
+    found: np.ndarray  # (N,) bool
+    pred_uvd: np.ndarray  # (F, K, J, 3) every stage's joints, uvd
+    pred_xyz: np.ndarray  # (F, K, J, 3) every stage's joints, mm
+    gt_xyz: np.ndarray  # (F, J, 3)
+    pass_mm: list[float]  # the final stage's mean error after each pass
+
+    @property
+    def stage_mm(self) -> list[float]:
+        """Mean 3D error per stage (found frames)."""
+        return [float(e) for e in np.linalg.norm(self.pred_xyz - self.gt_xyz[:, None], axis=-1).mean(axis=(0, 2))]
+
+
+def score_estimates(estimates: list, records: list) -> Scores:
+    """Compare :func:`srnpose.frame_path.estimate_records`'s output with the records' labels."""
+    from srnpose.geometry import uvd_to_xyz
+
+    found = np.array([e.hand_found for e in estimates], dtype=bool)
+    pairs = [(e, r) for e, r in zip(estimates, records) if e.hand_found]
+    if not pairs:
+        empty = np.zeros((0, 0, 0, 3))
+        return Scores(found, empty, empty, np.zeros((0, 0, 3)), [])
+    pred_uvd = np.stack([e.stage_uvd for e, _ in pairs])
+    pred_xyz = np.stack([e.stage_xyz(r.intrinsics) for e, r in pairs])
+    gt_xyz = np.stack([uvd_to_xyz(np.asarray(r.joints_uvd, dtype=np.float64), r.intrinsics) for _, r in pairs])
+    passes = np.stack([e.pass_xyz for e, _ in pairs])  # (F, P, J, 3)
+    pass_mm = [float(m) for m in np.linalg.norm(passes - gt_xyz[:, None], axis=-1).mean(axis=(0, 2))]
+    return Scores(found, pred_uvd, pred_xyz, gt_xyz, pass_mm)
 
 
 def _crop_box(joints_uv: np.ndarray, shape: tuple[int, int], margin: float = 0.35) -> tuple[int, int, int, int]:
@@ -66,6 +100,12 @@ def overlay_grid(records: list, pred_uvd: np.ndarray, layout: str, count: int = 
     return image_grid(tiles, cols=4)
 
 
+CENTER_MODES = {  # evaluate --center -> (the engine's first crop, what the report says)
+    "depth": ("policy", "the hand found in the depth map (label-free, as predict)"),
+    "joints": ("joints", "the labelled joints' centroid (uses the labels)"),
+}
+
+
 def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path, dataset: str | None = None,
                         intrinsics: str | None = None, frames: int | None = None, batch_size: int = 32,
                         device: str = "cpu", center: str | None = None, overlays: int = 8,
@@ -73,27 +113,34 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
                         centers: str | None = None, refine: int | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
+    Every frame goes through :class:`srnpose.frame_path.FramePath`, the engine ``predict`` runs, with
+    the checkpoint's cube, centre rule and passes. ``center``: "depth" (default: the label-free path)
+    or "joints" (first crop at the labelled joints' centroid). A frame whose hand is not found counts
+    in ``hands_not_found`` and is left out of the errors; no label places its crop.
     ``dataset``: name whose joint names label the per-joint plot (default: the checkpoint's layout).
-    ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``center``: "joints" or "depth"
-    (default: the rule the model was trained with). ``records``: evaluate these instead of loading.
-    ``centers``: a refined-centre file for the test split (frames without one use ``center``).
-    ``refine``: passes recentred on the previous pass's joints (default: 1 for a model trained with
-    center "mixed", else 0; see :func:`srnpose.train.refine_passes`).
+    ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``records``: evaluate these instead
+    of loading. ``centers``: a refined-centre file for the test split. ``refine``: passes after the
+    first (default: the checkpoint's policy, 1 for ``center=mixed``).
     """
     from srnpose.checkpoint import load_checkpoint
-    from srnpose.data.pipeline import CropConfig
+    from srnpose.data.centering import MAX_PASSES
     from srnpose.evaluate import evaluate_predictions, format_table, write_predictions_txt, write_report
+    from srnpose.frame_path import FramePath, estimate_records
     from srnpose.geometry import Intrinsics
     from srnpose.skeleton import LAYOUTS
-    from srnpose.train import CENTERS, crop_records, predict_refined
 
+    center = center or "depth"
+    if center not in CENTER_MODES:
+        raise UserError(f"center: {center!r} is not one of {', '.join(CENTER_MODES)}")
+    if refine is not None and not 0 <= refine < MAX_PASSES:
+        raise UserError(f"refine: must be in [0, {MAX_PASSES - 1}], got {refine}")
     ck = load_checkpoint(run_dir, device=device)
-    data_cfg = ck.config.get("data") or {}
-    center = center or data_cfg.get("center") or "joints"
-    if center not in CENTERS:
-        raise UserError(f"center: {center!r} is not one of {', '.join(CENTERS)}")
+    engine = FramePath.from_checkpoint(ck, passes=None if refine is None else 1 + refine)
     if records is None:
-        records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad, centers)
+        records = load_test_records(data_spec, frames, (ck.config.get("data") or {}).get("synth_resolution"),
+                                    skip_bad, centers)
+    if not records:
+        raise UserError(f"{data_spec}: no test frames")
     if intrinsics:
         try:
             K = Intrinsics.parse(intrinsics)
@@ -104,47 +151,47 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     if joints != ck.model_config.num_joints:
         raise UserError(f"{data_spec}: frames have {joints} joints but the checkpoint {ck.path} predicts "
                         f"{ck.model_config.num_joints} (layout {ck.layout})")
-    crop = CropConfig(input_size=ck.input_size, cube_mm=ck.cube_mm, augment=False)
-    samples, records, bad = crop_records(records, crop, center, skip_bad)
-    if not samples:
-        raise UserError(f"{data_spec}: no usable test frames")
-    if refine is None:
-        refine = ck.refine
-    if refine < 0:
-        raise UserError(f"refine: must be >= 0, got {refine}")
-    pred_uvd, pred_xyz, gt_xyz, pass_mm = predict_refined(ck.model, records, samples, crop, refine, batch_size,
-                                                          device)
+    scores = score_estimates(estimate_records(engine, records, CENTER_MODES[center][0], batch_size), records)
+    if not scores.found.any():
+        raise UserError(f"{data_spec}: no hand found in any of the {len(records)} test frames")
+    found_records = [r for r, ok in zip(records, scores.found) if ok]
 
-    stages = [evaluate_predictions(pred_xyz[:, s], gt_xyz) for s in range(pred_xyz.shape[1])]
+    stages = [evaluate_predictions(scores.pred_xyz[:, s], scores.gt_xyz) for s in range(scores.pred_xyz.shape[1])]
     name = data_spec.partition(":")[0] if data_spec != "synth" else "synth"
     report: dict[str, Any] = {
         "name": "SRN",
         "dataset": name,
-        "frames": int(len(samples)),
+        "frames": int(scores.found.sum()),  # the frames scored: those whose hand was found
         **stages[-1],
         "stages": stages,
         "checkpoint": str(ck.path),
         "data": data_spec,
+        "frames_total": len(records),
+        "hands_not_found": int((~scores.found).sum()),
         "center": center,
-        "refine_passes": refine,
-        "pass_mean_error_mm": pass_mm,  # the final stage's error after each pass (first pass first)
+        "first_crop": CENTER_MODES[center][1],
+        "refine_passes": engine.policy.passes - 1,
+        "pass_mean_error_mm": scores.pass_mm,  # the final stage's error after each pass (first pass first)
         "cube_mm": ck.cube_mm,
         "input_size": ck.input_size,
         "layout": ck.layout,
-        "skipped_frames": len(bad),
     }
     out = Path(out_dir)
     layout = LAYOUTS.get(dataset or ck.layout)
-    names = tuple(layout.joint_names) if layout is not None and len(layout.joint_names) == pred_xyz.shape[2] else None
+    joint_count = scores.pred_xyz.shape[2]
+    names = tuple(layout.joint_names) if layout is not None and len(layout.joint_names) == joint_count else None
     paths = write_report(out, report, names)
-    paths["predictions"] = write_predictions_txt(out / "predictions.txt", pred_uvd[:, -1])
+    every = np.full((len(records),) + scores.pred_uvd.shape[2:], np.nan)  # one line per frame, NaN: no hand
+    every[scores.found] = scores.pred_uvd[:, -1]
+    paths["predictions"] = write_predictions_txt(out / "predictions.txt", every)
     if overlays > 0 and ck.layout in LAYOUTS:
         from srnpose.viz import save_png
 
         paths["overlays"] = out / "overlays.png"
-        save_png(paths["overlays"], overlay_grid(records, pred_uvd[:, -1], ck.layout, overlays))
+        save_png(paths["overlays"], overlay_grid(found_records, scores.pred_uvd[:, -1], ck.layout, overlays))
     if verbose:
-        print(f"{data_spec}: {len(samples)} frames, checkpoint {ck.path}")
+        missed = f"; no hand found in {report['hands_not_found']}" if report["hands_not_found"] else ""
+        print(f"{data_spec}: {report['frames']} of {len(records)} frames scored{missed}; checkpoint {ck.path}")
         print(format_table(report))
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return report

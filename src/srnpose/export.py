@@ -1,10 +1,7 @@
-"""ONNX export of the whole SRN (re-parameterization included), parity checks and int8 quantization.
+"""``srnpose export``'s library: the checkpoint's ONNX file, parity checks and int8 quantization.
 
-The exported graph takes ``depth`` (B, 1, S, S) float32 normalized crops and returns
-``stage_joints`` (B, stages, J, 3) in normalized crop coordinates; the batch is dynamic, opset 17.
-The file's metadata (key ``srnpose``, JSON) holds what inference needs around the network:
-input size, stages, joints, cube, joint layout, refinement passes and the model config, so
-``srnpose.load("model.onnx")`` works without the checkpoint.
+The ONNX export itself (graph, metadata) is :func:`srnpose.backends.export_onnx`; the crops used for
+checks and calibration are cut by the frame-path engine, as ``predict`` cuts them.
 
 int8: static QDQ quantization (onnxruntime.quantization) of the ResNet stem and stages, calibrated
 on crops of synthetic frames; the re-parameterization's geometry stays float.
@@ -13,99 +10,33 @@ on crops of synthetic frames; the re-parameterization's geometry stays float.
 
 from __future__ import annotations
 
-import io
 import json
-import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from srnpose.errors import UserError
+from srnpose.backends import INPUT_NAME, METADATA_KEY, export_onnx, read_metadata
+from srnpose.errors import UserError, require_extra
 
 __all__ = [
-    "OPSET",
-    "export_onnx",
-    "read_metadata",
+    "CALIBRATION_FRAMES",
+    "export_checkpoint",
     "max_difference",
     "synthetic_crops",
     "real_crops",
     "quantize_int8",
-    "synthetic_error_mm",
-    "synthetic_frames",
+    "export_int8",
+    "int8_accuracy",
 ]
 
-OPSET = 17  # AveragePool with ceil_mode/count_include_pad, TopK, GatherElements: all there since 11-17
-INPUT_NAME, OUTPUT_NAME = "depth", "stage_joints"
-METADATA_KEY = "srnpose"
 QUANTIZED_OPS = ["Conv", "Gemm", "MatMul"]  # the weighted layers (dynamic mode, fallback)
-NETWORK_SCOPES = ("/srn/stem", "/srn/stages.")  # exported node names of the ResNet parts (static int8)
+NETWORK_SCOPES = ("/model/stem", "/model/stages.")  # exported node names of the ResNet parts (static int8)
+CALIBRATION_FRAMES = 64  # synthetic frames whose crops calibrate int8 (export --int8 and the benchmarks)
 
 
-def _wrapper(model):
-    import torch
-
-    class StageJoints(torch.nn.Module):
-        def __init__(self, srn) -> None:
-            super().__init__()
-            self.srn = srn
-
-        def forward(self, depth):
-            return self.srn.forward_joints(depth)
-
-    # eval() on the wrapper too: the exporter restores the wrapper's mode afterwards, and a fresh
-    # Module is in training mode, which would switch the SRN's BatchNorm to training.
-    return StageJoints(model).eval()
-
-
-def export_onnx(model, path: str | Path | None = None, cube_mm: Any = 250.0, layout: str = "canonical",
-                opset: int = OPSET, refine: int = 0) -> Path | bytes:
-    """Export ``model`` (an SRN) to ``path``, or return the ONNX bytes when ``path`` is None.
-    ``refine``: the refinement passes the estimator runs (metadata only, the graph is one pass)."""
-    import onnx
-    import torch
-
-    cfg = model.config
-    was_training = model.training
-    model.eval()
-    dummy = torch.zeros(1, 1, cfg.input_size, cfg.input_size)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(_wrapper(model), (dummy,), buffer, dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                          do_constant_folding=True)
-    model.train(was_training)
-    proto = onnx.load_from_string(buffer.getvalue())
-    from srnpose.config import to_dict
-
-    meta = {"input_size": cfg.input_size, "num_stages": cfg.num_stages, "num_joints": cfg.num_joints,
-            "cube_mm": np.broadcast_to(np.asarray(cube_mm, dtype=float), (3,)).tolist(), "layout": layout,
-            "refine": int(refine), "model": to_dict(cfg)}
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
-    proto.producer_name = "srnpose"
-    if path is None:
-        return proto.SerializeToString()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    return path
-
-
-def read_metadata(path: str | Path) -> dict:
-    """The ``srnpose`` metadata of an exported file; UserError naming the file if it has none."""
-    import onnx
-
-    try:
-        proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises several types for a broken file
-        raise UserError(f"{path}: cannot read ONNX model ({type(exc).__name__})") from None
-    for entry in proto.metadata_props:
-        if entry.key == METADATA_KEY:
-            return json.loads(entry.value)
-    raise UserError(f"{path}: not an srnpose export (no '{METADATA_KEY}' metadata)")
+def export_checkpoint(engine, path: str | Path) -> Path:
+    """Export a :class:`~srnpose.frame_path.FramePath`'s torch model with the engine's metadata."""
+    return export_onnx(engine.runner.model, path, engine.metadata())
 
 
 def max_difference(model, session, crops: np.ndarray) -> float:
@@ -121,20 +52,19 @@ def max_difference(model, session, crops: np.ndarray) -> float:
 # --------------------------------------------------------------------------- crops for checks
 
 
-def real_crops(folder: str | Path, input_size: int, cube_mm: Any = 250.0, camera: str = "kinect2",
-               limit: int = 8) -> np.ndarray:
-    """Crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by the inference path."""
-    from srnpose.geometry import find_hand_center
-    from srnpose.infer import FrameCamera, crop_frame, resolve_frame_camera
+def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int = 8) -> np.ndarray:
+    """First-pass crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by
+    the engine as ``predict`` cuts them."""
+    from srnpose.frame_path import resolve_frame_camera
     from srnpose.sensors import FolderSource
 
-    cam: FrameCamera = resolve_frame_camera(camera=camera)
+    cam = resolve_frame_camera(camera=camera)
     crops = []
     for frame in FolderSource(folder):
         view = frame.depth[:, ::-1] if cam.mirrored else frame.depth
-        center = find_hand_center(view, cam.intrinsics, cube_mm, depth_unit_mm=cam.depth_unit_mm)
+        center = engine.locate(view, cam)
         if center is not None:
-            crops.append(crop_frame(view, center, cube_mm, input_size, cam.intrinsics, cam.depth_unit_mm)[0])
+            crops.append(engine.crop(view, center, cam)[0])
         if len(crops) >= limit:
             break
     if not crops:
@@ -142,25 +72,20 @@ def real_crops(folder: str | Path, input_size: int, cube_mm: Any = 250.0, camera
     return np.stack(crops)[:, None].astype(np.float32)
 
 
-SYNTH_TEST_SEED = 20190918  # the held-out synthetic test stream of `srnpose demo` (srnpose.train)
-
-
-def synthetic_frames(count: int, seed: int = SYNTH_TEST_SEED) -> list:
+def synthetic_crops(engine, count: int, seed: int = 777) -> np.ndarray:
+    """First-pass crops (N, 1, S, S) of synthetic frames, cut by the engine (calibration data)."""
+    from srnpose.frame_path import FrameCamera
     from srnpose.synth import frame_seed, render_frame
 
-    return [render_frame(frame_seed(seed, i)) for i in range(count)]
-
-
-def synthetic_crops(count: int, input_size: int, cube_mm: Any = 250.0, seed: int = 777) -> np.ndarray:
-    """Crops (N, 1, S, S) of synthetic frames, cut by the inference path (calibration data)."""
-    from srnpose.geometry import find_hand_center
-    from srnpose.infer import crop_frame
-
     crops = []
-    for frame in synthetic_frames(count, seed):
-        center = find_hand_center(frame.depth_mm, frame.intrinsics, cube_mm)
+    for i in range(count):
+        frame = render_frame(frame_seed(seed, i))
+        cam = FrameCamera(frame.intrinsics)
+        center = engine.locate(frame.depth_mm, cam)
         if center is not None:
-            crops.append(crop_frame(frame.depth_mm, center, cube_mm, input_size, frame.intrinsics)[0])
+            crops.append(engine.crop(frame.depth_mm, center, cam)[0])
+    if not crops:
+        raise UserError(f"no hand found in any of {count} synthetic calibration frames")
     return np.stack(crops)[:, None].astype(np.float32)
 
 
@@ -210,6 +135,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.n
 def _quantize(fp32_path, out_path, calibration, mode) -> Path:
     import tempfile
 
+    require_extra("onnxruntime", "onnx")
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -254,30 +180,31 @@ def _quantize(fp32_path, out_path, calibration, mode) -> Path:
     return out_path
 
 
-def synthetic_error_mm(estimator, frames: list, center: str = "depth") -> dict:
-    """Mean 3D joint error (mm) of ``estimator`` on synthetic frames; also returns the predictions.
+def export_int8(engine, fp32_path: str | Path, out_path: str | Path, mode: str = "static",
+                calibration_frames: int = CALIBRATION_FRAMES) -> Path:
+    """``srnpose export --int8``'s model: quantize the fp32 export of ``engine``'s model, calibrated on
+    ``calibration_frames`` synthetic frames' crops (static mode). The benchmarks time this same file."""
+    calib = synthetic_crops(engine, calibration_frames) if mode == "static" else None
+    return quantize_int8(fp32_path, out_path, calib, mode=mode)
 
-    ``center="depth"``: the full-frame path (the hand centre found in the depth map);
-    ``center="joints"``: crops at the labelled joints' 3D centroid, the training/evaluation protocol of
-    models trained with ``data.center=joints`` (the model's own accuracy, without the centre search).
-    """
-    from srnpose.geometry import uvd_to_xyz, xyz_to_uvd
-    from srnpose.skeleton import convert
 
-    if center not in ("depth", "joints"):
-        raise ValueError(f"center must be 'depth' or 'joints', got {center!r}")
-    errors, preds, missed = [], [], 0
-    for frame in frames:
-        given = None
-        if center == "joints":
-            given = xyz_to_uvd(uvd_to_xyz(frame.joints_uvd, frame.intrinsics).mean(axis=0), frame.intrinsics)
-        res = estimator.predict(frame.depth_mm, intrinsics=frame.intrinsics, center_uvd=given)
-        preds.append(res.joints_xyz)
-        if not res.hand_found:
-            missed += 1
-            continue
-        gt = frame.joints_xyz if estimator.layout == "canonical" else convert(frame.joints_xyz, "canonical",
-                                                                                estimator.layout)
-        errors.append(np.linalg.norm(res.joints_xyz - gt, axis=-1).mean())
-    return {"mean_error_mm": float(np.mean(errors)) if errors else float("nan"), "frames": len(frames),
-            "missed": missed, "joints_xyz": np.stack(preds)}
+def int8_accuracy(engines: dict, test_frames: int) -> dict:
+    """Mean 3D error (mm) of each engine on the held-out synthetic test set, label-free path and
+    joints-centroid crops, and how far each engine's joints move from the first one's."""
+    from srnpose.evaluate_run import load_test_records, score_estimates
+    from srnpose.frame_path import estimate_records
+
+    records = load_test_records("synth", test_frames)
+    out: dict = {}
+    for center in ("policy", "joints"):
+        scores = {name: score_estimates(estimate_records(e, records, center), records) for name, e in engines.items()}
+        both = np.logical_and.reduce([s.found for s in scores.values()])
+        ref = None
+        for name, sc in scores.items():
+            final = np.full((len(records),) + sc.pred_xyz.shape[2:], np.nan)
+            final[sc.found] = sc.pred_xyz[:, -1]
+            ref = final if ref is None else ref
+            out[(name, center)] = {"mean_error_mm": sc.stage_mm[-1] if sc.found.any() else float("nan"),
+                                   "found": int(sc.found.sum()), "frames": len(records),
+                                   "shift_mm": float(np.linalg.norm(final[both] - ref[both], axis=-1).mean())}
+    return out

@@ -36,6 +36,7 @@ __all__ = [
     "crop_transform",
     "warp_depth",
     "crop_depth",
+    "crop_frame",
     "normalize_depth",
     "uvd_to_crop",
     "crop_to_uvd",
@@ -180,6 +181,32 @@ def crop_depth(depth_mm: np.ndarray, center_uvd: Any, cube_mm: Any, size: int,
     cube = _as_cube(cube_mm)
     crop = warp_depth(np.asarray(depth_mm), M, size)
     return normalize_depth(crop, float(np.asarray(center_uvd).reshape(3)[2]), cube[2]), M
+
+
+def crop_frame(depth: np.ndarray, center_uvd: Any, cube_mm: Any, size: int, intrinsics: Intrinsics,
+               depth_unit_mm: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`crop_depth` for raw frames (any dtype, ``depth_unit_mm`` per unit), separably.
+
+    The crop of the frame path (no rotation): it samples exactly the pixels :func:`warp_depth`
+    samples, with the same arithmetic, about 10x faster. Returns ``(crop_nrm (S, S) float32, M)``.
+    """
+    cube = _as_cube(cube_mm)
+    M = crop_transform(center_uvd, cube, size, intrinsics)
+    Minv = np.linalg.inv(M)
+    j = np.arange(size, dtype=np.float64)
+    ui = np.floor(Minv[0, 0] * j + Minv[0, 1] * 0.0 + Minv[0, 2] + 0.5).astype(np.int64)  # (S,) columns
+    vi = np.floor(Minv[1, 0] * 0.0 + Minv[1, 1] * j + Minv[1, 2] + 0.5).astype(np.int64)  # (S,) rows
+    h, w = depth.shape
+    ok_u, ok_v = (ui >= 0) & (ui < w), (vi >= 0) & (vi < h)
+    raw = depth[np.ix_(np.clip(vi, 0, h - 1), np.clip(ui, 0, w - 1))]  # (S, S)
+    if not (ok_u.all() and ok_v.all()):
+        raw[~ok_v, :] = 0
+        raw[:, ~ok_u] = 0
+    crop_mm = raw.astype(np.float32)
+    if depth_unit_mm != 1.0:
+        crop_mm *= np.float32(depth_unit_mm)
+    center_d = float(np.asarray(center_uvd, dtype=np.float64).reshape(3)[2])
+    return normalize_depth(crop_mm, center_d, cube[2]), M
 
 
 def _apply_affine(M: Any, u: Any, v: Any) -> tuple[Any, Any]:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from srnpose.errors import UserError
 
-BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")  # mirrors srnpose.bench.BENCH_BACKENDS (kept light)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from srnpose.bench import BENCH_BACKENDS as BACKENDS
+    from srnpose.cameras import CAMERAS
+
     parser.add_argument("--checkpoint", metavar="RUN",
                         help="a run folder or checkpoint; default: the default config (21 joints, 3 stages, "
                              "ResNet-18, 128x128), randomly initialized")
@@ -27,11 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR",
                         help="folder of depth PNGs to time on (default ../shared/data/kinect2 if present, "
                              "else synthetic frames)")
-    parser.add_argument("--camera", default="kinect2", metavar="NAME", help="camera preset of the frames (default kinect2)")
+    parser.add_argument("--camera", default="kinect2", choices=tuple(CAMERAS), metavar="NAME",
+                        help=f"camera preset of the frames: {', '.join(CAMERAS)} (default kinect2)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
+    from srnpose.bench import BENCH_BACKENDS as BACKENDS
+
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     for b in backends:
         if b not in BACKENDS:
@@ -43,25 +47,35 @@ def run(args: argparse.Namespace) -> int:
     if args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
     from srnpose.bench import format_table, run_benchmark
+    from srnpose.errors import require_extra
 
+    if any(b.startswith("onnxruntime") for b in backends):
+        require_extra("onnxruntime", "onnx")
+        require_extra("onnx")
+    if args.json:
+        from srnpose.run_lock import check_out_dir
+
+        json_path = Path(args.json)
+        if json_path.is_dir():
+            raise UserError(f"--json {json_path}: is a folder, expected a file name")
+        check_out_dir(json_path.parent if str(json_path.parent) else Path("."), "--json")
     if args.checkpoint:
         from srnpose.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
-        model, cube_mm, layout = ckpt.model, ckpt.cube_mm, ckpt.layout
-        refine = ckpt.refine
+        model, layout, policy = ckpt.model, ckpt.layout, ckpt.policy
     else:
         import torch
 
         from srnpose.config import SRNConfig
+        from srnpose.data.centering import CenterPolicy
         from srnpose.model import SRN
 
         torch.manual_seed(0)
-        model, cube_mm, layout = SRN.from_config(SRNConfig()).eval(), 250.0, "canonical"
-        refine = 0
-    report = run_benchmark(model, cube_mm, layout, backends, frames=args.frames, warmup=args.warmup,
+        model, layout, policy = SRN.from_config(SRNConfig()).eval(), "canonical", CenterPolicy()
+    report = run_benchmark(model, layout=layout, backends=backends, frames=args.frames, warmup=args.warmup,
                            data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True,
-                           refine=refine)
+                           policy=policy)
     print(format_table(report))
     if args.json:
         path = Path(args.json)

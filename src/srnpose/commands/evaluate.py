@@ -8,16 +8,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 from pathlib import Path
 
 from srnpose.errors import UserError
 
-DATASETS = ("nyu", "icvl", "msra", "hands17")  # mirrors srnpose.evaluate.DATASET_INTRINSICS (kept light here)
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from srnpose.evaluate import DATASET_INTRINSICS as DATASETS
+    from srnpose.evaluate_run import CENTER_MODES
+
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--predictions", nargs="+", metavar="NAME=FILE",
                         help="community uvd files to compare, one line per frame (u v d per joint)")
@@ -30,9 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="SPEC", help="test data for --checkpoint, e.g. synth, nyu:DIR")
     parser.add_argument("--centers", metavar="FILE",
                         help="refined hand centres of the test split, one line per frame (uvd, or '# xyz' header)")
-    parser.add_argument("--center", choices=("joints", "depth"),
-                        help="crop centre without a centres file: labelled joints' centroid or the depth map's "
-                             "nearest object (default: what the model was trained with)")
+    parser.add_argument("--center", choices=tuple(CENTER_MODES),
+                        help="first crop without a centres file: depth = the hand found in the depth map, as "
+                             "predict (default, label-free); joints = the labelled joints' centroid (uses labels)")
     parser.add_argument("--refine", type=int, metavar="N",
                         help="extra passes, each cropping again at the previous pass's joints' centroid "
                              "(default: 1 for a model trained with data.center=mixed, else 0)")
@@ -57,16 +56,16 @@ def _parse_pairs(items: list[str]) -> dict[str, Path]:
 
 
 def _run_checkpoint(args: argparse.Namespace) -> int:
-    if args.refine is not None and args.refine < 0:
-        raise UserError(f"--refine: must be >= 0, got {args.refine}")
+    from srnpose.data.centering import MAX_PASSES
+
+    if args.refine is not None and not 0 <= args.refine < MAX_PASSES:
+        raise UserError(f"--refine: must be in [0, {MAX_PASSES - 1}], got {args.refine}")
     for flag, value in (("--labels", args.labels), ("--predictions", args.predictions)):
         if value:
             raise UserError(f"{flag} cannot be used with --checkpoint")
     if not args.data:
         raise UserError("--checkpoint needs --data SPEC (e.g. synth, nyu:DIR)")
-    if importlib.util.find_spec("srnpose.evaluate_run") is None:
-        raise UserError("evaluating a checkpoint is not available yet")
-    evaluate_run = importlib.import_module("srnpose.evaluate_run")
+    from srnpose import evaluate_run
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / "eval"
     opts = {}
     if args.dataset:
@@ -79,8 +78,8 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["center"] = args.center
     if args.refine is not None:
         opts["refine"] = args.refine
-    result = evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
-    return int(result) if isinstance(result, int) else 0
+    evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--intrinsics: {exc}") from None
     if args.dataset is None and intrinsics is None:
-        raise UserError(f"give --dataset ({', '.join(DATASETS)}) or --intrinsics fx,fy,cx,cy")
+        from srnpose.evaluate import DATASET_INTRINSICS
+
+        raise UserError(f"give --dataset ({', '.join(DATASET_INTRINSICS)}) or --intrinsics fx,fy,cx,cy")
 
     report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)
     num_joints = len(next(iter(report["methods"].values()))["per_joint_mm"])

@@ -11,24 +11,27 @@ the colour-mapped depth) and, for more than one frame, ``OUT/overlays.gif``.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from srnpose.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from srnpose.backends import BACKENDS
+    from srnpose.cameras import CAMERAS
+
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="depth PNG (16-bit), folder of PNGs, or .npy (H, W) / (T, H, W) stack")
     parser.add_argument("--checkpoint", required=True, metavar="RUN",
                         help="a run folder, checkpoint folder, .safetensors, or exported .onnx")
-    parser.add_argument("--camera", metavar="NAME", help="camera preset (srnpose.cameras), e.g. kinect2, sr300, sr305")
+    parser.add_argument("--camera", metavar="NAME", choices=tuple(CAMERAS),
+                        help=f"camera preset: {', '.join(CAMERAS)}")
     parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy", help="camera intrinsics (override the preset's)")
     parser.add_argument("--depth-unit", type=float, metavar="MM",
                         help="millimetres per raw depth unit (default: the preset's, else 1)")
     parser.add_argument("--mirrored", action=argparse.BooleanOptionalAction, default=None,
                         help="frames are flipped left-right (default: the preset's, else no)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="network runtime (a .onnx checkpoint always uses onnxruntime)")
     parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints of a sequence")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of a recording, for --smooth and the GIF")
@@ -36,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _camera(args: argparse.Namespace):
-    from srnpose.infer import resolve_frame_camera
+    from srnpose.frame_path import resolve_frame_camera
 
     if args.camera is None and args.intrinsics is None:
         raise UserError("give --camera NAME or --intrinsics fx,fy,cx,cy")
@@ -81,16 +84,20 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from srnpose.errors import require_extra
     from srnpose.infer import estimate_frames, load
+    from srnpose.run_lock import check_out_dir
     from srnpose.sensors import open_sources
     from srnpose.smoothing import OneEuroFilter
     from srnpose.viz import save_gif, save_png
 
     cam = _camera(args)
+    out = check_out_dir(args.out)
     source = open_sources(args.inputs, fps=args.fps)
     backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
+    if backend == "onnxruntime":
+        require_extra("onnxruntime", "onnx")
     estimator = load(args.checkpoint, backend=backend)
-    out = Path(args.out)
     (out / "overlays").mkdir(parents=True, exist_ok=True)
     smoother = OneEuroFilter() if args.smooth else None
     gif_frames = []

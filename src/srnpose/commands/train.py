@@ -2,18 +2,35 @@
 
     srnpose train --data synth --out runs/synth --preset demo --minutes 10
     srnpose train --data nyu:/data/nyu --out runs/nyu --preset paper
-    srnpose train --out runs/nyu --resume
-    torchrun --standalone --nproc_per_node=4 -m srnpose train --data icvl:/data/icvl --out runs/icvl
+    srnpose train --data synth --preset tiny --steps 300 --out runs/t --resume   # start, or continue
+    srnpose train --out runs/t --resume --extend --steps 600                     # train a finished run longer
+    torchrun --standalone --nproc_per_node=4 --max-restarts=3 -m srnpose train --data icvl:/data/icvl \
+        --out runs/icvl --resume
+
+``--resume`` means "continue RUN if it holds a complete checkpoint, else start it", so the command that
+starts a run is also the command that restarts it (torchrun's ``--max-restarts`` reruns it as is).
+Flags that agree with the saved config are accepted; one that conflicts is refused, naming the key and
+both values. A dataset folder may move (same dataset, new path). A longer (or shorter) length is an
+explicit choice: add ``--extend``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
-PRESET_NAMES = ("paper", "demo", "tiny")  # mirrors srnpose.train.PRESETS (kept light here)
+from srnpose.errors import UserError
+
+# config keys that may differ between the start and a restart of a run: where and how it runs
+RUNTIME_KEYS = ("data.workers", "train.device", "train.threads")
+LENGTH_KEYS = ("train.steps", "train.epochs", "train.minutes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from srnpose.run_config import DEVICES, PRESETS
+
     parser.add_argument("--data", metavar="SPEC",
                         help="training data: synth (rendered on the fly), synth:DIR, nyu:DIR, icvl:DIR, "
                              "msra:DIR[@P0], hands17:DIR")
@@ -21,13 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="validation data (default: held-out synthetic frames for synth, else the "
                              "dataset's test split)")
     parser.add_argument("--out", metavar="RUN", required=True, help="run folder (config, metrics.csv, last/, best/)")
-    parser.add_argument("--preset", default=None, choices=PRESET_NAMES,
+    parser.add_argument("--preset", default=None, choices=tuple(PRESETS),
                         help="starting config (default: paper)")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML with model/data/train keys, over the preset")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=None,
                         help="override one config value, e.g. --set train.lr=5e-4 (repeatable)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue RUN from RUN/last (its saved config; --steps/--epochs/--minutes extend it)")
+                        help="continue RUN from its last complete checkpoint if it has one, else start it "
+                             "(the same command starts and restarts a run)")
+    parser.add_argument("--extend", action="store_true",
+                        help="with --resume: accept a new --steps/--epochs/--minutes (train a run longer)")
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=float, metavar="N", help="train for N epochs in all")
     length.add_argument("--steps", type=int, metavar="N", help="train for N optimizer steps in all")
@@ -37,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-centers", metavar="FILE", help="refined hand centres of the validation split")
     parser.add_argument("--skip-bad", action="store_true", help="skip and count unreadable frames instead of stopping")
     parser.add_argument("--workers", type=int, metavar="K", help="data loader processes per rank")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default: auto (CUDA when available)")
+    parser.add_argument("--device", choices=DEVICES, help="default: auto (CUDA when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -51,10 +71,53 @@ def _length_overrides(args: argparse.Namespace) -> list[str]:
     return []
 
 
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _same_data(key: str, saved, given) -> bool:
+    """A moved dataset folder is the same data: compare the dataset names of two specs."""
+    if key not in ("data.spec", "data.val_spec") or not (isinstance(saved, str) and isinstance(given, str)):
+        return False
+    return saved.partition(":")[0] == given.partition(":")[0] and ":" in saved and ":" in given
+
+
+def reconcile(saved, requested, extend: bool):
+    """The config to resume with: the saved one, with the requested runtime keys (and, with ``extend``,
+    length). Any other difference is a UserError naming the key and both values."""
+    from srnpose.config import from_dict, to_dict
+    from srnpose.run_config import RunConfig
+
+    old, new = _flatten(to_dict(saved)), _flatten(to_dict(requested))
+    merged = dict(old)
+    for key, value in new.items():
+        if value == old.get(key) or key in RUNTIME_KEYS or _same_data(key, old.get(key), value):
+            merged[key] = value
+        elif key in LENGTH_KEYS and extend:
+            merged[key] = value
+        elif key in LENGTH_KEYS:
+            raise UserError(f"--resume: {key} is {old.get(key)!r} in the saved run but {value!r} here; "
+                            "add --extend to train the run for the new length")
+        else:
+            raise UserError(f"--resume: {key} is {old.get(key)!r} in the saved run but {value!r} here "
+                            "(restart with the command that started the run, or use another --out)")
+    nested: dict = {}
+    for key, value in merged.items():
+        section, _, name = key.partition(".")
+        nested.setdefault(section, {})[name] = value
+    return from_dict(RunConfig, nested)
+
+
 def run(args: argparse.Namespace) -> int:
     from srnpose.config import apply_overrides
-    from srnpose.errors import UserError
-    from srnpose.train import build_config, load_resume_config, train
+    from srnpose.run_config import build_config, load_resume_config
+    from srnpose.train import train
 
     for flag, value in (("--steps", args.steps), ("--workers", args.workers)):
         if value is not None and value < (1 if flag == "--steps" else 0):
@@ -76,19 +139,25 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         extra.append(f"train.device={args.device}")
 
-    if args.resume:
-        for flag, value in (("--preset", args.preset), ("--config", args.config), ("--data", args.data)):
-            if value:
-                raise UserError(f"{flag} cannot be used with --resume (the run's saved config is used)")
-        cfg = apply_overrides(load_resume_config(args.out), extra + list(args.overrides or []))
+    from srnpose.checkpoint import resolve_checkpoint_dir
+    from srnpose.run_config import resolve_data
+
+    saved = None
+    if args.resume and resolve_checkpoint_dir(Path(args.out) / "last") is not None:
+        saved = load_resume_config(args.out)
+    elif args.extend:
+        raise UserError("--extend goes with --resume on a run folder that holds a checkpoint")
+    if saved is not None and not args.data:  # the saved config, with the flags given
+        requested = apply_overrides(saved, extra + list(args.overrides or []))
     else:
         if not args.data:
             raise UserError("--data SPEC is required (e.g. --data synth or --data nyu:/data/nyu)")
-        cfg = build_config(args.preset or "paper", args.config,
-                           [f"data.spec={args.data}"] + extra + list(args.overrides or []))
-    result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress)
-    import os
-
+        requested = build_config(args.preset or "paper", args.config,
+                                 [f"data.spec={args.data}"] + extra + list(args.overrides or []))
+    cfg = requested if saved is None else reconcile(saved, resolve_data(requested), args.extend)
+    if saved is not None and int(os.environ.get("RANK", "0")) == 0:
+        print(f"resuming {args.out} from its last checkpoint", file=sys.stderr)
+    result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, extend=args.extend)
     if int(os.environ.get("RANK", "0")) == 0:
         summary = f"trained to step {result.step} ({result.samples_per_s:.1f} samples/s)"
         if result.val_stage_mm:

@@ -32,7 +32,6 @@ import numpy as np
 from srnpose import geometry
 from srnpose.data.records import HandRecord
 from srnpose.errors import UserError
-from srnpose.geometry import Intrinsics
 
 
 @dataclass(frozen=True)
@@ -133,6 +132,3 @@ def nrm_to_xyz(joints_nrm, batch: dict, size: int):
     uvd = nrm_to_uvd(joints, M, center_d, cube_z, size)
     return uvd_to_xyz_batched(uvd, batch["intrinsics"])
 
-
-def intrinsics_of(row) -> Intrinsics:
-    return Intrinsics(*(float(v) for v in row))

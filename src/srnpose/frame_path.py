@@ -1,0 +1,301 @@
+"""The frame-path engine: a depth frame (or a labelled record) in, every stage's joints in mm out.
+
+Everything that turns frames into joints runs through :class:`FramePath`: ``predict``, ``live`` and
+the API (:class:`srnpose.infer.HandPoseEstimator`), ``evaluate --checkpoint``, validation during
+training, the demo's test, the int8 accuracy report and the benchmarks. Its steps, each a function
+with its inverse where it has one::
+
+    frame (H, W) raw units ─ locate ─> centre (u, v, d)        CenterPolicy.locate   (data/centering.py)
+                           ─ crop ───> crop (S, S) in [-1, 1]  geometry.crop_frame   (inverse: crop_to_uvd)
+                           ─ network > stage joints, crop nrm  backends.TorchRunner | OrtRunner
+                           ─ recentre, crop, network again     CenterPolicy.recentre (passes - 1 times)
+                           ─ decode ─> stage joints uvd, xyz   geometry.crop_to_uvd, uvd_to_xyz
+
+Its arguments come from one place, the checkpoint: the cube, the centre rule, the passes and the
+depth range (:meth:`srnpose.data.centering.CenterPolicy.from_config`). Frames are in the camera's
+own, un-mirrored view here; :mod:`srnpose.infer` flips mirrored sensors' frames in and out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from srnpose import geometry
+from srnpose.data.centering import CenterPolicy, joints_centroid_uvd
+from srnpose.errors import UserError
+from srnpose.geometry import Intrinsics
+
+__all__ = [
+    "FrameError",
+    "FrameCamera",
+    "resolve_frame_camera",
+    "check_frame",
+    "Estimate",
+    "FramePath",
+    "estimate_records",
+]
+
+
+class FrameError(UserError, ValueError):
+    """A frame that is not a depth frame (shape, dtype, NaN/inf, resolution). One line, as UserError."""
+
+
+@dataclass(frozen=True)
+class FrameCamera:
+    """How to read a frame: intrinsics (of the un-mirrored view), depth unit, mirroring, resolution."""
+
+    intrinsics: Intrinsics
+    depth_unit_mm: float = 1.0
+    mirrored: bool = False
+    resolution: tuple[int, int] | None = None  # (W, H) when known from a preset: frames are checked
+    name: str = ""
+
+
+# a focal length outside this range (px) is a typo or intrinsics for another unit: depth cameras
+# have 200-1500 px at their native resolutions, a few tens at thumbnail sizes
+FOCAL_RANGE_PX = (10.0, 20000.0)
+
+
+def resolve_frame_camera(intrinsics: Any = None, depth_unit_mm: float | None = None, mirrored: bool | None = None,
+                         camera: Any = None) -> FrameCamera:
+    """Combine a camera preset (name or :class:`~srnpose.cameras.Camera`) with explicit overrides.
+
+    ``intrinsics`` may be an :class:`Intrinsics`, ``"fx,fy,cx,cy"``, a 4-sequence or a :class:`FrameCamera`.
+    """
+    if isinstance(intrinsics, FrameCamera):
+        return intrinsics
+    if camera is not None:
+        from srnpose.cameras import Camera, get_camera
+
+        cam = camera if isinstance(camera, Camera) else get_camera(str(camera))
+        base = FrameCamera(cam.intrinsics, cam.depth_unit_mm, cam.mirrored, tuple(cam.resolution), cam.name)
+    else:
+        if intrinsics is None:
+            raise UserError("give the camera: intrinsics=Intrinsics(fx, fy, cx, cy) or camera=NAME")
+        base = FrameCamera(Intrinsics(1.0, 1.0, 0.0, 0.0))
+    if intrinsics is not None:
+        try:
+            if isinstance(intrinsics, str):
+                intrinsics = Intrinsics.parse(intrinsics)
+            elif not isinstance(intrinsics, Intrinsics):
+                values = [float(v) for v in intrinsics]
+                if len(values) != 4:
+                    raise ValueError(f"expected 4 values fx, fy, cx, cy, got {len(values)}")
+                intrinsics = Intrinsics(*values)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"intrinsics: {exc}") from None
+        for name, f in (("fx", intrinsics.fx), ("fy", intrinsics.fy)):
+            if not FOCAL_RANGE_PX[0] <= abs(f) <= FOCAL_RANGE_PX[1]:
+                raise UserError(f"intrinsics: {name}={f:g} px is not a depth camera's focal length "
+                                f"(expected {FOCAL_RANGE_PX[0]:g} to {FOCAL_RANGE_PX[1]:g} px in magnitude)")
+        base = FrameCamera(intrinsics, base.depth_unit_mm, base.mirrored, None, base.name)
+    unit = base.depth_unit_mm if depth_unit_mm is None else float(depth_unit_mm)
+    if not (np.isfinite(unit) and unit > 0):
+        raise UserError(f"depth unit must be a positive number of mm, got {depth_unit_mm!r}")
+    mir = base.mirrored if mirrored is None else bool(mirrored)
+    return FrameCamera(base.intrinsics, unit, mir, base.resolution, base.name)
+
+
+_DTYPES = (np.uint16, np.float32, np.float64, np.int32, np.uint32, np.int64)
+
+
+def check_frame(depth: Any, cam: FrameCamera) -> np.ndarray:
+    """The frame as an array, or :class:`FrameError` saying what is wrong with it."""
+    if not isinstance(depth, np.ndarray):
+        if hasattr(depth, "numpy"):  # a torch tensor
+            depth = depth.detach().cpu().numpy()
+        else:
+            depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise FrameError(f"expected one depth frame of shape (H, W), got shape {depth.shape}")
+    if depth.dtype.type not in _DTYPES:
+        raise FrameError(f"depth dtype {depth.dtype} is not supported (expected uint16 raw units or float32 mm)")
+    if depth.dtype.kind == "f" and not np.isfinite(depth).all():
+        raise FrameError("depth contains NaN or inf (use 0 for no measurement)")
+    h, w = depth.shape
+    if cam.resolution is not None and tuple(cam.resolution) != (w, h):
+        raise FrameError(f"frame is {w}x{h} but camera {cam.name or ''} is {cam.resolution[0]}x{cam.resolution[1]}"
+                         " (wrong camera preset?)")
+    K = cam.intrinsics
+    if not (0 <= K.cx < w and 0 <= K.cy < h):
+        raise FrameError(f"frame is {w}x{h} but the principal point ({K.cx}, {K.cy}) lies outside it "
+                         "(intrinsics for another resolution?)")
+    return depth
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclass
+class Estimate:
+    """One frame through the engine, in the pixels of the un-mirrored view.
+
+    ``stage_uvd`` (K, J, 3) every stage's joints after the last pass; ``pass_xyz`` (P, J, 3) the final
+    stage's joints in mm after each pass; ``center_uvd`` and ``M`` the last pass's crop. When no hand
+    is found, ``hand_found`` is False and the arrays are None.
+    """
+
+    hand_found: bool
+    center_uvd: np.ndarray | None = None
+    M: np.ndarray | None = None
+    stage_uvd: np.ndarray | None = None
+    pass_xyz: np.ndarray | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # ms: center, crop, network, decode
+
+    def stage_xyz(self, intrinsics: Intrinsics) -> np.ndarray:
+        """(K, J, 3) every stage's joints in the camera frame, mm."""
+        return geometry.uvd_to_xyz(self.stage_uvd, intrinsics)
+
+
+class FramePath:
+    """A network (``runner``) plus the steps around it. Build with :meth:`from_checkpoint`,
+    :meth:`from_onnx` or directly: ``FramePath(runner, input_size, num_stages, num_joints, policy)``."""
+
+    def __init__(self, runner: Callable[[np.ndarray], np.ndarray], input_size: int, num_stages: int,
+                 num_joints: int, policy: CenterPolicy | None = None, layout: str = "canonical",
+                 model_config: Any = None) -> None:
+        self.runner = runner
+        self.input_size = int(input_size)
+        self.num_stages = int(num_stages)
+        self.num_joints = int(num_joints)
+        self.policy = policy or CenterPolicy()
+        self.layout = str(layout)
+        self.model_config = model_config
+
+    @property
+    def backend(self) -> str:
+        return getattr(self.runner, "backend", "custom")
+
+    @classmethod
+    def from_model(cls, model, policy: CenterPolicy, layout: str = "canonical", backend: str = "torch",
+                   onnx_path: str | Path | bytes | None = None, threads: int | None = None) -> FramePath:
+        """Wrap an :class:`~srnpose.model.SRN` (the torch model, or its ONNX export on ``onnxruntime``)."""
+        from srnpose.backends import make_runner
+
+        cfg = model.config
+        return cls(make_runner(model, backend, onnx_path, threads), cfg.input_size, cfg.num_stages,
+                   cfg.num_joints, policy, layout, cfg)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
+                        threads: int | None = None, passes: int | None = None) -> FramePath:
+        """The engine of a loaded :class:`~srnpose.checkpoint.Checkpoint`, with its own policy."""
+        policy = ckpt.policy if passes is None else ckpt.policy.with_passes(passes)
+        return cls.from_model(ckpt.model, policy, ckpt.layout, backend, onnx_path, threads)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, threads: int | None = None) -> FramePath:
+        """An ONNX file written by ``srnpose export`` (its metadata carries the policy and layout)."""
+        from srnpose.backends import OrtRunner, make_ort_session, read_metadata
+
+        meta = read_metadata(path)
+        policy = CenterPolicy.for_rule(meta.get("center", "depth"), meta["cube_mm"],
+                                       passes=int(meta.get("passes", 1 + int(meta.get("refine", 0)))))
+        return cls(OrtRunner(make_ort_session(path, threads)), meta["input_size"], meta["num_stages"],
+                   meta["num_joints"], policy, meta["layout"], meta.get("model"))
+
+    def metadata(self) -> dict:
+        """What an ONNX export stores so that :meth:`from_onnx` rebuilds this engine."""
+        return {"cube_mm": list(self.policy.cube_mm), "layout": self.layout, "center": self.policy.rule,
+                "passes": self.policy.passes}
+
+    # ------------------------------------------------------------------ steps
+
+    def locate(self, view: np.ndarray, cam: FrameCamera) -> np.ndarray | None:
+        """The first pass's centre in ``view``'s pixels, or None when no hand is in range."""
+        return self.policy.locate(view, cam.intrinsics, cam.depth_unit_mm)
+
+    def crop(self, view: np.ndarray, center_uvd: np.ndarray, cam: FrameCamera) -> tuple[np.ndarray, np.ndarray]:
+        """``(crop (S, S) float32 in [-1, 1], M)`` of ``view`` at ``center_uvd``."""
+        return geometry.crop_frame(view, center_uvd, self.policy.cube, self.input_size, cam.intrinsics,
+                                   cam.depth_unit_mm)
+
+    def decode(self, joints_nrm: np.ndarray, M: np.ndarray, center_uvd: np.ndarray) -> np.ndarray:
+        """(K, J, 3) normalized crop joints -> (K, J, 3) uvd in the view's pixels (inverse of the crop)."""
+        return geometry.crop_to_uvd(joints_nrm.astype(np.float64), M, float(center_uvd[2]), self.policy.cube[2],
+                                    self.input_size)
+
+    def network(self, crops: np.ndarray) -> np.ndarray:
+        """The bare network: (B, 1, S, S) float32 normalized crops -> (B, stages, J, 3)."""
+        return self.runner(np.ascontiguousarray(crops, dtype=np.float32))
+
+    # ------------------------------------------------------------------ the path
+
+    def estimate(self, views: Sequence[np.ndarray], cams: FrameCamera | Sequence[FrameCamera],
+                 centers: Sequence[np.ndarray | None] | None = None) -> list[Estimate]:
+        """Every step for a batch of frames (one network call per pass for all hands found).
+
+        ``views``: (H, W) frames in their camera's un-mirrored view, raw units. ``centers``: a first-pass
+        centre per frame to use instead of the search (None entries search). Per-frame ``timings`` hold
+        each frame's own centre/crop/decode time and the shared network time divided by the hands.
+        """
+        n = len(views)
+        cams = [cams] * n if isinstance(cams, FrameCamera) else list(cams)
+        centers = list(centers) if centers is not None else [None] * n
+        out = [Estimate(False) for _ in range(n)]
+        crops, found = [], []
+        for i, (view, cam, given) in enumerate(zip(views, cams, centers)):
+            t0 = time.perf_counter()
+            center = self.locate(view, cam) if given is None else np.asarray(given, dtype=np.float64).reshape(3)
+            t1 = time.perf_counter()
+            out[i].timings["center"] = (t1 - t0) * 1e3
+            if center is None:
+                out[i].timings.update(crop=0.0, network=0.0, decode=0.0)
+                continue
+            crop, M = self.crop(view, center, cam)
+            out[i].center_uvd, out[i].M = center, M
+            out[i].timings["crop"] = (time.perf_counter() - t1) * 1e3
+            crops.append(crop)
+            found.append(i)
+        if not found:
+            return out
+        t0 = time.perf_counter()
+        passes_xyz = []
+        for p in range(self.policy.passes):
+            if p > 0:  # recentre at the previous pass's joints' centroid and crop again
+                crops = []
+                for i, xyz in zip(found, passes_xyz[-1]):
+                    center = self.policy.recentre(xyz, cams[i].intrinsics)
+                    crop, M = self.crop(views[i], center, cams[i])
+                    out[i].center_uvd, out[i].M = center, M
+                    crops.append(crop)
+            joints_nrm = self.network(np.stack(crops)[:, None])  # (B', K, J, 3)
+            stage_uvd = [self.decode(joints_nrm[k], out[i].M, out[i].center_uvd) for k, i in enumerate(found)]
+            passes_xyz.append([geometry.uvd_to_xyz(s[-1], cams[i].intrinsics) for s, i in zip(stage_uvd, found)])
+        network_ms = (time.perf_counter() - t0) * 1e3 / len(found)
+        for k, i in enumerate(found):
+            out[i].hand_found = True
+            out[i].stage_uvd = stage_uvd[k]
+            out[i].pass_xyz = np.stack([pxyz[k] for pxyz in passes_xyz])
+            out[i].timings.update(network=network_ms, decode=0.0)
+        return out
+
+
+# --------------------------------------------------------------------------- labelled records
+
+
+def estimate_records(engine: FramePath, records: Sequence, center: str = "policy",
+                     batch_size: int = 64) -> list[Estimate]:
+    """The engine on labelled records (:class:`~srnpose.data.records.HandRecord`), in chunks.
+
+    ``center="policy"``: the label-free path, exactly what ``predict`` does on the same frame (a
+    record's refined centre from a ``--centers`` file, when it has one, replaces the search);
+    ``center="joints"``: the first crop at the labelled joints' centroid (the protocol of models
+    trained on such crops; it uses the labels, and reports say so).
+    """
+    if center not in ("policy", "joints"):
+        raise ValueError(f"center must be 'policy' or 'joints', got {center!r}")
+    results: list[Estimate] = []
+    for start in range(0, len(records), batch_size):
+        chunk = records[start:start + batch_size]
+        views = [r.load_depth() for r in chunk]
+        cams = [FrameCamera(r.intrinsics) for r in chunk]
+        given = [joints_centroid_uvd(r.joints_uvd, r.intrinsics) if center == "joints" else r.center_uvd
+                 for r in chunk]
+        results.extend(engine.estimate(views, cams, given))
+    return results

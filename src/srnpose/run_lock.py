@@ -1,0 +1,64 @@
+"""A run folder's guards: one training process group per folder, and no run overwritten by mistake.
+
+``RUN/.lock`` is held (``fcntl.flock``) by rank 0 for the whole run and names its PID; a second
+training on the same ``--out`` is refused with that PID. The kernel releases the lock when the
+process dies, so a killed run never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from srnpose.errors import UserError
+
+__all__ = ["LOCK_FILE", "run_lock", "check_run_dir", "check_out_dir"]
+
+LOCK_FILE = ".lock"
+
+
+def check_out_dir(path: str | Path, flag: str = "--out") -> Path:
+    """``path`` as a folder we can write in (created if missing), or a UserError naming ``flag``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{flag} {path}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: the folder is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, enabled: bool = True):
+    """Hold ``run_dir/.lock`` while the block runs (rank 0 only: ``enabled``)."""
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    check_out_dir(run_dir)
+    path = run_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            raise UserError(f"--out {run_dir}: another training (PID {holder}) is using this run folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """A fresh start must not overwrite a run: refuse a folder holding a checkpoint unless ``resume``."""
+    from srnpose.checkpoint import resolve_checkpoint_dir
+
+    if not resume and resolve_checkpoint_dir(run_dir / "last") is not None:
+        raise UserError(f"--out {run_dir}: already holds a run; add --resume to continue it or choose another folder")

@@ -1,0 +1,97 @@
+"""The frame-path engine: evaluation crops what predict crops, a frame without a hand is not cropped
+from labels, and the policy's cube reaches every path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from srnpose.checkpoint import save_checkpoint
+from srnpose.config import SRNConfig, to_dict
+from srnpose.data.records import HandRecord
+from srnpose.model import SRN
+
+TINY = SRNConfig(num_joints=14, num_stages=2, input_size=32, width=8, topk=8)
+
+
+def _run(tmp_path, center: str, cube_mm: float, layout: str = "nyu", model_cfg: SRNConfig = TINY):
+    torch.manual_seed(0)
+    run = tmp_path / "run"
+    config = {"model": to_dict(model_cfg), "data": {"center": center, "cube_mm": cube_mm, "layout": layout}}
+    save_checkpoint(run / "last", SRN.from_config(model_cfg).eval(), config)
+    return run
+
+
+@pytest.fixture
+def recorded_crops(monkeypatch):
+    """Every batch of crops any torch runner is given, in call order."""
+    from srnpose import backends
+
+    calls: list[np.ndarray] = []
+    real = backends.TorchRunner.__call__
+
+    def record(self, crops):
+        calls.append(np.array(crops, copy=True))
+        return real(self, crops)
+
+    monkeypatch.setattr(backends.TorchRunner, "__call__", record)
+    return calls
+
+
+def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_crops):
+    """A NYU run (300 mm cube) with the two-pass "mixed" centres: evaluate --checkpoint and predict on
+    the same full frames feed the network identical crops, pass for pass."""
+    import srnpose
+    from srnpose.data.datasets import load_records
+    from srnpose.data.writers import write_nyu
+    from srnpose.evaluate_run import evaluate_checkpoint
+
+    data = write_nyu(tmp_path / "nyu", 6, seed=3, progress=False)
+    run = _run(tmp_path, "mixed", 300.0)
+    report = evaluate_checkpoint(run, f"nyu:{data}", tmp_path / "eval", overlays=0, verbose=False)
+    assert report["cube_mm"] == 300.0 and report["refine_passes"] == 1
+    evaluated = list(recorded_crops)  # [pass 1 (N, 1, S, S), pass 2 (N, 1, S, S)]
+    assert len(evaluated) == 2
+    recorded_crops.clear()
+
+    records = load_records(f"nyu:{data}", "test")
+    estimator = srnpose.load(run)
+    found = []
+    for record in records:
+        raw = record.load_depth().astype(np.uint16)  # the sensor's frame: integer millimetres
+        found.append(estimator.predict(raw, intrinsics=record.intrinsics).hand_found)
+    assert all(found) and report["frames"] == len(records) and report["hands_not_found"] == 0
+    per_frame = [np.concatenate(recorded_crops[2 * i: 2 * i + 2]) for i in range(len(records))]  # (2, 1, S, S)
+    for i, crops in enumerate(per_frame):
+        for p in range(2):
+            assert np.array_equal(crops[p], evaluated[p][i]), f"frame {i}, pass {p + 1}"
+
+
+def test_a_frame_without_a_hand_is_counted_not_cropped_from_labels(tmp_path, recorded_crops):
+    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.synth import SynthDataset
+
+    cfg = SRNConfig(num_stages=2, input_size=32, width=8, topk=8)
+    run = _run(tmp_path, "depth", 250.0, "canonical", cfg)
+    hand = SynthDataset(1, seed=5, resolution=(160, 120))[0]
+    empty = HandRecord(joints_uvd=hand.joints_uvd, intrinsics=hand.intrinsics,
+                       depth=np.zeros_like(hand.depth), frame_id="empty")
+    report = evaluate_checkpoint(run, "synth", tmp_path / "eval", overlays=0, verbose=False, records=[hand, empty])
+    assert (report["frames_total"], report["frames"], report["hands_not_found"]) == (2, 1, 1)
+    assert sum(len(c) for c in recorded_crops) == 1  # one crop: the empty frame never reached the network
+    lines = (tmp_path / "eval" / "predictions.txt").read_text().splitlines()
+    assert len(lines) == 2 and "nan" in lines[1] and "nan" not in lines[0]
+
+
+def test_the_checkpoint_cube_reaches_training_crops():
+    """Training's depth-map centres search with the run's cube, as predict does (round 1 used 250 mm)."""
+    from srnpose.data.centering import CenterPolicy
+    from srnpose.geometry import find_hand_center
+    from srnpose.synth import SynthDataset
+
+    record = SynthDataset(1, seed=2, resolution=(160, 120))[0]
+    policy = CenterPolicy.for_rule("depth", 120.0)
+    got = policy.training_center(record.depth, record.joints_uvd, record.intrinsics, None)
+    np.testing.assert_array_equal(got, find_hand_center(record.depth, record.intrinsics, 120.0))
+    assert not np.allclose(got, find_hand_center(record.depth, record.intrinsics, 250.0))
