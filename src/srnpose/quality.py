@@ -1,0 +1,432 @@
+"""Label-free quality measures: does a predicted skeleton fit the depth frame it was predicted from?
+
+Real frames rarely come with labels. These measures need only the frame, its camera and the
+predicted joints, and each one fails for a class of wrong skeletons while a right one passes:
+
+* :func:`surface_violation`: a right skeleton's joints sit 3-30 mm *behind* the surface the camera
+  sees; a wrong one's float in front of it.
+* :func:`silhouette_miss`: a right skeleton's joints project onto the hand; a wrong one's beside it
+  (background, no measurement, off the frame).
+* :func:`bone_length_outliers`: a right skeleton's bones are as long as a 150-220 mm hand's; a
+  collapsed or stretched one's are not.
+* :func:`finger_fold_outliers`: a right skeleton's finger joints bend less than 150 deg; a wrong one
+  folds fingers back onto themselves.
+* :func:`jitter_mm`: a right skeleton moves as little as the hand between consecutive frames; an
+  unsure network's jumps.
+
+Every measure of one frame is a share in [0, 1] (0 = all joints/bones pass), or NaN where it cannot be
+judged (no hand found: NaN joints). :func:`quality_report` runs them all over a sequence.
+
+Conventions as in :mod:`srnpose.infer`: ``depth`` is the frame **as given** (raw units, 0 = no
+measurement, possibly mirrored), ``joints_xyz`` (J, 3) are camera-frame mm of the **un-mirrored**
+view, ``intrinsics`` those of the un-mirrored view. Projection into the frame as given:
+:func:`frame_uvd` (and its inverse :func:`frame_xyz`).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import numpy as np
+
+from srnpose import skeleton
+from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
+
+__all__ = [
+    "SURFACE_TOLERANCE_MM",
+    "WINDOW_RADIUS_MM",
+    "HAND_BAND_MM",
+    "BONE_MARGIN_MM",
+    "MAX_BEND_DEG",
+    "HAND_LENGTH_RANGE_MM",
+    "LABEL_BONE_RANGES_MM",
+    "frame_uvd",
+    "frame_xyz",
+    "surface_gap_mm",
+    "surface_violation",
+    "silhouette_hits",
+    "silhouette_miss",
+    "bone_lengths_mm",
+    "bone_length_range_mm",
+    "bone_length_outliers",
+    "finger_fold_outliers",
+    "jitter_mm",
+    "PER_FRAME_MEASURES",
+    "frame_quality",
+    "quality_report",
+]
+
+# A joint centre lies inside the finger, 3-30 mm behind the surface the camera sees (NYU's labelled
+# frame: 3-32 mm). More than this in FRONT of the surface is impossible for a right joint; the
+# allowance covers sensor noise (a few mm) and a right-but-imprecise joint (~10 mm).
+SURFACE_TOLERANCE_MM = 15.0
+# Image-plane radius (mm at the joint's depth) of the pixel window read around a joint: about a
+# finger's radius, so a joint 5-10 mm off a finger's axis still reads that finger, and a few missing
+# pixels (holes, edges) do not leave a joint unjudged.
+WINDOW_RADIUS_MM = 10.0
+# The hand's silhouette: measured pixels within this many mm of the skeleton's median joint depth.
+# A hand spans about +-100 mm in depth around its joints' median even when pointing at the camera;
+# the body, a table or a wall behind it lie further back.
+HAND_BAND_MM = 100.0
+# Bone lengths may leave the anatomical range by this much: a right skeleton with ~8 mm joint errors
+# (the best published NYU methods) keeps 99.7 % of its bones inside with 8 mm (see LABEL_BONE_RANGES_MM).
+BONE_MARGIN_MM = 8.0
+# A finger joint (PIP, DIP; the thumb's MCP, IP) bends at most ~110 deg (kinematic hand's limits:
+# PIP 110, DIP 85, thumb MCP 65, IP 85); FPHA's real poses reach 145 deg at most. Beyond 150 deg
+# the chain folds back onto itself.
+MAX_BEND_DEG = 150.0
+# Adult hands, wrist to middle fingertip (the synthetic engine samples 160-210 mm).
+HAND_LENGTH_RANGE_MM = (150.0, 220.0)
+
+# Bone-length ranges (mm, min and max) of real dataset labels whose conventions differ from the
+# canonical hand that skeleton.convert maps through: the 0.1st and 99.9th percentiles over the
+# community's test ground truth (../shared/data/community_eval, uvd -> xyz with the dataset
+# intrinsics; NYU 8252 frames, ICVL 1596 frames). For example NYU's wrist points lie 67-81 mm from its
+# palm point where the canonical mapping puts them 33-54 mm, and ICVL's finger "mid" and "tip" points
+# are 12-37 mm apart where PIP and TIP are 27-63 mm apart. Bone order: the layout's ``bones``.
+LABEL_BONE_RANGES_MM: dict[str, tuple[tuple[float, float], ...]] = {
+    "nyu": ((18.8, 43.5), (26.8, 50.4), (33.6, 57.2), (28.0, 51.3), (19.3, 24.7), (31.0, 50.5),
+            (41.0, 78.9), (33.0, 78.5), (57.6, 84.5), (57.0, 86.0), (42.7, 82.7), (67.2, 81.3),
+            (67.2, 81.3)),
+    "icvl": ((21.1, 36.1), (43.9, 60.5), (37.0, 58.0), (30.0, 48.4), (30.3, 45.7), (20.9, 43.6),
+             (21.5, 31.4), (21.7, 33.4), (11.7, 21.8), (24.2, 37.7), (14.8, 22.9), (21.4, 33.0),
+             (14.2, 22.8), (15.2, 25.0), (13.2, 20.6)),
+}
+
+
+# --------------------------------------------------------------------------- projection
+
+
+def frame_uvd(joints_xyz: np.ndarray, intrinsics: Intrinsics, width: int, mirrored: bool = False) -> np.ndarray:
+    """Camera-frame joints (..., 3) mm of the un-mirrored view -> (..., 3) pixels of the frame as given
+    (``u`` flipped to ``width - 1 - u`` for a mirrored frame) and depth mm. Inverse: :func:`frame_xyz`."""
+    uvd = xyz_to_uvd(np.asarray(joints_xyz, dtype=np.float64), intrinsics)
+    if mirrored:
+        uvd[..., 0] = (width - 1) - uvd[..., 0]
+    return uvd
+
+
+def frame_xyz(joints_uvd: np.ndarray, intrinsics: Intrinsics, width: int, mirrored: bool = False) -> np.ndarray:
+    """Inverse of :func:`frame_uvd`: pixels of the frame as given (..., 3) -> camera-frame mm."""
+    uvd = np.array(joints_uvd, dtype=np.float64)
+    if mirrored:
+        uvd[..., 0] = (width - 1) - uvd[..., 0]
+    return uvd_to_xyz(uvd, intrinsics)
+
+
+def _check_joints(joints_xyz: Any) -> np.ndarray:
+    joints = np.asarray(joints_xyz, dtype=np.float64)
+    if joints.ndim != 2 or joints.shape[1] != 3:
+        raise ValueError(f"joints_xyz must have shape (J, 3), got {joints.shape}")
+    return joints
+
+
+def _windows(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: float,
+             mirrored: bool, radius_mm: float) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Per joint: its depth (J,) mm and the measured depths (mm, > 0) in the window of ``radius_mm``
+    around its pixel; ``None`` for a joint off the frame or with a non-positive depth."""
+    if np.asarray(depth).ndim != 2:
+        raise ValueError(f"depth must have shape (H, W), got {np.asarray(depth).shape}")
+    h, w = depth.shape
+    uvd = frame_uvd(joints_xyz, intrinsics, w, mirrored)  # (J, 3)
+    focal = max(abs(intrinsics.fx), abs(intrinsics.fy))
+    windows: list[np.ndarray | None] = []
+    for u, v, d in uvd:
+        if not (np.isfinite(u) and np.isfinite(v) and d > 0):
+            windows.append(None)
+            continue
+        ui, vi = int(np.floor(u + 0.5)), int(np.floor(v + 0.5))
+        if not (0 <= ui < w and 0 <= vi < h):
+            windows.append(None)
+            continue
+        r = max(1, int(round(radius_mm * focal / d)))  # px
+        patch = depth[max(vi - r, 0): vi + r + 1, max(ui - r, 0): ui + r + 1].astype(np.float64).ravel()
+        windows.append(patch[patch > 0] * depth_unit_mm)
+    return uvd[:, 2], windows
+
+
+# --------------------------------------------------------------------------- depth measures
+
+
+def surface_gap_mm(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                   depth_unit_mm: float = 1.0, mirrored: bool = False,
+                   radius_mm: float = WINDOW_RADIUS_MM) -> np.ndarray:
+    """(J,) mm: each joint's depth minus the nearest measured surface within ``radius_mm`` of its pixel.
+
+    Positive: the joint lies behind the surface (a right joint: 3-30 mm, more where the hand occludes
+    it). Negative: it floats in front. NaN: not judged (off the frame, no measurement in the window).
+    The nearest surface of the window (not the pixel's own) keeps a joint near a finger's edge on
+    that finger rather than on the background beside it.
+    """
+    joints = _check_joints(joints_xyz)
+    joint_d, windows = _windows(np.asarray(depth), joints, intrinsics, depth_unit_mm, mirrored, radius_mm)
+    return np.array([d - win.min() if win is not None and win.size else np.nan
+                     for d, win in zip(joint_d, windows)])
+
+
+def surface_violation(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                      depth_unit_mm: float = 1.0, mirrored: bool = False,
+                      tolerance_mm: float = SURFACE_TOLERANCE_MM,
+                      radius_mm: float = WINDOW_RADIUS_MM) -> float:
+    """Share of the judged joints lying more than ``tolerance_mm`` in FRONT of the measured surface.
+
+    Why it separates right from wrong: the camera sees the hand's skin, and every joint centre lies
+    inside the hand, so behind the skin at its pixel (3-30 mm for a visible joint, more for one the
+    hand occludes). No right joint floats in front of what the camera measured there; a skeleton
+    predicted too near the camera, or beside the hand over a background further back, does.
+    Blind to joints that are too deep (an occluded joint may be 100 mm behind the surface): see
+    :func:`silhouette_miss`. NaN when no joint can be judged.
+    """
+    gap = surface_gap_mm(depth, joints_xyz, intrinsics, depth_unit_mm, mirrored, radius_mm)
+    judged = np.isfinite(gap)
+    return float(np.mean(gap[judged] < -tolerance_mm)) if judged.any() else float("nan")
+
+
+def silhouette_hits(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                    depth_unit_mm: float = 1.0, mirrored: bool = False,
+                    band_mm: float = HAND_BAND_MM,
+                    radius_mm: float = WINDOW_RADIUS_MM) -> np.ndarray:
+    """(J,) bool: the joint projects onto the hand's silhouette.
+
+    The silhouette: measured pixels whose depth lies within ``band_mm`` of the skeleton's median joint
+    depth. A joint hits it when such a pixel lies within ``radius_mm`` of its pixel. A joint off the
+    frame misses. All False when the joints are NaN.
+    """
+    joints = _check_joints(joints_xyz)
+    finite = np.isfinite(joints).all(axis=1)
+    if not finite.any():
+        return np.zeros(len(joints), dtype=bool)
+    hand_d = float(np.median(joints[finite, 2]))
+    _, windows = _windows(np.asarray(depth), joints, intrinsics, depth_unit_mm, mirrored, radius_mm)
+    return np.array([win is not None and bool(np.any(np.abs(win - hand_d) <= band_mm)) for win in windows])
+
+
+def silhouette_miss(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                    depth_unit_mm: float = 1.0, mirrored: bool = False,
+                    band_mm: float = HAND_BAND_MM,
+                    radius_mm: float = WINDOW_RADIUS_MM) -> float:
+    """Share of joints projecting off the hand's silhouette (:func:`silhouette_hits`).
+
+    Why: a right joint projects onto the hand, visible or occluded by the hand itself (then onto the
+    occluding part, within a hand's depth). A skeleton shifted sideways, too large, or reaching past
+    the fingertips puts joints over the background (further than a hand's depth behind), over pixels
+    without measurement, or off the frame. It tests the image position only: the joints' own depths
+    enter through their median alone, so a skeleton at the right pixels but the wrong depth passes
+    here and fails :func:`surface_violation`. NaN when no hand (NaN joints).
+    """
+    joints = _check_joints(joints_xyz)
+    if not np.isfinite(joints).all():
+        return float("nan")
+    return float(1.0 - np.mean(silhouette_hits(depth, joints, intrinsics, depth_unit_mm, mirrored, band_mm,
+                                               radius_mm)))
+
+
+# --------------------------------------------------------------------------- skeleton measures
+
+
+def _layout(layout: skeleton.Layout | str) -> skeleton.Layout:
+    return skeleton.get_layout(layout) if isinstance(layout, str) else layout
+
+
+def bone_lengths_mm(joints_xyz: np.ndarray, layout: skeleton.Layout | str = "canonical") -> np.ndarray:
+    """(..., B) lengths of the layout's bones, in its ``bones`` order, from joints (..., J, 3) mm."""
+    lay = _layout(layout)
+    joints = np.asarray(joints_xyz, dtype=np.float64)
+    if joints.shape[-2:] != (lay.num_joints, 3):
+        raise ValueError(f"joints must have shape (..., {lay.num_joints}, 3) for layout {lay.name!r}, "
+                         f"got {joints.shape}")
+    bones = np.asarray(lay.bones)  # (B, 2)
+    return np.linalg.norm(joints[..., bones[:, 0], :] - joints[..., bones[:, 1], :], axis=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _kinematic_canonical_joints(samples: int = 2000, seed: int = 0) -> np.ndarray:
+    """(samples, 21, 3) canonical joints of the synthetic engine's kinematic hand: random shapes
+    rescaled to a uniform length in HAND_LENGTH_RANGE_MM, random poses of every family."""
+    from srnpose.synth import hand_model as hm
+    from srnpose.synth.poses import sample_pose
+
+    rng = np.random.default_rng(seed)
+    out = np.empty((samples, 21, 3))
+    for i in range(samples):
+        shape = hm.sample_shape(rng)
+        k = rng.uniform(*HAND_LENGTH_RANGE_MM) / shape.length_mm
+        shape = hm.HandShape(shape.base_xyz_mm * k, shape.bone_length_mm * k, shape.radius_mm, shape.palm_scale,
+                             shape.forearm_radius_mm, shape.length_mm * k)
+        pose, _ = sample_pose(rng)
+        out[i] = hm.forward_kinematics(shape, pose)[0]
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _bone_range_cached(name: str) -> np.ndarray:
+    lay = skeleton.get_layout(name)
+    joints = skeleton.convert(_kinematic_canonical_joints(), "canonical", lay)  # (N, J, 3)
+    lengths = bone_lengths_mm(joints, lay)  # (N, B)
+    lo, hi = lengths.min(axis=0), lengths.max(axis=0)
+    if name in LABEL_BONE_RANGES_MM:
+        label = np.asarray(LABEL_BONE_RANGES_MM[name])  # (B, 2)
+        lo, hi = np.minimum(lo, label[:, 0]), np.maximum(hi, label[:, 1])
+    out = np.stack([lo, hi], axis=1)
+    out.setflags(write=False)
+    return out
+
+
+def bone_length_range_mm(layout: skeleton.Layout | str = "canonical") -> np.ndarray:
+    """(B, 2) min and max length (mm) of each of the layout's bones in anatomical hands.
+
+    Derived from the synthetic engine's kinematic hand (:mod:`srnpose.synth.hand_model`): 2000
+    random hand shapes rescaled to lengths of 150-220 mm, in 2000 random poses of the pose sampler,
+    mapped to the layout with :func:`srnpose.skeleton.convert`. Bones between canonical joints are
+    rigid; the layout's other "bones" (NYU's tip-PIP, finger-palm) span joints and vary with the
+    pose, which the sampled poses cover. For NYU and ICVL, whose labels follow other conventions, the
+    range is widened to cover the datasets' real labels (:data:`LABEL_BONE_RANGES_MM`).
+    Not from FPHA: its labels place the thumb's base 14 mm from the wrist (canonical 25-42 mm) and
+    its PIP-DIP spans reach 55 mm, so they describe another convention.
+    """
+    return _bone_range_cached(_layout(layout).name)
+
+
+def bone_length_outliers(joints_xyz: np.ndarray, layout: skeleton.Layout | str = "canonical",
+                         margin_mm: float = BONE_MARGIN_MM) -> float:
+    """Share of the layout's bones longer or shorter than anatomical hands allow, by more than ``margin_mm``.
+
+    Why: a person's bones do not change length, and every adult hand's lie in a known range
+    (:func:`bone_length_range_mm`). A right skeleton, even with ~8 mm joint errors, keeps its bones
+    in range; a skeleton collapsed towards its centre (a network that predicts the mean), a finger
+    stretched onto the background, or joints attached to the wrong finger does not. Position-free: it
+    says nothing about where the hand is (see the depth measures). NaN for NaN joints.
+    """
+    lengths = bone_lengths_mm(_check_joints(joints_xyz), layout)  # (B,)
+    if not np.isfinite(lengths).all():
+        return float("nan")
+    rng = bone_length_range_mm(layout)
+    return float(np.mean((lengths < rng[:, 0] - margin_mm) | (lengths > rng[:, 1] + margin_mm)))
+
+
+def _finger_bends(layout: skeleton.Layout) -> list[tuple[int, int, int]]:
+    """(before, joint, after) joint indices of the layout for every finger's two distal bends
+    (PIP and DIP; the thumb's canonical PIP and DIP = anatomical MCP and IP). Empty for layouts that
+    do not hold all four joints of a finger."""
+    names = list(layout.joint_names)
+    out = []
+    for finger in skeleton.FINGERS:
+        chain = [f"{finger}_{j}" for j in skeleton.FINGER_JOINTS]
+        if layout.is_permutation and all(n in names for n in chain):
+            idx = [names.index(n) for n in chain]
+            out += [(idx[0], idx[1], idx[2]), (idx[1], idx[2], idx[3])]
+    return out
+
+
+def finger_fold_outliers(joints_xyz: np.ndarray, layout: skeleton.Layout | str = "canonical",
+                         max_bend_deg: float = MAX_BEND_DEG) -> float:
+    """Share of finger joints (PIP, DIP of each finger) bending more than ``max_bend_deg``.
+
+    The bend is the angle between a joint's incoming and outgoing bone (0 = straight). Why: finger
+    joints flex to ~110 deg at most; a chain bending further folds back on itself, which a right
+    skeleton never does and a confused network (fingertip predicted at the knuckle) often does.
+    Defined for layouts that hold whole finger chains (canonical, MSRA, HANDS2017); NaN for the
+    others and for NaN joints.
+    """
+    lay = _layout(layout)
+    joints = _check_joints(joints_xyz)
+    bends = _finger_bends(lay)
+    if not bends or not np.isfinite(joints).all():
+        return float("nan")
+    b = np.asarray(bends)  # (K, 3)
+    v1 = joints[b[:, 1]] - joints[b[:, 0]]  # (K, 3)
+    v2 = joints[b[:, 2]] - joints[b[:, 1]]
+    norms = np.maximum(np.linalg.norm(v1, axis=1) * np.linalg.norm(v2, axis=1), 1e-9)  # (K,)
+    cos = np.einsum("kc,kc->k", v1, v2) / norms
+    return float(np.mean(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) > max_bend_deg))
+
+
+def jitter_mm(joints_seq: np.ndarray, about_centroid: bool = False) -> float:
+    """Median per-joint displacement (mm) between consecutive frames of a sequence (T, J, 3).
+
+    Why: a hand moves smoothly; at 30 fps its joints move a few mm per frame. A network that is
+    unsure jumps between hypotheses and its joints move tens of mm between frames that look alike.
+    ``about_centroid`` first removes each frame's joint centroid, keeping the skeleton's own jitter
+    without the hand's (or the crop centre's) global motion. Pairs with a NaN frame (no hand) are
+    left out; NaN when no consecutive pair remains. Frames must be consecutive captures.
+    """
+    seq = np.asarray(joints_seq, dtype=np.float64)
+    if seq.ndim != 3 or seq.shape[-1] != 3:
+        raise ValueError(f"joints_seq must have shape (T, J, 3), got {seq.shape}")
+    if about_centroid:
+        seq = seq - seq.mean(axis=1, keepdims=True)
+    step = np.linalg.norm(np.diff(seq, axis=0), axis=-1)  # (T-1, J)
+    ok = np.isfinite(step).all(axis=1)
+    return float(np.median(step[ok])) if ok.any() else float("nan")
+
+
+# --------------------------------------------------------------------------- reports
+
+PER_FRAME_MEASURES = ("surface_violation", "silhouette_miss", "bone_length_outliers", "finger_fold_outliers")
+
+
+def frame_quality(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                  layout: skeleton.Layout | str = "canonical", depth_unit_mm: float = 1.0,
+                  mirrored: bool = False) -> dict[str, float]:
+    """Every per-frame measure of one frame, by name (:data:`PER_FRAME_MEASURES`)."""
+    args = (depth, joints_xyz, intrinsics, depth_unit_mm, mirrored)
+    return {"surface_violation": surface_violation(*args), "silhouette_miss": silhouette_miss(*args),
+            "bone_length_outliers": bone_length_outliers(joints_xyz, layout),
+            "finger_fold_outliers": finger_fold_outliers(joints_xyz, layout)}
+
+
+def _camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
+    """(intrinsics, depth_unit_mm, mirrored) of a preset name, a :class:`~srnpose.cameras.Camera`, or
+    anything with those three attributes (e.g. :class:`srnpose.infer.FrameCamera`)."""
+    if isinstance(camera, str):
+        from srnpose.cameras import get_camera
+
+        camera = get_camera(camera)
+    if isinstance(camera, Intrinsics):
+        return camera, 1.0, False
+    return camera.intrinsics, float(camera.depth_unit_mm), bool(camera.mirrored)
+
+
+def quality_report(frames: Sequence[np.ndarray], results: Sequence[Any] | np.ndarray, camera: Any,
+                   layout: skeleton.Layout | str | None = None) -> dict:
+    """All measures over a sequence of frames and their predictions.
+
+    ``frames``: depth frames as given (raw units). ``results``: one :class:`~srnpose.infer.PoseResult`
+    per frame (its ``joints_xyz``, ``hand_found`` and ``layout`` are read) or an array (T, J, 3) of
+    camera-frame joints (NaN where no hand; then give ``layout``). ``camera``: a preset name, a
+    :class:`~srnpose.cameras.Camera`, a ``FrameCamera`` or bare :class:`Intrinsics` (unit 1 mm, not mirrored).
+
+    Returns ``{"frames", "hands_found", "layout", "mean": {measure: mean over frames with a hand},
+    "jitter_mm", "jitter_about_centroid_mm", "per_frame": [{"hand_found", measure: value}, ...]}``.
+    Jitter assumes consecutive frames.
+    """
+    if isinstance(results, np.ndarray):
+        joints = np.asarray(results, dtype=np.float64)
+        if layout is None:
+            raise ValueError("give layout= with joint arrays")
+    else:
+        joints = np.stack([np.asarray(r.joints_xyz, dtype=np.float64) if r.hand_found
+                           else np.full(np.shape(r.joints_xyz), np.nan) for r in results])
+        if layout is None:
+            layout = results[0].layout if len(results) else "canonical"
+    if len(frames) != len(joints):
+        raise ValueError(f"{len(frames)} frames but {len(joints)} results")
+    K, unit, mirrored = _camera_fields(camera)
+    per_frame = []
+    for depth, xyz in zip(frames, joints):
+        found = bool(np.isfinite(xyz).all())
+        row: dict[str, Any] = {"hand_found": found}
+        row.update(frame_quality(np.asarray(depth), xyz, K, layout, unit, mirrored) if found
+                   else {name: float("nan") for name in PER_FRAME_MEASURES})
+        per_frame.append(row)
+    mean = {}
+    for name in PER_FRAME_MEASURES:
+        values = np.array([row[name] for row in per_frame], dtype=np.float64)
+        mean[name] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    sequence = len(joints) > 1
+    return {"frames": len(per_frame), "hands_found": int(sum(row["hand_found"] for row in per_frame)),
+            "layout": _layout(layout).name, "mean": mean,
+            "jitter_mm": jitter_mm(joints) if sequence else float("nan"),
+            "jitter_about_centroid_mm": jitter_mm(joints, about_centroid=True) if sequence else float("nan"),
+            "per_frame": per_frame}
