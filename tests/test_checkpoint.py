@@ -53,22 +53,43 @@ def test_bare_safetensors_uses_metadata(tmp_path):
     assert ckpt.load_checkpoint(lone).model_config == TINY
 
 
-def test_overwrite_is_atomic_and_leaves_no_temp(tmp_path):
+def test_overwrite_is_atomic_and_keeps_the_previous_checkpoint(tmp_path):
     target = tmp_path / "last"
-    ckpt.save_checkpoint(target, _model(seed=0), _run_config(), {"step": 1})
-    ckpt.save_checkpoint(target, _model(seed=1), _run_config(), {"step": 2})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
-    assert ckpt.load_train_state(target / "train_state.pt")["step"] == 2
+    for step in (1, 2, 3):
+        ckpt.save_checkpoint(target, _model(seed=step), _run_config(), {"step": step})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last", "last.prev"]  # two kept, no temp left
+    assert ckpt.load_train_state(target / "train_state.pt")["step"] == 3
+    assert ckpt.load_train_state(tmp_path / "last.prev" / "train_state.pt")["step"] == 2
 
 
 def test_interrupted_swap_falls_back_to_complete_copy(tmp_path):
     target = tmp_path / "last"
     ckpt.save_checkpoint(target, _model(), _run_config(), {"step": 5})
-    os.replace(target, tmp_path / "last.old")  # killed between the two renames
+    os.replace(target, tmp_path / "last.prev")  # killed between the two renames
     (tmp_path / "last.tmp").mkdir()  # an incomplete new copy (no COMPLETE marker)
     found = ckpt.resolve_checkpoint_dir(target)
-    assert found == tmp_path / "last.old"
+    assert found == tmp_path / "last.prev"
     assert ckpt.load_checkpoint(tmp_path).path.parent == found
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_corrupted_last_falls_back_to_the_previous_checkpoint(tmp_path, capsys, damage):
+    target = tmp_path / "last"
+    ckpt.save_checkpoint(target, _model(seed=1), _run_config(), {"step": 10})
+    ckpt.save_checkpoint(target, _model(seed=2), _run_config(), {"step": 20})
+    weights = target / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    else:
+        data[-100] ^= 0xFF  # one flipped byte inside a tensor: safetensors alone would load it
+    weights.write_bytes(bytes(data))
+    assert ckpt.verify_checkpoint_dir(target) is not None
+    assert ckpt.resolve_checkpoint_dir(target) == tmp_path / "last.prev"
+    assert "model.safetensors does not match its checksum" in capsys.readouterr().err
+    assert ckpt.load_train_state(ckpt.resolve_checkpoint_dir(target) / "train_state.pt")["step"] == 10
+    with pytest.raises(UserError, match="does not match its checksum"):  # named directly: no silent fallback
+        ckpt.load_checkpoint(weights)
 
 
 def test_rng_state_round_trip_is_weights_only_safe(tmp_path):
@@ -123,5 +144,5 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     with pytest.raises(UserError, match="no such file or folder"):
         ckpt.load_checkpoint(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="no model.safetensors"):
+    with pytest.raises(UserError, match="model.safetensors and config.yaml missing"):
         ckpt.load_checkpoint(tmp_path / "empty")

@@ -16,10 +16,12 @@ Safety: weights are read with safetensors (no code runs on load); torch's own fo
 ``torch.load(weights_only=True)``, which refuses any pickle that names a callable; YAML is read with
 ``yaml.safe_load``. Nothing is pickled that a user could receive from someone else.
 
-Atomicity: a checkpoint folder ``X`` is written as ``X.tmp`` (every file fsynced, then a ``COMPLETE``
-marker), then the old ``X`` is renamed ``X.old``, ``X.tmp`` renamed ``X``, and ``X.old`` removed. A kill
-at any point leaves a complete checkpoint: :func:`resolve_checkpoint_dir` picks ``X``, else a complete
-``X.tmp``, else ``X.old``.
+Atomicity and verification: a checkpoint folder ``X`` is written as ``X.tmp`` (every file fsynced,
+then a ``COMPLETE`` marker holding the SHA-256 of every file), then the previous ``X`` becomes ``X.prev``
+(the one before it is removed) and ``X.tmp`` becomes ``X``. Two complete checkpoints are kept. Loading
+verifies the checksums: :func:`resolve_checkpoint_dir` picks the first of ``X``, a complete ``X.tmp`` and
+``X.prev`` whose files match their checksums, and says on stderr when it had to pass one over, so a
+kill at any moment, a truncated file or a flipped byte never loads garbage.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "resolve_checkpoint_dir",
+    "verify_checkpoint_dir",
     "load_run_config",
     "load_train_state",
     "load_state_dict_file",
@@ -55,6 +58,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.yaml"
 TRAIN_STATE_FILE = "train_state.pt"
 COMPLETE_MARKER = "COMPLETE"
+PREVIOUS_SUFFIX = ".prev"
 DEFAULT_LAYOUT = "canonical"
 
 
@@ -189,7 +193,6 @@ def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict |
     target = Path(dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
-    old = target.with_name(target.name + ".old")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -206,18 +209,53 @@ def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict |
         torch.save(train_state, state_path)
         _fsync_file(state_path)
         load_train_state(state_path)  # fail now, not at resume time, if it is not weights_only-safe
-    (tmp / COMPLETE_MARKER).write_text("ok\n", encoding="utf-8")
-    _fsync_file(tmp / COMPLETE_MARKER)
+    _write_marker(tmp)
     _fsync_dir(tmp)
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
+    prev = target.with_name(target.name + PREVIOUS_SUFFIX)
+    if target.exists() and _complete(target):
+        if prev.exists():
+            shutil.rmtree(prev)
+        os.replace(target, prev)  # the previous complete checkpoint, kept
+    elif target.exists():
+        shutil.rmtree(target)  # an incomplete leftover
     os.replace(tmp, target)
     _fsync_dir(target.parent)
-    if old.exists():
-        shutil.rmtree(old)
     return target
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_marker(folder: Path) -> None:
+    """``COMPLETE``: the checksum of every other file of the folder, written last."""
+    sums = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
+    marker = folder / COMPLETE_MARKER
+    marker.write_text(json.dumps({"sha256": sums}, indent=1) + "\n", encoding="utf-8")
+    _fsync_file(marker)
+
+
+def verify_checkpoint_dir(folder: str | Path) -> str | None:
+    """None if every file of a complete checkpoint folder matches its checksum, else what is wrong.
+    A marker without checksums (older srnpose) is accepted as is."""
+    folder = Path(folder)
+    try:
+        marker = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # "ok" markers of older versions: nothing to check against
+    for name, expected in (marker.get("sha256") or {}).items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if _sha256(path) != expected:
+            return f"{name} does not match its checksum (truncated or corrupted)"
+    return None
 
 
 # --------------------------------------------------------------------------- loading
@@ -227,15 +265,22 @@ def _complete(folder: Path) -> bool:
         (folder / COMPLETE_MARKER).is_file()
 
 
-def resolve_checkpoint_dir(folder: str | Path) -> Path | None:
-    """The last complete version of checkpoint folder ``folder`` (``X``, a complete ``X.tmp``, or
-    ``X.old``, in that order), or None."""
+def resolve_checkpoint_dir(folder: str | Path, verify: bool = True) -> Path | None:
+    """The last complete, verified version of checkpoint folder ``folder`` (``X``, a complete ``X.tmp``,
+    or ``X.prev``, in that order), or None. A candidate that fails its checksums is passed over with a
+    line on stderr."""
+    import sys
+
     folder = Path(folder)
-    candidates = [folder, folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")]
+    candidates = [folder, folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + PREVIOUS_SUFFIX)]
     for candidate in candidates:
         if candidate.is_dir() and _complete(candidate):
-            return candidate
-    if folder.is_dir() and (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file():
+            problem = verify_checkpoint_dir(candidate) if verify else None
+            if problem is None:
+                return candidate
+            print(f"warning: checkpoint {candidate}: {problem}; trying the previous one", file=sys.stderr)
+    if folder.is_dir() and (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file() and \
+            not (folder / COMPLETE_MARKER).exists():
         return folder  # written by hand or by another tool: no marker, but both files are there
     return None
 
@@ -245,6 +290,8 @@ def _find_weights(path: Path) -> Path:
     if not path.exists():
         raise UserError(f"checkpoint {path}: no such file or folder")
     if path.is_file():
+        if (path.parent / COMPLETE_MARKER).is_file() and (problem := verify_checkpoint_dir(path.parent)):
+            raise UserError(f"checkpoint {path.parent}: {problem}")
         return path
     for sub in ("best", "last"):
         found = resolve_checkpoint_dir(path / sub)
@@ -255,7 +302,9 @@ def _find_weights(path: Path) -> Path:
         return found / WEIGHTS_FILE
     if (path / WEIGHTS_FILE).is_file():
         return path / WEIGHTS_FILE
-    raise UserError(f"checkpoint {path}: no {WEIGHTS_FILE} in it, nor in {path / 'best'} or {path / 'last'}")
+    missing = " and ".join(n for n in (WEIGHTS_FILE, CONFIG_FILE) if not (path / n).is_file())
+    raise UserError(f"checkpoint {path}: not a run or checkpoint folder ({missing} missing here, and no "
+                    f"usable checkpoint in {path / 'best'} or {path / 'last'})")
 
 
 def load_run_config(path: str | Path) -> dict:

@@ -60,7 +60,12 @@ def setup(device: str = "auto") -> DistInfo:
         if use_cuda:
             torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
-            dist.init_process_group(backend=backend, init_method="env://")
+            # Keys of each elastic restart under their own prefix: after torchrun --max-restarts restarts
+            # the group, a rank must not read the killed group's addresses from the same store.
+            store, _, _ = next(dist.rendezvous("env://", rank=rank, world_size=world_size))
+            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+            dist.init_process_group(backend=backend, store=dist.PrefixStore(f"srnpose/attempt_{attempt}/", store),
+                                    rank=rank, world_size=world_size)
     elif use_cuda:
         torch.cuda.set_device(local_rank)
     return DistInfo(rank, world_size, local_rank, dev, backend)
