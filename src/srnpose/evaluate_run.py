@@ -53,9 +53,11 @@ class Scores:
         return [float(e) for e in np.linalg.norm(self.pred_xyz - self.gt_xyz[:, None], axis=-1).mean(axis=(0, 2))]
 
 
-def score_estimates(estimates: list, records: list) -> Scores:
-    """Compare :func:`srnpose.frame_path.estimate_records`'s output with the records' labels."""
-    from srnpose.geometry import uvd_to_xyz
+def score_estimates(estimates: list, records: list, mapping: np.ndarray | None = None) -> Scores:
+    """Compare :func:`srnpose.frame_path.estimate_records`'s output with the records' labels.
+    ``mapping`` (J_labels, J_model): converts the predictions to the labels' layout first
+    (:func:`srnpose.skeleton.mapping_matrix`)."""
+    from srnpose.geometry import uvd_to_xyz, xyz_to_uvd
 
     found = np.array([e.hand_found for e in estimates], dtype=bool)
     pairs = [(e, r) for e, r in zip(estimates, records) if e.hand_found]
@@ -66,6 +68,10 @@ def score_estimates(estimates: list, records: list) -> Scores:
     pred_xyz = np.stack([e.stage_xyz(r.intrinsics) for e, r in pairs])
     gt_xyz = np.stack([uvd_to_xyz(np.asarray(r.joints_uvd, dtype=np.float64), r.intrinsics) for _, r in pairs])
     passes = np.stack([e.pass_xyz for e, _ in pairs])  # (F, P, J, 3)
+    if mapping is not None:  # in the labels' layout, and back to each frame's pixels
+        pred_xyz = np.einsum("ij,fkjc->fkic", mapping, pred_xyz)
+        passes = np.einsum("ij,fpjc->fpic", mapping, passes)
+        pred_uvd = np.stack([xyz_to_uvd(x, r.intrinsics) for x, (_, r) in zip(pred_xyz, pairs)])
     pass_mm = [float(m) for m in np.linalg.norm(passes - gt_xyz[:, None], axis=-1).mean(axis=(0, 2))]
     return Scores(found, pred_uvd, pred_xyz, gt_xyz, pass_mm)
 
@@ -98,6 +104,32 @@ def overlay_grid(records: list, pred_uvd: np.ndarray, layout: str, count: int = 
             j[:, 1] = (j[:, 1] - v0) * scale
             tiles.append(draw_skeleton(base, j, layout))
     return image_grid(tiles, cols=4)
+
+
+def _joint_mapping(ck, data_spec: str, records: list) -> tuple[str, np.ndarray | None, str]:
+    """The labels' layout, the (J_labels, J_model) matrix that converts predictions to it (None: same
+    layout), and a sentence saying how."""
+    from srnpose.data.datasets import get_dataset
+    from srnpose.skeleton import get_layout, mapping_matrix
+
+    name = "synth" if data_spec == "synth" else data_spec.partition(":")[0]
+    labels_layout = get_dataset(name).layout
+    joints = np.asarray(records[0].joints_uvd).shape[0]
+    if len(get_layout(labels_layout).joint_names) != joints and joints == ck.model_config.num_joints:
+        labels_layout = ck.layout  # records given in the model's own layout
+    if labels_layout == ck.layout and joints == ck.model_config.num_joints:
+        return labels_layout, None, "same layout"
+    try:
+        mapping = mapping_matrix(ck.layout, labels_layout)
+    except ValueError as exc:
+        raise UserError(f"{data_spec}: frames have {joints} joints ({labels_layout}) but the checkpoint {ck.path} "
+                        f"predicts {ck.model_config.num_joints} ({ck.layout}): {exc}") from None
+    if mapping.shape[0] != joints:
+        raise UserError(f"{data_spec}: frames have {joints} joints but layout {labels_layout} has {mapping.shape[0]}")
+    exact = bool(np.all((mapping == 0) | (mapping == 1)) and np.all(mapping.sum(axis=1) == 1))
+    how = ("an exact reordering" if exact else "the documented approximations of srnpose.skeleton (points "
+           "between joints as weighted means of canonical joints)")
+    return labels_layout, mapping, f"{ck.layout} -> {labels_layout} by {how}"
 
 
 CENTER_MODES = {  # evaluate --center -> (the engine's first crop, what the report says)
@@ -147,11 +179,9 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         except ValueError as exc:
             raise UserError(f"--intrinsics: {exc}") from None
         records = [dataclasses.replace(r, intrinsics=K) for r in records]
-    joints = np.asarray(records[0].joints_uvd).shape[0]
-    if joints != ck.model_config.num_joints:
-        raise UserError(f"{data_spec}: frames have {joints} joints but the checkpoint {ck.path} predicts "
-                        f"{ck.model_config.num_joints} (layout {ck.layout})")
-    scores = score_estimates(estimate_records(engine, records, CENTER_MODES[center][0], batch_size), records)
+    labels_layout, mapping, mapping_note = _joint_mapping(ck, data_spec, records)
+    scores = score_estimates(estimate_records(engine, records, CENTER_MODES[center][0], batch_size), records,
+                             mapping)
     if not scores.found.any():
         raise UserError(f"{data_spec}: no hand found in any of the {len(records)} test frames")
     found_records = [r for r, ok in zip(records, scores.found) if ok]
@@ -175,23 +205,28 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         "cube_mm": ck.cube_mm,
         "input_size": ck.input_size,
         "layout": ck.layout,
+        "labels_layout": labels_layout,
+        "joints_compared": list(LAYOUTS[labels_layout].joint_names) if labels_layout in LAYOUTS else None,
+        "joint_mapping": mapping_note,
     }
     out = Path(out_dir)
-    layout = LAYOUTS.get(dataset or ck.layout)
+    layout = LAYOUTS.get(dataset or labels_layout)
     joint_count = scores.pred_xyz.shape[2]
     names = tuple(layout.joint_names) if layout is not None and len(layout.joint_names) == joint_count else None
     paths = write_report(out, report, names)
     every = np.full((len(records),) + scores.pred_uvd.shape[2:], np.nan)  # one line per frame, NaN: no hand
     every[scores.found] = scores.pred_uvd[:, -1]
     paths["predictions"] = write_predictions_txt(out / "predictions.txt", every)
-    if overlays > 0 and ck.layout in LAYOUTS:
+    if overlays > 0 and labels_layout in LAYOUTS:
         from srnpose.viz import save_png
 
         paths["overlays"] = out / "overlays.png"
-        save_png(paths["overlays"], overlay_grid(found_records, scores.pred_uvd[:, -1], ck.layout, overlays))
+        save_png(paths["overlays"], overlay_grid(found_records, scores.pred_uvd[:, -1], labels_layout, overlays))
     if verbose:
         missed = f"; no hand found in {report['hands_not_found']}" if report["hands_not_found"] else ""
         print(f"{data_spec}: {report['frames']} of {len(records)} frames scored{missed}; checkpoint {ck.path}")
+        if mapping is not None:
+            print(f"joints compared: the labels' {labels_layout} layout; {mapping_note}")
         print(format_table(report))
         print("wrote " + ", ".join(str(p) for p in paths.values()))
     return report
