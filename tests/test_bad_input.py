@@ -65,7 +65,7 @@ def _unknown_key(tmp: Path) -> Path:
 
 
 def _incompatible_run(tmp: Path) -> Path:
-    from srnpose.checkpoint import save_checkpoint
+    from srnpose.checkpoint import _write_marker, save_checkpoint
     from srnpose.config import SRNConfig, to_dict
     from srnpose.config import save_yaml as write_yaml_atomic
     from srnpose.model import SRN
@@ -75,6 +75,7 @@ def _incompatible_run(tmp: Path) -> Path:
     save_checkpoint(run / "last", SRN.from_config(cfg), {"model": to_dict(cfg), "data": {"cube_mm": 250.0}})
     write_yaml_atomic({"model": to_dict(SRNConfig(num_stages=2, input_size=32, width=16, topk=8))},
                       run / "last" / "config.yaml")
+    _write_marker(run / "last")  # re-sealed: a consistent checkpoint whose config does not fit its weights
     return run
 
 

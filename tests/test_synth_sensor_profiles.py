@@ -9,6 +9,7 @@ import pytest
 from srnpose.cameras import CAMERAS
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
+from srnpose.synth import artefacts as A
 from srnpose.synth import sensor as S
 
 FX = 300.0
@@ -165,23 +166,23 @@ def test_generic_is_bitwise_the_old_model(frames, old_model, new_model):
 ])
 def test_shadow_band_away_from_the_projector(side, fx, band, clear):
     z, _ = box_on_wall()
-    hidden = S.shadow_mask(z, fx, 75.0, side)
+    hidden = A.shadow_mask(z, fx, 75.0, side)
     width_px = abs(fx) * 75.0 * (1 / NEAR_MM - 1 / FAR_MM)  # 28.1 px
     assert band.stop - band.start == int(width_px)
     expected = np.zeros_like(hidden)
     expected[BOX[0], band] = True
     np.testing.assert_array_equal(hidden, expected)
     assert not hidden[BOX[0], clear].any()
-    shadowed = S.shadow_band(z, fx, 75.0, side)
+    shadowed = A.shadow_band(z, fx, 75.0, side)
     assert np.isinf(shadowed[expected]).all() and np.array_equal(shadowed[~expected], z[~expected])
 
 
 def test_shadow_band_narrows_with_a_closer_background():
     z, _ = box_on_wall(far_mm=500.0)
-    hidden = S.shadow_mask(z, FX, 75.0, 1)
+    hidden = A.shadow_mask(z, FX, 75.0, 1)
     assert hidden.sum(axis=1).max() == int(FX * 75.0 * (1 / NEAR_MM - 1 / 500.0))  # 11 px, not 28
     z_empty = np.full((8, 8), np.inf, dtype=np.float32)
-    assert not S.shadow_mask(z_empty, FX, 75.0).any()
+    assert not A.shadow_mask(z_empty, FX, 75.0).any()
 
 
 def test_structured_light_profile_shadows_and_quantizes():
@@ -198,7 +199,7 @@ def test_structured_light_profile_shadows_and_quantizes():
 
 def test_quantization_steps_grow_with_distance():
     z = np.linspace(300.0, 1500.0, 20000, dtype=np.float32)[None, :]
-    q = S.quantize_disparity(z, FX, 75.0, 0.125)
+    q = A.quantize_disparity(z, FX, 75.0, 0.125)
     levels = np.unique(q)
     for depth in (400.0, 800.0, 1400.0):
         i = np.searchsorted(levels, depth)
@@ -207,13 +208,13 @@ def test_quantization_steps_grow_with_distance():
         assert step == pytest.approx(expected, rel=0.03)
         near = np.abs(z - depth) < 0.01 * depth
         assert np.abs(q[near] - z[near]).max() <= 0.5 * expected * 1.05  # rounded to the nearest level
-    assert np.isinf(S.quantize_disparity(np.array([[np.inf]], np.float32), FX, 75.0, 0.125)).all()
+    assert np.isinf(A.quantize_disparity(np.array([[np.inf]], np.float32), FX, 75.0, 0.125)).all()
 
 
 def test_flying_pixels_take_intermediate_depths_at_the_silhouette():
     z, _ = box_on_wall()
-    out = S.flying_pixels(z, np.random.default_rng(1), jump_mm=12.0, prob=1.0)
-    edge = S.edge_mask(z, 12.0)
+    out = A.flying_pixels(z, np.random.default_rng(1), jump_mm=12.0, prob=1.0)
+    edge = A.edge_mask(z, 12.0)
     between = (out > NEAR_MM) & (out < FAR_MM)
     assert between[edge].mean() > 0.98 and not between[~edge].any()
     assert np.array_equal(out[~edge], z[~edge])
@@ -221,14 +222,14 @@ def test_flying_pixels_take_intermediate_depths_at_the_silhouette():
     assert np.unique(out[between]).size > 50  # spread, not one level
     # Against nothing (no return) the silhouette stays as it is.
     z_alone = np.where(z == NEAR_MM, z, np.float32(np.inf))
-    assert np.array_equal(S.flying_pixels(z_alone, np.random.default_rng(1), 12.0, 1.0), z_alone)
+    assert np.array_equal(A.flying_pixels(z_alone, np.random.default_rng(1), 12.0, 1.0), z_alone)
 
 
 def test_time_of_flight_profile_keeps_mixed_pixels_and_noise_grows_linearly():
     z, cos = box_on_wall()
     profile = quiet(S.TimeOfFlight(), flying_prob=1.0)
     out = S.apply_sensor(z, cos, np.random.default_rng(2), profile)
-    edge = S.edge_mask(z, 12.0)
+    edge = A.edge_mask(z, 12.0)
     assert ((out[edge] > NEAR_MM + 5) & (out[edge] < FAR_MM - 5)).mean() > 0.9  # flying, not dropped
     generic = S.apply_sensor(z, cos, np.random.default_rng(2), quiet(S.SensorModel(), edge_drop_prob=1.0))
     assert (generic[edge] == 0).all()  # the generic model rejects those pixels instead
@@ -243,7 +244,7 @@ def test_time_of_flight_profile_keeps_mixed_pixels_and_noise_grows_linearly():
 @pytest.mark.parametrize("px", [1, 2, 3])
 def test_fatten_edges_grows_the_foreground_by_px(px):
     z, _ = box_on_wall()
-    out = S.fatten_edges(z, px, 12.0)
+    out = A.fatten_edges(z, px, 12.0)
     expected = np.zeros(z.shape, dtype=bool)
     expected[BOX[0].start - px:BOX[0].stop + px, BOX[1].start - px:BOX[1].stop + px] = True
     np.testing.assert_array_equal(out == NEAR_MM, expected)
@@ -251,10 +252,10 @@ def test_fatten_edges_grows_the_foreground_by_px(px):
     # A steep but smooth surface (5 mm/px, under the 12 mm jump) between two near posts is left alone.
     ramp = np.tile(np.arange(100, dtype=np.float32) * 5.0 + 400.0, (20, 1))
     ramp[:, 5:8] = ramp[:, 90:93] = 300.0
-    out = S.fatten_edges(ramp, px, 12.0)
+    out = A.fatten_edges(ramp, px, 12.0)
     np.testing.assert_array_equal(out[:, 8 + px:90 - px], ramp[:, 8 + px:90 - px])
     assert (out[:, 8:8 + px] == 300.0).all() and (out[:, 90 - px:90] == 300.0).all()
-    assert np.isinf(S.fatten_edges(np.full((5, 5), np.inf, np.float32), px)).all()
+    assert np.isinf(A.fatten_edges(np.full((5, 5), np.inf, np.float32), px)).all()
 
 
 def test_active_stereo_profile_fattens_and_occludes():
@@ -277,7 +278,7 @@ def test_active_stereo_profile_fattens_and_occludes():
 def test_grazing_surfaces_drop_out():
     z = np.full((100, 100), 500.0, dtype=np.float32)
     cos = np.tile(np.linspace(0.0, 1.0, 100, dtype=np.float32), (100, 1))  # steeper to the left
-    out = S.drop_grazing(z, cos, 0.3, np.random.default_rng(6))
+    out = A.drop_grazing(z, cos, 0.3, np.random.default_rng(6))
     missing = np.isinf(out).mean(axis=0)
     assert missing[:5].mean() > 0.8 and missing[cos[0] >= 0.3].max() == 0.0
     assert missing[:10].mean() > missing[15:25].mean() > 0.0
@@ -285,13 +286,13 @@ def test_grazing_surfaces_drop_out():
 
 def test_punch_holes_on_the_nearest_surface_only():
     z, _ = box_on_wall()
-    out = S.punch_holes(z, np.random.default_rng(7), max_holes=0, speckle_prob=0.5)
+    out = A.punch_holes(z, np.random.default_rng(7), max_holes=0, speckle_prob=0.5)
     lost = np.isinf(out)
     assert lost[BOX].mean() > 0.3 and not lost[z == FAR_MM].any()
     # Discs: at most max_holes of radius <= 3 px, centred on the box (they may spill over its rim).
     sizes = []
     for seed in range(20):
-        lost = np.isinf(S.punch_holes(z, np.random.default_rng(seed), max_holes=2, speckle_prob=0.0))
+        lost = np.isinf(A.punch_holes(z, np.random.default_rng(seed), max_holes=2, speckle_prob=0.0))
         rim = np.zeros_like(lost)
         rim[BOX[0].start - 3:BOX[0].stop + 3, BOX[1].start - 3:BOX[1].stop + 3] = True
         assert not lost[~rim].any()
@@ -310,7 +311,7 @@ def test_profiles_are_deterministic_and_measure_a_real_frame(frames, name):
     measured = np.isfinite(z) & (z <= 1500)
     got = runs[0] > 0
     assert got[measured].mean() > 0.75
-    support = S.fatten_edges(np.where(measured, z, np.inf), 3) < np.inf  # measured, grown by 3 px
+    support = A.fatten_edges(np.where(measured, z, np.inf), 3) < np.inf  # measured, grown by 3 px
     assert not got[~support].any()  # nothing measured where nothing was
     hand = got & measured & (z < 800)  # near surfaces, where every family is accurate to a few mm
     assert np.median(np.abs(runs[0][hand] - z[hand])) < 3.0
