@@ -3,9 +3,18 @@
 Angles in degrees, see :class:`~srnpose.synth.hand_model.HandPose`. Each finger's flexion is driven
 by one *curl* in [0, 1] (MCP, PIP and DIP move together as in real hands: DIP ~ 2/3 PIP), plus
 jitter; neighbouring fingers' curls are correlated in random poses.
+
+The ``prior`` family draws real hands instead: a row of the shipped table ``pose_prior.npz`` (the
+kinematic hand fitted to the 29,681 FPHA poses by ``benchmarks/build_pose_prior.py``; FPHA,
+Garcia-Hernando et al., CVPR 2018, research use, derived joint angles only), with Gaussian noise per
+angle. See :func:`load_pose_prior` and :func:`prior_chain`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -20,10 +29,57 @@ LIMITS_DEG = np.stack([THUMB_LIMITS_DEG] + [FINGER_LIMITS_DEG] * 4)  # (5, 4, 2)
 LIMITS_DEG[4, 1] = LITTLE_ABD_LIMITS_DEG
 WRIST_LIMITS_DEG = np.array([[-40.0, 40.0], [-15.0, 25.0]])
 
-# Families and their sampling probabilities.
+# Families and their sampling probabilities: the hand-made families (engine v1), and the mix with real
+# hands (engine v2): "prior" takes half, the hand-made families share the other half in their v1
+# proportions; they cover poses that FPHA's grasps rarely show (counting, pointing, spread open hands).
 FAMILIES: dict[str, float] = {
     "open": 0.16, "fist": 0.12, "point": 0.12, "pinch": 0.14, "counting": 0.18, "random": 0.28,
 }
+PRIOR_SHARE = 0.5
+FAMILIES_WITH_PRIOR: dict[str, float] = {**{k: v * (1 - PRIOR_SHARE) for k, v in FAMILIES.items()},
+                                         "prior": PRIOR_SHARE}
+ALL_FAMILIES = tuple(FAMILIES_WITH_PRIOR)
+
+# The "prior" family: the shipped table, the noise added to each angle of a drawn row, and the DIP/PIP
+# ratio its fingers are re-coupled to (see prior_chain).
+POSE_PRIOR_PATH = Path(__file__).with_name("pose_prior.npz")
+PRIOR_NOISE_DEG = 3.0
+PRIOR_DIP_PER_PIP = 0.67  # as finger_from_curl: DIP ~ 2/3 PIP
+
+
+@dataclass(frozen=True)
+class PosePrior:
+    """The real-hand angle table (``pose_prior.npz``), rows = poses."""
+
+    chain_deg: np.ndarray  # (N, 5, 4) float32, HandPose.chain_deg as fitted
+    residual_mm: np.ndarray  # (N,) mean joint distance of the fit
+    sequence: np.ndarray  # (N,) index into sequence_names
+    sequence_names: tuple[str, ...]
+    attribution: str
+
+
+@lru_cache(maxsize=1)
+def load_pose_prior(path: Path = POSE_PRIOR_PATH) -> PosePrior:
+    """The real-hand angle table shipped with the package (loaded once, cached)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"pose prior table not found: {path} (build it with benchmarks/build_pose_prior.py)")
+    with np.load(path) as table:
+        return PosePrior(table["chain_deg"].astype(np.float32), table["residual_mm"].astype(np.float32),
+                         table["sequence"].astype(np.int64), tuple(str(n) for n in table["sequence_names"]),
+                         str(table["attribution"]))
+
+
+def prior_chain(chain_deg: np.ndarray) -> np.ndarray:
+    """A table row's chain angles (5, 4) as the ``prior`` family uses them: each finger's PIP and DIP
+    re-split in the ratio :data:`PRIOR_DIP_PER_PIP`, keeping their sum (the distal phalanx's direction)
+    and the MCP. FPHA's labels come from fingertip sensors and an IK that leaves the PIP exactly straight
+    under a bent DIP in about half of its poses (and PIP and DIP uncorrelated), which real fingers cannot
+    do; the sum is what the sensors determine. The thumb is kept as fitted."""
+    chain = np.array(chain_deg, dtype=np.float64)
+    total = chain[1:, 2] + chain[1:, 3]
+    chain[1:, 2] = total / (1.0 + PRIOR_DIP_PER_PIP)
+    chain[1:, 3] = total - chain[1:, 2]
+    return chain
 
 
 def finger_from_curl(curl: float, abd_deg: float, rng: np.random.Generator) -> np.ndarray:
@@ -47,13 +103,18 @@ def thumb_pose(kind: str, rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(low, high)
 
 
-def sample_pose(rng: np.random.Generator, family: str | None = None) -> tuple[HandPose, str]:
-    """A pose of ``family`` (drawn from :data:`FAMILIES` when None), clipped to the joint limits."""
+def sample_pose(rng: np.random.Generator, family: str | None = None,
+                families: dict[str, float] | None = None) -> tuple[HandPose, str]:
+    """A pose of ``family`` (drawn from ``families``, default :data:`FAMILIES`, when None), clipped to
+    the joint limits."""
     if family is None:
-        names = list(FAMILIES)
-        family = names[rng.choice(len(names), p=np.array(list(FAMILIES.values())))]
-    if family not in FAMILIES:
-        raise ValueError(f"unknown pose family {family!r}; available: {', '.join(FAMILIES)}")
+        table = FAMILIES if families is None else families
+        names = list(table)
+        family = names[rng.choice(len(names), p=np.array(list(table.values())))]
+    if family not in ALL_FAMILIES:
+        raise ValueError(f"unknown pose family {family!r}; available: {', '.join(ALL_FAMILIES)}")
+    if family == "prior":
+        return _sample_prior(rng), family
     spread = rng.uniform(0.0, 1.0)
     abd = np.array([0.0, 10.0, 0.0, -8.0, -18.0]) * spread + rng.normal(0.0, 3.0, size=5)
     if family == "open":
@@ -97,3 +158,16 @@ def sample_pose(rng: np.random.Generator, family: str | None = None) -> tuple[Ha
     wrist = np.clip(rng.normal(0.0, [15.0, 8.0]), WRIST_LIMITS_DEG[:, 0], WRIST_LIMITS_DEG[:, 1])
     cup = float(rng.uniform(0.0, 1.0) * (0.4 + 0.6 * curls[1:].mean()))
     return HandPose(chain, wrist, cup), family
+
+
+def _sample_prior(rng: np.random.Generator) -> HandPose:
+    """A real hand: a uniform row of the table, re-coupled (:func:`prior_chain`), plus Gaussian noise of
+    :data:`PRIOR_NOISE_DEG` per angle, clipped to the limits. The wrist (which the 21 joints do not
+    determine) and the cup (FPHA's palm is rigid) are drawn as in the other families."""
+    table = load_pose_prior().chain_deg
+    chain = prior_chain(table[int(rng.integers(len(table)))]) + rng.normal(0.0, PRIOR_NOISE_DEG, size=(5, 4))
+    chain = np.clip(chain, LIMITS_DEG[..., 0], LIMITS_DEG[..., 1])
+    wrist = np.clip(rng.normal(0.0, [15.0, 8.0]), WRIST_LIMITS_DEG[:, 0], WRIST_LIMITS_DEG[:, 1])
+    curl = np.clip((chain[1:, 0] + 10.0) / 100.0, 0.0, 1.0)  # MCP flexion as finger_from_curl's curl
+    cup = float(rng.uniform(0.0, 1.0) * (0.4 + 0.6 * curl.mean()))
+    return HandPose(chain, wrist, cup)
