@@ -1,4 +1,5 @@
-"""One synthetic frame: a sampled hand, pose, viewpoint, distractors and sensor, deterministic per seed."""
+"""One synthetic frame: a sampled hand, pose, scene family, viewpoint, distractors and sensor,
+deterministic per seed. The scene families and their parameter ranges live in :mod:`.scenes`."""
 
 from __future__ import annotations
 
@@ -8,12 +9,27 @@ import numpy as np
 
 from srnpose.geometry import Intrinsics, xyz_to_uvd
 from srnpose.synth import hand_model as hm
-from srnpose.synth.poses import sample_pose
+from srnpose.synth.person import third_person
 from srnpose.synth.render import cast
+from srnpose.synth.scenes import (  # noqa: F401  (PART_*, DISTANCE_RANGE_MM, sample_rotation: as before)
+    DISTANCE_RANGE_MM,
+    PART_DISTRACTOR,
+    PART_OBJECT,
+    PART_OTHER_HAND,
+    SCENE_FAMILIES,
+    close_range,
+    first_person,
+    hand_object,
+    sample_rotation,
+)
 from srnpose.synth.sensor import DEFAULT_SENSOR, SensorModel, apply_sensor
 
-DISTANCE_RANGE_MM = (250.0, 700.0)  # palm centre depth
-PART_DISTRACTOR = -2  # part id of background surfaces in SynthFrame.part
+# Builders by family: (rng, intrinsics with positive focal lengths except close_range's, width, height,
+# the sensor's far limit, poses = pose-family weights[, close_range: distractors]) -> SceneLayout.
+BUILDERS = {"third_person": third_person, "first_person": first_person, "hand_object": hand_object,
+            "close_range": close_range}
+DEFAULT_SCENE = "close_range"  # scene=None: the engine's original scene, for every existing caller
+_SCENE_STREAM = 0x5CE4E  # the family draw uses its own stream: the scene's draws stay as they were
 
 
 @dataclass(frozen=True)
@@ -26,9 +42,10 @@ class SynthFrame:
     is_left: bool
     intrinsics: Intrinsics
     seed: int
-    part: np.ndarray | None = None  # (H, W) int16: hand part id (hand_model), -2 distractor, -1 empty
+    part: np.ndarray | None = None  # (H, W) int16: hand part (hand_model) >= 0, scenes.PART_* < -1, -1 empty
     family: str = ""  # pose family
     hand_length_mm: float = 0.0
+    scene: str = ""  # scene family (scenes.SCENE_FAMILIES)
 
 
 def frame_seed(seed: int, index: int) -> int:
@@ -55,89 +72,68 @@ def resolve_camera(intrinsics: Intrinsics | None, resolution: tuple[int, int] | 
     return intrinsics, (int(resolution[0]), int(resolution[1]))
 
 
-def sample_rotation(rng: np.random.Generator, up_sign: float, wrist_deg: np.ndarray) -> np.ndarray:
-    """Hand-to-camera rotation (3, 3): mostly palm or back towards the camera, fingers up-ish,
-    with wide spread; the forearm does not point at the camera.
+def pick_scene(seed: int, scene: str | dict[str, float] | None = None) -> str:
+    """The scene family of frame ``seed``: ``None`` -> ``DEFAULT_SCENE``, a name -> that family, a dict
+    of weights (e.g. ``SCENE_FAMILIES``) -> drawn from a stream of its own, deterministically."""
+    if scene is None:
+        return DEFAULT_SCENE
+    if isinstance(scene, str):
+        if scene not in SCENE_FAMILIES:
+            raise ValueError(f"unknown scene family {scene!r}; available: {', '.join(SCENE_FAMILIES)}")
+        return scene
+    unknown = sorted(set(scene) - set(SCENE_FAMILIES))
+    if unknown:
+        raise ValueError(f"unknown scene families {unknown}; available: {', '.join(SCENE_FAMILIES)}")
+    names = [name for name in SCENE_FAMILIES if name in scene]  # table order: independent of the dict's
+    weights = np.array([float(scene[name]) for name in names])
+    if not len(names) or (weights < 0).any() or not weights.sum() > 0:
+        raise ValueError(f"scene weights must be >= 0 with a positive sum, got {dict(scene)}")
+    draw = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), _SCENE_STREAM]))).random()
+    cumulative = np.cumsum(weights) / weights.sum()
+    return names[min(int(np.searchsorted(cumulative, draw, side="right")), len(names) - 1)]
 
-    In real captures the hand is held towards the camera, so the forearm mostly recedes from it:
-    70 % of views ask the forearm to point at least ~15 degrees away from the image plane."""
-    # Rest view: fingers up in the image, palm facing the camera, thumb on the image's right.
-    r0 = np.array([[-up_sign, 0.0, 0.0], [0.0, up_sign, 0.0], [0.0, 0.0, -1.0]])
-    forearm_hand = hm.rot_x(wrist_deg[0]) @ hm.rot_z(-wrist_deg[1]) @ np.array([0.0, -1.0, 0.0])
-    min_forearm_z = 0.4 if rng.random() < 0.7 else -0.3
-    for _ in range(24):
-        pick = rng.random()
-        yaw = rng.normal(0.0, 35.0) if pick < 0.45 else rng.normal(180.0, 35.0) if pick < 0.85 \
-            else rng.uniform(-180.0, 180.0)
-        pitch = float(np.clip(rng.normal(0.0, 25.0), -65.0, 65.0))
-        roll = rng.normal(0.0, 35.0) if rng.random() < 0.7 else rng.uniform(-180.0, 180.0)
-        rot = hm.rot_z(roll) @ hm.rot_x(pitch) @ r0 @ hm.rot_y(yaw)
-        if (rot @ forearm_hand)[2] > min_forearm_z:
-            break
-    return rot
+
+def _profile(sensor):
+    """The sensor profile object (``sensor`` may name one of ``sensor.SENSOR_PROFILES``)."""
+    if isinstance(sensor, str):
+        from srnpose.synth.sensor import get_profile
+
+        return get_profile(sensor)
+    return sensor
 
 
 def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
-                 distractors: bool = True, sensor: SensorModel = DEFAULT_SENSOR) -> SynthFrame:
-    """Render one frame, deterministically for ``seed``. Default camera: ``cameras.DEFAULT_CAMERA``."""
+                 distractors: bool = True, sensor: SensorModel = DEFAULT_SENSOR,
+                 scene: str | dict[str, float] | None = None,
+                 poses: dict[str, float] | None = None) -> SynthFrame:
+    """Render one frame, deterministically for ``seed``. Default camera: ``cameras.DEFAULT_CAMERA``.
+
+    ``scene``: ``None`` (the close-range scene, as before families existed), a family name of
+    ``scenes.SCENE_FAMILIES`` or a dict of weights over them (``SCENE_FAMILIES`` for the default mix).
+    ``distractors=False`` keeps only the hand and its forearm (no body, room, objects or other hand).
+    ``poses``: pose-family weights (default ``poses.FAMILIES``, the hand-made families; engine v2 passes
+    ``poses.FAMILIES_WITH_PRIOR``)."""
     intrinsics, (width, height) = resolve_camera(intrinsics, resolution)
+    name = pick_scene(seed, scene)
+    far_mm = float(_profile(sensor).far_mm)
     rng = np.random.Generator(np.random.PCG64(int(seed)))
-    shape = hm.sample_shape(rng)
-    pose, family = sample_pose(rng)
-    is_left = bool(rng.random() < 0.5)
-    joints_h, _ = hm.forward_kinematics(shape, pose)
-    volume_h = hm.primitives(shape, pose, joints_h)
-    if is_left:
-        joints_h, volume_h = hm.mirror_x(joints_h), volume_h.transformed(hm.MIRROR_X, np.zeros(3))
-
-    up_sign = -1.0 if intrinsics.fy > 0 else 1.0
-    rot = sample_rotation(rng, up_sign, pose.wrist_deg)
-    if intrinsics.fx < 0:  # a mirrored camera: keep the fingers' layout as seen
-        rot = np.diag([-1.0, 1.0, 1.0]) @ rot @ np.diag([-1.0, 1.0, 1.0])
-    palm_h = 0.5 * (joints_h[0] + joints_h[9])
-    depth = rng.uniform(*DISTANCE_RANGE_MM)
-    u = intrinsics.cx + rng.uniform(-0.28, 0.28) * width
-    v = intrinsics.cy + rng.uniform(-0.25, 0.25) * height
-    palm_cam = np.array([(u - intrinsics.cx) * depth / intrinsics.fx, (v - intrinsics.cy) * depth / intrinsics.fy, depth])
-    trans = palm_cam - rot @ palm_h
-
-    joints_xyz = joints_h @ rot.T + trans  # (21, 3)
-    volume = volume_h.transformed(rot, trans)
-    hand_far = volume.far_mm()
-
-    plane = None
-    if distractors:
-        if rng.random() < 0.35:  # a torso / head blob well behind the hand
-            radius = rng.uniform(120.0, 220.0)
-            centre = palm_cam * (hand_far + radius + rng.uniform(60.0, 300.0)) / depth
-            centre[:2] += rng.uniform(-200.0, 200.0, size=2)
-            blob = np.array([[*centre, radius, *(centre + [0.0, rng.uniform(80.0, 200.0) * -up_sign, 0.0]), radius * 0.9]])
-            volume = hm.Volume(np.concatenate([volume.cones, blob]),
-                               np.concatenate([volume.cone_parts, [PART_DISTRACTOR]]).astype(np.int16),
-                               volume.ellipsoids, volume.ellipsoid_parts)
-        if rng.random() < 0.5:  # a wall, tilted
-            normal = hm.rot_x(rng.uniform(-25, 25)) @ hm.rot_y(rng.uniform(-25, 25)) @ np.array([0.0, 0.0, -1.0])
-            plane = (normal, hand_far + rng.uniform(80.0, 450.0))
-
-    raster = cast(volume, intrinsics, width, height)
-    z_mm, cos, part = raster.z_mm, raster.cos_incidence, raster.part
-    if plane is not None:
-        from srnpose.synth.render import _ray_table
-
-        normal, min_depth = plane
-        rays = _ray_table(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy, width, height)
-        nx, ny, nz = (np.float32(c) for c in normal)
-        n_dot = np.maximum(-(rays[:, 0] * nx + rays[:, 1] * ny + rays[:, 2] * nz), 1e-3)  # (H * W,), no BLAS
-        z_plane = rays[:, 2] / n_dot  # depth of the plane at unit offset
-        z_plane = (z_plane * np.float32(min_depth / z_plane.min())).reshape(height, width)
-        nearer = z_plane < z_mm
-        z_mm = np.where(nearer, z_plane, z_mm)
-        cos = np.where(nearer, n_dot.reshape(height, width), cos)
-        part = np.where(nearer, np.int16(PART_DISTRACTOR), part)
-    depth_mm = apply_sensor(z_mm, cos, rng, sensor)
+    if name == "close_range":  # handles mirrored / y-up cameras itself, as it always did
+        layout = BUILDERS[name](rng, intrinsics, width, height, far_mm, poses=poses, distractors=distractors)
+        solids, joints_xyz = layout.solids, layout.joints_xyz
+    else:  # built for a standard camera, then reflected so the image keeps its layout
+        k = Intrinsics(abs(intrinsics.fx), abs(intrinsics.fy), intrinsics.cx, intrinsics.cy)
+        layout = BUILDERS[name](rng, k, width, height, far_mm, poses=poses)
+        solids, joints_xyz = layout.solids, layout.joints_xyz
+        flip = np.array([np.sign(intrinsics.fx), np.sign(intrinsics.fy), 1.0])
+        if (flip < 0).any():
+            solids, joints_xyz = solids.transformed(np.diag(flip), np.zeros(3)), joints_xyz * flip
+    if not distractors:
+        solids = solids.selected(lambda parts: parts >= 0)
+    raster = cast(solids, intrinsics, width, height, far_mm=far_mm)  # beyond the range: never measured
+    depth_mm = apply_sensor(raster.z_mm, raster.cos_incidence, rng, sensor)
     joints_uvd = xyz_to_uvd(joints_xyz, intrinsics)
-    return SynthFrame(depth_mm, joints_xyz, joints_uvd, is_left, intrinsics, int(seed), part, family,
-                      shape.length_mm)
+    return SynthFrame(depth_mm, joints_xyz, joints_uvd, layout.is_left, intrinsics, int(seed), raster.part,
+                      layout.family, layout.hand_length_mm, name)
 
 
 def visible_joints(frame: SynthFrame) -> np.ndarray:
