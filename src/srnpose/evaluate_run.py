@@ -27,13 +27,15 @@ DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed r
 
 
 def load_test_records(data_spec: str, frames: int | None = None, synth_resolution=None,
-                      skip_bad: bool = False, centers: str | None = None) -> list:
-    """Test records: ``synth`` = the fixed held-out synthetic set; a dataset spec = its test split."""
+                      skip_bad: bool = False, centers: str | None = None, synth_engine: str = "v1") -> list:
+    """Test records: ``synth`` = the fixed held-out synthetic set of ``synth_engine``; a dataset spec =
+    its test split."""
     from srnpose.data.sampling import load_eval_records
     from srnpose.run_config import SYNTH_TEST_SEED
 
     if data_spec == "synth":
-        return load_eval_records("synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED, synth_resolution)
+        return load_eval_records("synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED, synth_resolution,
+                                 synth_engine=synth_engine)
     return load_eval_records(data_spec, frames or 0, SYNTH_TEST_SEED, None, skip_bad, centers=centers)
 
 
@@ -142,7 +144,8 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
                         intrinsics: str | None = None, frames: int | None = None, batch_size: int = 32,
                         device: str = "cpu", center: str | None = None, overlays: int = 8,
                         skip_bad: bool = False, verbose: bool = True, records: list | None = None,
-                        centers: str | None = None, refine: int | None = None) -> dict[str, Any]:
+                        centers: str | None = None, refine: int | None = None,
+                        synth_engine: str | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
     Every frame goes through :class:`srnpose.frame_path.FramePath`, the engine ``predict`` runs, with
@@ -152,7 +155,8 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     ``dataset``: name whose joint names label the per-joint plot (default: the checkpoint's layout).
     ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``records``: evaluate these instead
     of loading. ``centers``: a refined-centre file for the test split. ``refine``: passes after the
-    first (default: the checkpoint's policy, 1 for ``center=mixed``).
+    first (default: the checkpoint's policy, 1 for ``center=mixed``). ``synth_engine``: the engine of the
+    ``synth`` test set (default: the one the checkpoint trained on).
     """
     from srnpose.checkpoint import load_checkpoint
     from srnpose.data.centering import MAX_PASSES
@@ -169,8 +173,9 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     ck = load_checkpoint(run_dir, device=device)
     engine = FramePath.from_checkpoint(ck, passes=None if refine is None else 1 + refine)
     if records is None:
-        records = load_test_records(data_spec, frames, (ck.config.get("data") or {}).get("synth_resolution"),
-                                    skip_bad, centers)
+        data_cfg = ck.config.get("data") or {}
+        records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad, centers,
+                                    synth_engine or data_cfg.get("synth_engine") or "v1")
     if not records:
         raise UserError(f"{data_spec}: no test frames")
     if intrinsics:

@@ -38,6 +38,7 @@ from srnpose.config import (
 )
 from srnpose.data.centering import CenterRule
 from srnpose.errors import UserError
+from srnpose.synth.engines import SynthEngine
 
 __all__ = [
     "DataConfig",
@@ -99,7 +100,10 @@ class DataConfig:
     rot_deg: float = 180.0  # SRN: in-plane rotation +-180 degrees
     scale: float = 0.2  # SRN: cube scale +-20 %
     trans_mm: float = 10.0  # SRN: 3D translation +-10 mm
-    # Synthetic frames: resolution (W, H) of the rendered camera; None = the default camera's.
+    # Synthetic frames: the engine (srnpose.synth.engines: "v1" close-range scenes, hand-made poses, one
+    # generic sensor; "v2" third/first-person, hand-object and close-range scenes, real FPHA poses,
+    # per-family sensor profiles), and the resolution (W, H) of the rendered camera (None = the default's).
+    synth_engine: SynthEngine = "v1"
     synth_resolution: tuple[int, int] | None = None
     val_frames: int = 200  # validation frames (synthetic ones, or the first of a dataset's split)
     skip_bad: bool = False  # skip and count unreadable frames instead of stopping with an error

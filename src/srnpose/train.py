@@ -203,7 +203,7 @@ def _validation_records(cfg: RunConfig, info) -> list:
     d = cfg.data
     spec = d.val_spec or ("synth" if d.spec == "synth" else d.spec)
     records = load_eval_records(spec, d.val_frames, SYNTH_VAL_SEED, d.synth_resolution, d.skip_bad,
-                                centers=d.val_centers)
+                                centers=d.val_centers, synth_engine=d.synth_engine)
     return records[info.rank::info.world_size]
 
 

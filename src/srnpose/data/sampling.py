@@ -57,7 +57,8 @@ class SampleSource:
     """
 
     def __init__(self, records, crop_cfg, policy: CenterPolicy, seed: int, skip_bad: bool,
-                 synth_seed: int | None = None, synth_resolution: tuple[int, int] | None = None) -> None:
+                 synth_seed: int | None = None, synth_resolution: tuple[int, int] | None = None,
+                 synth_engine: str = "v1") -> None:
         self.records = records
         self.crop_cfg = crop_cfg
         self.policy = policy
@@ -65,6 +66,7 @@ class SampleSource:
         self.skip_bad = skip_bad
         self.synth_seed = synth_seed
         self.synth_resolution = synth_resolution
+        self.synth_engine = synth_engine
         self._perm_epoch = -1
         self._perm: np.ndarray | None = None
         self.load_skipped = 0  # frames the loader dropped up front (skip_bad)
@@ -72,9 +74,10 @@ class SampleSource:
     def _record(self, g: int):
         if self.records is None:
             from srnpose.data.records import HandRecord
-            from srnpose.synth import frame_seed, render_frame
+            from srnpose.synth import frame_seed
+            from srnpose.synth.engines import render
 
-            frame = render_frame(frame_seed(self.synth_seed, g), resolution=self.synth_resolution)
+            frame = render(self.synth_engine, frame_seed(self.synth_seed, g), resolution=self.synth_resolution)
             return HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
                               depth=frame.depth_mm.astype(np.float32), frame_id=f"synth:{self.synth_seed}:{g}")
         n = len(self.records)
@@ -89,7 +92,8 @@ class SampleSource:
         try:
             return prepare_sample(self._record(int(g)), self.crop_cfg, self.policy, rng)
         except UserError as exc:  # reported by the training process (clean, also from a worker process)
-            return {"bad": str(exc), "fatal": not self.skip_bad}
+            # a rendered frame is never the user's data: skipped and counted, never fatal
+            return {"bad": str(exc), "fatal": not self.skip_bad and self.records is not None}
 
 
 def collate_good(samples: list[dict]) -> tuple[dict | None, list[str], list[str]]:
@@ -138,7 +142,8 @@ def build_source(cfg) -> tuple[SampleSource, object, int]:
     policy = CenterPolicy.for_rule(d.center, d.cube_mm)
     if d.spec == "synth":
         source = SampleSource(None, crop, policy, cfg.train.seed, d.skip_bad,
-                              synth_seed=SYNTH_TRAIN_SEED + cfg.train.seed, synth_resolution=d.synth_resolution)
+                              synth_seed=SYNTH_TRAIN_SEED + cfg.train.seed, synth_resolution=d.synth_resolution,
+                              synth_engine=d.synth_engine)
         return source, crop, 0
     from srnpose.data.datasets import load_records
 
@@ -151,13 +156,15 @@ def build_source(cfg) -> tuple[SampleSource, object, int]:
 
 
 def load_eval_records(spec: str, frames: int, seed: int, synth_resolution: tuple[int, int] | None = None,
-                      skip_bad: bool = False, split: str = "test", centers: str | None = None) -> list:
+                      skip_bad: bool = False, split: str = "test", centers: str | None = None,
+                      synth_engine: str = "v1") -> list:
     """Records for validation or evaluation: ``synth`` = ``frames`` held-out synthetic frames of stream
-    ``seed``; a dataset spec = its ``split``, ``frames`` > 0 keeping that many evenly spaced frames."""
+    ``seed`` of ``synth_engine``; a dataset spec = its ``split``, ``frames`` > 0 keeping that many evenly
+    spaced frames."""
     if spec == "synth":
         from srnpose.synth import SynthDataset
 
-        ds = SynthDataset(frames, seed=seed, resolution=synth_resolution)
+        ds = SynthDataset(frames, seed=seed, resolution=synth_resolution, engine=synth_engine)
         return [ds[i] for i in range(len(ds))]
     from srnpose.data.datasets import load_records
 
