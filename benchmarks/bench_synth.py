@@ -1,5 +1,5 @@
-"""Synthetic engine throughput: ``render_frame`` per scene family (and the default mix) in 1 process and
-the mix in 2 processes; then ``write_dataset`` end to end (render + PNG + labels, the default scene)
+"""Synthetic engine throughput: ``render_frame`` per scene family, and engines v1 and v2 as training draws
+them (``srnpose.synth.engines.render``), in 1 process (CPU time); engine v2 in 2 processes (wall); then ``write_dataset`` end to end (render + PNG + labels, the default scene)
 with 1 and 2 workers, and SynthDataset item rates.
 
     python benchmarks/bench_synth.py [--frames 600] [--repeats 3] [--resolution 320x240] [--families-only]
@@ -10,6 +10,7 @@ CPU time per frame (1 process) is robust to other processes on the machine; wall
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import shutil
@@ -23,12 +24,12 @@ def _median_spread(values: list[float]) -> str:
 
 
 def _render_chunk(task: tuple) -> int:
-    from srnpose.synth import frame_seed, render_frame
-    from srnpose.synth.scenes import SCENE_FAMILIES
+    from srnpose.synth import frame_seed
+    from srnpose.synth.engines import render
 
     seed, start, stop, resolution = task
     for i in range(start, stop):
-        render_frame(frame_seed(seed, i), resolution=resolution, scene=SCENE_FAMILIES)
+        render("v2", frame_seed(seed, i), resolution=resolution)
     return stop - start
 
 
@@ -57,23 +58,26 @@ def main() -> None:
           f"python {platform.python_version()}, numpy {np.__version__}; {res[0]}x{res[1]}, "
           f"load average {os.getloadavg()[0]:.2f}")
 
-    scenes = {name: name for name in SCENE_FAMILIES}
-    scenes["mix (SCENE_FAMILIES)"] = SCENE_FAMILIES
-    scenes["default (scene=None)"] = None
-    for scene in scenes.values():  # warm up caches (ray tables, noise table, pose prior)
+    from srnpose.synth.engines import render
+
+    # one family each (generic sensor, hand-made poses), then the engines as training draws them
+    scenes = {name: functools.partial(render_frame, scene=name) for name in SCENE_FAMILIES}
+    scenes["engine v1 (round 1)"] = functools.partial(render, "v1")
+    scenes["engine v2 (mix, prior, profiles)"] = functools.partial(render, "v2")
+    for draw in scenes.values():  # warm up caches (ray tables, noise table, pose prior)
         for i in range(10):
-            render_frame(frame_seed(0, i), resolution=res, scene=scene)
+            draw(frame_seed(0, i), resolution=res)
     cpu_ms = {name: [] for name in scenes}
     for r in range(args.repeats):  # interleaved, so that load from elsewhere hits every family alike
-        for name, scene in scenes.items():
+        for name, draw in scenes.items():
             cpu = time.process_time()
             for i in range(args.frames):
-                render_frame(frame_seed(r, i), resolution=res, scene=scene)
+                draw(frame_seed(r, i), resolution=res)
             cpu_ms[name].append((time.process_time() - cpu) * 1e3 / args.frames)
-    print(f"render_frame, 1 process, {args.frames} frames x {args.repeats}: CPU ms/frame -> frames/s per core")
+    print(f"1 process, {args.frames} frames x {args.repeats}: CPU ms/frame -> frames/s per core")
     for name, values in cpu_ms.items():
         ms = statistics.median(values)
-        print(f"  {name:22s}: {ms:6.2f} ms (min {min(values):.2f}, max {max(values):.2f}) -> {1e3 / ms:6.1f} frames/s")
+        print(f"  {name:32s}: {ms:6.2f} ms (min {min(values):.2f}, max {max(values):.2f}) -> {1e3 / ms:6.1f} frames/s")
 
     import multiprocessing
 
@@ -88,7 +92,7 @@ def main() -> None:
             start = time.perf_counter()
             done = sum(pool.map(_render_chunk, mine))
             rates.append(done / (time.perf_counter() - start))
-    print(f"render_frame mix, 2 processes (wall)  : {_median_spread(rates)} frames/s")
+    print(f"engine v2, 2 processes (wall)  : {_median_spread(rates)} frames/s")
     if args.families_only:
         return
 
