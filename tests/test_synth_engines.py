@@ -80,3 +80,19 @@ def test_a_training_crop_never_lands_on_a_nearer_torso():
     centre = policy.training_center(depth, joints_uvd, k, np.random.default_rng(0))
     hand = uvd_to_xyz(joints_uvd, k).mean(axis=0)
     assert np.linalg.norm(uvd_to_xyz(centre, k) - hand) < 0.5 * FINDER_TRUST_MM
+
+
+def test_v2_hands_spread_wider_with_wider_palms():
+    from srnpose.synth import hand_model as hm
+    from srnpose.synth.poses import HANDS_V1, HANDS_V2, sample_pose
+
+    rng = np.random.default_rng(0)
+    def breadth(draw):  # index MCP to little MCP, relative to hand length
+        return np.mean([(lambda s: (s.base_xyz_mm[1, 0] - s.base_xyz_mm[4, 0]) / s.length_mm)(
+            hm.sample_shape(rng, draw.palm_width)) for _ in range(200)])
+    assert breadth(HANDS_V2) > 1.1 * breadth(HANDS_V1)
+    def fan(family):  # index minus little MCP abduction, degrees
+        chains = [sample_pose(rng, family)[0].chain_deg for _ in range(200)]
+        return [c[1, 1] - c[4, 1] for c in chains]
+    assert np.median(fan("spread")) > np.percentile(fan("open"), 95)
+    assert "spread" in HANDS_V2.poses and "spread" not in HANDS_V1.poses

@@ -45,7 +45,7 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
     if engine == "v1":
         return render_frame(seed, intrinsics, resolution)
     if engine == "v2":
-        from srnpose.synth.poses import FAMILIES_WITH_PRIOR
+        from srnpose.synth.poses import HANDS_V2
         from srnpose.synth.scenes import SCENE_FAMILIES
         from srnpose.synth.sensor import sample_profile
 
@@ -54,7 +54,7 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])
             sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera)
             frame = render_frame(s, intrinsics, resolution, sensor=sensor, scene=SCENE_FAMILIES,
-                                 poses=FAMILIES_WITH_PRIOR)
+                                 hands=HANDS_V2)
             height, width = frame.depth_mm.shape
             if np.count_nonzero((frame.part >= 0) & (frame.depth_mm > 0)) * (320 * 240) >= \
                     MIN_HAND_PIXELS_320 * width * height:

@@ -64,10 +64,11 @@ def _hand_length(base_xyz_mm: np.ndarray, bone_length_mm: np.ndarray) -> float:
     return float(base_xyz_mm[2, 1] + bone_length_mm[2].sum())
 
 
-def sample_shape(rng: np.random.Generator) -> HandShape:
-    """A random adult hand: length 160-210 mm, palm width, finger lengths and thickness varying."""
+def sample_shape(rng: np.random.Generator, palm_width: tuple[float, float] = (0.9, 1.1)) -> HandShape:
+    """A random adult hand: length 160-210 mm, palm width (``palm_width`` x the nominal), finger
+    lengths and thickness varying."""
     length_mm = rng.uniform(160.0, 210.0)
-    width = rng.uniform(0.9, 1.1)  # palm width relative to length
+    width = rng.uniform(*palm_width)  # palm width relative to length
     finger = rng.uniform(0.92, 1.08)  # finger length relative to palm length
     thick = rng.uniform(0.88, 1.12)
     base = BASE_XYZ_MM * np.array([width, 1.0, 1.0])

@@ -7,7 +7,7 @@ import numpy as np
 
 from srnpose.geometry import Intrinsics
 from srnpose.synth import hand_model as hm
-from srnpose.synth.poses import sample_pose
+from srnpose.synth.poses import HANDS_V1, HandDraw, sample_pose
 from srnpose.synth.scenes import (
     FAR_MARGIN_MM,
     PART_DISTRACTOR,
@@ -103,9 +103,9 @@ def _mitten(b: SolidsBuilder, wrist: np.ndarray, elbow: np.ndarray, scale: float
 
 
 def third_person(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-                poses: dict[str, float] | None = None) -> SceneLayout:
+                hands: HandDraw = HANDS_V1) -> SceneLayout:
     """A person seen from 0.6-2.5 m holding the tracked hand up, in a room (see the module table)."""
-    hand = sample_hand(rng, poses=poses)
+    hand = sample_hand(rng, hands=hands)
     scale = hand.shape.length_mm / hm.NOMINAL_LENGTH_MM * rng.uniform(0.94, 1.06)
     depth_scale = rng.uniform(0.85, 1.2)
     half_sh = rng.uniform(*SHOULDER_HALF_WIDTH_MM) * scale
@@ -151,7 +151,7 @@ def third_person(rng: np.random.Generator, k: Intrinsics, width: int, height: in
                              -chest_front - rng.uniform(20.0, 350.0)])
         o_elbow, o_wrist = _elbow_ik(other, o_target, o_upper, fore_mm,
                                      np.array([-side * rng.uniform(0.3, 1.0), 1.0, rng.uniform(-0.2, 0.6)]))
-        o_pose, _ = sample_pose(rng, None, poses)
+        o_pose, _ = sample_pose(rng, None, hands.poses)
         _, o_volume, o_forearm = hand_volume(hand.shape, o_pose, not hand.is_left, fore_mm)
         o_rot = orient_hand(o_forearm, unit(o_elbow - o_wrist), unit(rng.normal(size=3)), 0.0, rng)
         person.extend(Solids.of(o_volume.transformed(o_rot, o_wrist)).relabeled(PART_OTHER_HAND))

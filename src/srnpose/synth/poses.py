@@ -12,7 +12,7 @@ angle. See :func:`load_pose_prior` and :func:`prior_chain`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +38,28 @@ FAMILIES: dict[str, float] = {
 PRIOR_SHARE = 0.5
 FAMILIES_WITH_PRIOR: dict[str, float] = {**{k: v * (1 - PRIOR_SHARE) for k, v in FAMILIES.items()},
                                          "prior": PRIOR_SHARE}
-ALL_FAMILIES = tuple(FAMILIES_WITH_PRIOR)
+# Engine v2: "spread" (an open hand with the fingers spread wide, as people show a hand to a camera: the
+# real Kinect V2 frames spread index to little finger by 60-70 degrees, the "open" family by at most
+# ~45) takes 10 % from the hand-made share.
+SPREAD_SHARE = 0.1
+FAMILIES_V2: dict[str, float] = {**{k: v * (1 - PRIOR_SHARE - SPREAD_SHARE) for k, v in FAMILIES.items()},
+                                 "prior": PRIOR_SHARE, "spread": SPREAD_SHARE}
+ALL_FAMILIES = tuple(FAMILIES_V2)
+
+
+@dataclass(frozen=True)
+class HandDraw:
+    """How a frame's hand is drawn: pose-family weights and the palm's width range (relative to the
+    nominal hand, ``hand_model.sample_shape``)."""
+
+    poses: dict[str, float] = field(default_factory=lambda: dict(FAMILIES))
+    palm_width: tuple[float, float] = (0.9, 1.1)
+
+
+HANDS_V1 = HandDraw()
+# v2: palms 0-20 % wider than v1's nominal 72 mm (knuckle breadth, at 181 mm hand length): real adult
+# palms are 77-89 mm (female, male means) and the Kinect V2 hands measure ~100 mm across the palm.
+HANDS_V2 = HandDraw(dict(FAMILIES_V2), (1.05, 1.3))
 
 # The "prior" family: the shipped table, the noise added to each angle of a drawn row, and the DIP/PIP
 # ratio its fingers are re-coupled to (see prior_chain).
@@ -120,6 +141,10 @@ def sample_pose(rng: np.random.Generator, family: str | None = None,
     if family == "open":
         curls = rng.uniform(0.0, 0.18, size=5)
         thumb = thumb_pose("open", rng)
+    elif family == "spread":
+        curls = rng.uniform(0.0, 0.12, size=5)
+        abd = np.array([0.0, rng.uniform(12, 20), rng.uniform(-4, 4), rng.uniform(-18, -10), rng.uniform(-30, -20)])
+        thumb = np.array([rng.uniform(-15, 5), rng.uniform(30, 60), rng.uniform(-10, 10), rng.uniform(-15, 10)])
     elif family == "fist":
         curls = rng.uniform(0.85, 1.0, size=5)
         abd *= 0.2

@@ -10,6 +10,7 @@ import numpy as np
 from srnpose.geometry import Intrinsics, xyz_to_uvd
 from srnpose.synth import hand_model as hm
 from srnpose.synth.person import third_person
+from srnpose.synth.poses import HANDS_V1, HandDraw
 from srnpose.synth.render import cast
 from srnpose.synth.scenes import (  # noqa: F401  (PART_*, DISTANCE_RANGE_MM, sample_rotation: as before)
     DISTANCE_RANGE_MM,
@@ -25,7 +26,7 @@ from srnpose.synth.scenes import (  # noqa: F401  (PART_*, DISTANCE_RANGE_MM, sa
 from srnpose.synth.sensor import DEFAULT_SENSOR, SensorModel, apply_sensor
 
 # Builders by family: (rng, intrinsics with positive focal lengths except close_range's, width, height,
-# the sensor's far limit, poses = pose-family weights[, close_range: distractors]) -> SceneLayout.
+# the sensor's far limit, hands = pose families and palm widths[, close_range: distractors]) -> SceneLayout.
 BUILDERS = {"third_person": third_person, "first_person": first_person, "hand_object": hand_object,
             "close_range": close_range}
 DEFAULT_SCENE = "close_range"  # scene=None: the engine's original scene, for every existing caller
@@ -105,24 +106,24 @@ def _profile(sensor):
 def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
                  distractors: bool = True, sensor: SensorModel = DEFAULT_SENSOR,
                  scene: str | dict[str, float] | None = None,
-                 poses: dict[str, float] | None = None) -> SynthFrame:
+                 hands: HandDraw = HANDS_V1) -> SynthFrame:
     """Render one frame, deterministically for ``seed``. Default camera: ``cameras.DEFAULT_CAMERA``.
 
     ``scene``: ``None`` (the close-range scene, as before families existed), a family name of
     ``scenes.SCENE_FAMILIES`` or a dict of weights over them (``SCENE_FAMILIES`` for the default mix).
     ``distractors=False`` keeps only the hand and its forearm (no body, room, objects or other hand).
-    ``poses``: pose-family weights (default ``poses.FAMILIES``, the hand-made families; engine v2 passes
-    ``poses.FAMILIES_WITH_PRIOR``)."""
+    ``hands``: pose-family weights and palm widths (``poses.HANDS_V1``, the hand-made families; engine v2
+    passes ``poses.HANDS_V2``)."""
     intrinsics, (width, height) = resolve_camera(intrinsics, resolution)
     name = pick_scene(seed, scene)
     far_mm = float(_profile(sensor).far_mm)
     rng = np.random.Generator(np.random.PCG64(int(seed)))
     if name == "close_range":  # handles mirrored / y-up cameras itself, as it always did
-        layout = BUILDERS[name](rng, intrinsics, width, height, far_mm, poses=poses, distractors=distractors)
+        layout = BUILDERS[name](rng, intrinsics, width, height, far_mm, hands=hands, distractors=distractors)
         solids, joints_xyz = layout.solids, layout.joints_xyz
     else:  # built for a standard camera, then reflected so the image keeps its layout
         k = Intrinsics(abs(intrinsics.fx), abs(intrinsics.fy), intrinsics.cx, intrinsics.cy)
-        layout = BUILDERS[name](rng, k, width, height, far_mm, poses=poses)
+        layout = BUILDERS[name](rng, k, width, height, far_mm, hands=hands)
         solids, joints_xyz = layout.solids, layout.joints_xyz
         flip = np.array([np.sign(intrinsics.fx), np.sign(intrinsics.fy), 1.0])
         if (flip < 0).any():

@@ -33,7 +33,7 @@ hand (65 %) or is raised with a full hand (35 %, ``PART_OTHER_HAND``).
 first_person: the back of the hand faces the camera 55 %, a side view 30 %, the palm 15 % (roll
 noise N(0, 25)).
 
-hand_object: a grasp pose (``GRASP_FAMILIES``: ``prior`` when poses.FAMILIES has it, pinch, random,
+hand_object: a grasp pose (``GRASP_FAMILIES``: ``prior`` when the frame's pose families have it, pinch, random,
 fist) holds an object fitted to the grasp: centred between the thumb tip and the mean of the index
 and middle tips, its half thickness half that aperture less the tip radius, kept off the palm, 8-45
 mm; ``OBJECT_KINDS``: sphere, box, cylinder, bottle (cylinder + shoulder + neck), mug (cylinder + a
@@ -53,8 +53,7 @@ import numpy as np
 
 from srnpose.geometry import Intrinsics
 from srnpose.synth import hand_model as hm
-from srnpose.synth.poses import FAMILIES as POSE_FAMILIES
-from srnpose.synth.poses import sample_pose
+from srnpose.synth.poses import HANDS_V1, HandDraw, sample_pose
 from srnpose.synth.solids import Solids, SolidsBuilder
 
 PART_DISTRACTOR = -2  # body, walls, floor, table, furniture
@@ -132,12 +131,12 @@ def hand_volume(shape: hm.HandShape, pose: hm.HandPose, is_left: bool,
 
 
 def sample_hand(rng: np.random.Generator, family: str | None = None, full_forearm: bool = True,
-                poses: dict[str, float] | None = None) -> Hand:
-    """Shape, pose (``family``, or drawn from the pose-family weights ``poses``, default
-    ``poses.FAMILIES``), side: the draws of the close-range scene, in its order.
+                hands: HandDraw = HANDS_V1) -> Hand:
+    """Shape, pose (``family``, or drawn from ``hands.poses``), side: the draws of the close-range
+    scene, in its order (``hands``: pose families and palm widths, v1's by default).
     ``full_forearm``: the forearm reaches the elbow (else hand_model's stub, as close_range has it)."""
-    shape = hm.sample_shape(rng)
-    pose, family = sample_pose(rng, family, poses)
+    shape = hm.sample_shape(rng, hands.palm_width)
+    pose, family = sample_pose(rng, family, hands.poses)
     is_left = bool(rng.random() < 0.5)
     forearm_mm = FOREARM_NOMINAL_MM * float(shape.palm_scale[1])
     joints, volume, forearm = hand_volume(shape, pose, is_left, forearm_mm if full_forearm else None)
@@ -324,12 +323,12 @@ def sample_rotation(rng: np.random.Generator, up_sign: float, wrist_deg: np.ndar
 
 
 def close_range(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-                poses: dict[str, float] | None = None,
+                hands: HandDraw = HANDS_V1,
                 distractors: bool = True) -> SceneLayout:
     """The hand and forearm held towards the camera, an optional blob and wall (the engine's original
     scene, same draws in the same order, none for the distractors when there are none; handles
     ``fx < 0`` / ``fy < 0`` itself)."""
-    hand = sample_hand(rng, full_forearm=False, poses=poses)
+    hand = sample_hand(rng, full_forearm=False, hands=hands)
     up_sign = -1.0 if k.fy > 0 else 1.0
     rot = sample_rotation(rng, up_sign, hand.pose.wrist_deg)
     if k.fx < 0:  # a mirrored camera: keep the fingers' layout as seen
@@ -365,9 +364,9 @@ def close_range(rng: np.random.Generator, k: Intrinsics, width: int, height: int
 # --------------------------------------------------------------------------- hand_object
 
 def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-               poses: dict[str, float] | None = None) -> SceneLayout:
+               hands: HandDraw = HANDS_V1) -> SceneLayout:
     """A grasp pose holding a fitted object, viewed like close_range, with a blob and a wall behind."""
-    grasps = {name: w for name, w in GRASP_FAMILIES.items() if name in (poses or POSE_FAMILIES)}
+    grasps = {name: w for name, w in GRASP_FAMILIES.items() if name in hands.poses}
     hand = sample_hand(rng, pick(rng, grasps))
     held = SolidsBuilder()
     grip_h, _ = grasp_object(held, rng, hand)
@@ -395,9 +394,9 @@ def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int
 # --------------------------------------------------------------------------- first_person
 
 def first_person(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-                poses: dict[str, float] | None = None) -> SceneLayout:
+                hands: HandDraw = HANDS_V1) -> SceneLayout:
     """An egocentric view (see the module table): forearm from the border, a table below."""
-    hand = sample_hand(rng, poses=poses)
+    hand = sample_hand(rng, hands=hands)
     side = -1.0 if hand.is_left else 1.0  # a right hand comes in from the bottom right
     pitch = rng.uniform(25.0, 65.0)
     level = hm.rot_z(rng.normal(0.0, 8.0)) @ hm.rot_x(pitch)  # level frame (y down) -> camera
