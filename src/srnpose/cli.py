@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("srnpose.commands.export", "export a checkpoint to ONNX"),
     "benchmark": ("srnpose.commands.benchmark", "measure inference latency and FPS"),
     "live": ("srnpose.commands.live", "live capture from a depth camera"),
+    "locator": ("srnpose.commands.locator", "train a hand locator for full frames, attach it to a run"),
 }
 
 # flags whose value may start with "-" (a negative focal length): "--intrinsics -363.9,..." is read as

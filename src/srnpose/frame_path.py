@@ -5,15 +5,21 @@ the API (:class:`srnpose.infer.HandPoseEstimator`), ``evaluate --checkpoint``, v
 training, the demo's test, the int8 accuracy report and the benchmarks. Its steps, each a function
 with its inverse where it has one::
 
-    frame (H, W) raw units ─ locate ─> centre (u, v, d)        CenterPolicy.locate   (data/centering.py)
+    frame (H, W) raw units ─ locate ─> centre (u, v, d)        Locator.locate (locator.py) when the
+                                                               checkpoint carries a locator, else
+                                                               CenterPolicy.locate   (data/centering.py)
                            ─ crop ───> crop (S, S) in [-1, 1]  geometry.crop_frame   (inverse: crop_to_uvd)
                            ─ network > stage joints, crop nrm  backends.TorchRunner | OrtRunner
                            ─ recentre, crop, network again     CenterPolicy.recentre (passes - 1 times)
                            ─ decode ─> stage joints uvd, xyz   geometry.crop_to_uvd, uvd_to_xyz
 
 Its arguments come from one place, the checkpoint: the cube, the centre rule, the passes and the
-depth range (:meth:`srnpose.data.centering.CenterPolicy.from_config`). Frames are in the camera's
-own, un-mirrored view here; :mod:`srnpose.infer` flips mirrored sensors' frames in and out.
+depth range (:meth:`srnpose.data.centering.CenterPolicy.from_config`), and the hand locator it carries
+(:func:`srnpose.locator.find_locator`). ``finder`` chooses how the first centre is found: "auto" (the
+locator when there is one, else the nearest-blob search), "locator" (required) or "depth" (the
+nearest-blob search, as without a locator). With several hands the locator takes ``hand``: the nearest,
+or the one on the left / right of the frame as given. Frames are in the camera's own, un-mirrored view
+here; :mod:`srnpose.infer` flips mirrored sensors' frames in and out.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
 
 __all__ = [
+    "FINDERS",
+    "HANDS",
     "FrameError",
     "FrameCamera",
     "resolve_frame_camera",
@@ -39,6 +47,10 @@ __all__ = [
     "FramePath",
     "estimate_records",
 ]
+
+
+FINDERS = ("auto", "locator", "depth")  # how the first centre is found (see the module notes)
+HANDS = ("nearest", "left", "right")  # which hand the locator takes when it sees several
 
 
 class FrameError(UserError, ValueError):
@@ -158,8 +170,12 @@ class FramePath:
 
     def __init__(self, runner: Callable[[np.ndarray], np.ndarray], input_size: int, num_stages: int,
                  num_joints: int, policy: CenterPolicy | None = None, layout: str = "canonical",
-                 model_config: Any = None) -> None:
+                 model_config: Any = None, locator: Any = None, hand: str = "nearest") -> None:
+        if hand not in HANDS:
+            raise UserError(f"hand {hand!r} is not one of {', '.join(HANDS)}")
         self.runner = runner
+        self.locator = locator  # a srnpose.locator.Locator, or None: the policy's nearest-blob search
+        self.hand = hand
         self.input_size = int(input_size)
         self.num_stages = int(num_stages)
         self.num_joints = int(num_joints)
@@ -173,20 +189,24 @@ class FramePath:
 
     @classmethod
     def from_model(cls, model, policy: CenterPolicy, layout: str = "canonical", backend: str = "torch",
-                   onnx_path: str | Path | bytes | None = None, threads: int | None = None) -> FramePath:
+                   onnx_path: str | Path | bytes | None = None, threads: int | None = None, locator: Any = None,
+                   hand: str = "nearest") -> FramePath:
         """Wrap an :class:`~srnpose.model.SRN` (the torch model, or its ONNX export on ``onnxruntime``)."""
         from srnpose.backends import make_runner
 
         cfg = model.config
         return cls(make_runner(model, backend, onnx_path, threads), cfg.input_size, cfg.num_stages,
-                   cfg.num_joints, policy, layout, cfg)
+                   cfg.num_joints, policy, layout, cfg, locator, hand)
 
     @classmethod
     def from_checkpoint(cls, ckpt, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
-                        threads: int | None = None, passes: int | None = None) -> FramePath:
-        """The engine of a loaded :class:`~srnpose.checkpoint.Checkpoint`, with its own policy."""
+                        threads: int | None = None, passes: int | None = None, finder: str = "auto",
+                        hand: str = "nearest") -> FramePath:
+        """The engine of a loaded :class:`~srnpose.checkpoint.Checkpoint`, with its own policy and, by
+        ``finder`` (see the module notes), the hand locator it carries."""
         policy = ckpt.policy if passes is None else ckpt.policy.with_passes(passes)
-        return cls.from_model(ckpt.model, policy, ckpt.layout, backend, onnx_path, threads)
+        return cls.from_model(ckpt.model, policy, ckpt.layout, backend, onnx_path, threads,
+                              checkpoint_locator(ckpt.path, finder, backend), hand)
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> FramePath:
@@ -207,8 +227,15 @@ class FramePath:
     # ------------------------------------------------------------------ steps
 
     def locate(self, view: np.ndarray, cam: FrameCamera) -> np.ndarray | None:
-        """The first pass's centre in ``view``'s pixels, or None when no hand is in range."""
-        return self.policy.locate(view, cam.intrinsics, cam.depth_unit_mm)
+        """The first pass's centre in ``view``'s pixels, or None when no hand is found: the locator's
+        (its guess refined in the cube; None when it sees no hand) if the engine has one, else the
+        policy's nearest-blob search."""
+        if self.locator is None:
+            return self.policy.locate(view, cam.intrinsics, cam.depth_unit_mm)
+        prefer = self.hand
+        if cam.mirrored and prefer != "nearest":  # the user's left/right is of the frame as given
+            prefer = "right" if prefer == "left" else "left"
+        return self.locator.locate(view, cam.intrinsics, cam.depth_unit_mm, prefer=prefer)[0]
 
     def crop(self, view: np.ndarray, center_uvd: np.ndarray, cam: FrameCamera) -> tuple[np.ndarray, np.ndarray]:
         """``(crop (S, S) float32 in [-1, 1], M)`` of ``view`` at ``center_uvd``."""
@@ -274,6 +301,25 @@ class FramePath:
             out[i].pass_xyz = np.stack([pxyz[k] for pxyz in passes_xyz])
             out[i].timings.update(network=network_ms, decode=0.0)
         return out
+
+
+def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: str = "torch"):
+    """The :class:`~srnpose.locator.Locator` a checkpoint's engine uses by ``finder``, or None (the
+    nearest-blob search). "locator" without one is a UserError naming where it was looked for. The
+    locator runs on ONNX Runtime (one thread) when the network does (``backend`` onnxruntime*)."""
+    from srnpose.locator import find_locator, load_locator
+
+    if finder not in FINDERS:
+        raise UserError(f"centre finder {finder!r} is not one of {', '.join(FINDERS)}")
+    if finder == "depth":
+        return None
+    folder = find_locator(weights_path)
+    if folder is None and finder == "locator":
+        raise UserError(f"{Path(weights_path).parent}: the checkpoint carries no hand locator (attach one: "
+                        "srnpose locator attach LOCATOR_DIR RUN)")
+    if folder is None:
+        return None
+    return load_locator(folder, "onnxruntime" if backend.startswith("onnxruntime") else "torch")
 
 
 # --------------------------------------------------------------------------- labelled records

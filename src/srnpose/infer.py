@@ -131,8 +131,10 @@ class HandPoseEstimator:
         return cls(FramePath.from_model(model, policy, layout, backend, onnx_path, threads))
 
     @classmethod
-    def from_checkpoint(cls, ckpt, backend: str = "torch", threads: int | None = None) -> HandPoseEstimator:
-        return cls(FramePath.from_checkpoint(ckpt, backend, threads=threads))
+    def from_checkpoint(cls, ckpt, backend: str = "torch", threads: int | None = None, center: str = "auto",
+                        hand: str = "nearest") -> HandPoseEstimator:
+        """A loaded checkpoint's engine; ``center`` and ``hand`` as in :func:`load`."""
+        return cls(FramePath.from_checkpoint(ckpt, backend, threads=threads, finder=center, hand=hand))
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> HandPoseEstimator:
@@ -259,19 +261,30 @@ def estimate_frames(estimator: HandPoseEstimator, frames, cam: FrameCamera, smoo
         yield frame, result
 
 
-def load(path: str | Path, backend: str = "torch", threads: int | None = None) -> HandPoseEstimator:
+def load(path: str | Path, backend: str = "torch", threads: int | None = None, center: str = "auto",
+         hand: str = "nearest") -> HandPoseEstimator:
     """A :class:`HandPoseEstimator` from a training run folder, a checkpoint folder, a ``.safetensors``
     file with its ``config.yaml``, or an exported ``.onnx`` file (always ONNX Runtime).
 
     ``backend="onnxruntime"`` on a checkpoint exports the network in memory (a few seconds).
+    ``center``: how the hand is found: "auto" (the hand locator the checkpoint carries, else the
+    nearest-blob search), "locator" (required), "depth" (the nearest-blob search). ``hand``: which of
+    several hands the locator takes: "nearest", or "left" / "right" of the frame as given.
     """
+    from srnpose.frame_path import FINDERS, HANDS
+
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    if center not in FINDERS or hand not in HANDS:
+        raise UserError(f"center must be one of {', '.join(FINDERS)} and hand one of {', '.join(HANDS)}; "
+                        f"got {center!r}, {hand!r}")
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise UserError(f"{path}: no such file")
+        if center == "locator":
+            raise UserError(f"{path}: an exported .onnx carries no hand locator; give the checkpoint folder")
         return HandPoseEstimator.from_onnx(path, threads)
     from srnpose.checkpoint import load_checkpoint
 
-    return HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads)
+    return HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads, center, hand)
