@@ -102,7 +102,7 @@ def test_a_time_budget_keeps_its_learning_rate_curve_across_a_restart(tmp_path):
 
     cfg = build_config("tiny", None, ["data.spec=synth", "model.width=8", "train.batch_size=2", "data.val_frames=2",
                                       "train.log_every=1", "train.ckpt_every=1000", "train.val_every=1000",
-                                      "train.steps=null", "train.epochs=null", "train.minutes=0.1",
+                                      "train.steps=null", "train.epochs=null", "train.minutes=0.25",
                                       "train.lr_schedule=cosine"])
     stop_at = COMMIT_AFTER_STEPS + 20
 

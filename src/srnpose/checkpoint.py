@@ -45,6 +45,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "resolve_checkpoint_dir",
+    "inspect_checkpoint_dir",
+    "corrupt_checkpoints_message",
     "verify_checkpoint_dir",
     "load_run_config",
     "load_train_state",
@@ -265,43 +267,80 @@ def _complete(folder: Path) -> bool:
         (folder / COMPLETE_MARKER).is_file()
 
 
-def resolve_checkpoint_dir(folder: str | Path, verify: bool = True) -> Path | None:
-    """The last complete, verified version of checkpoint folder ``folder`` (``X``, a complete ``X.tmp``,
-    or ``X.prev``, in that order), or None. A candidate that fails its checksums is passed over with a
-    line on stderr."""
-    import sys
+_WARNED: set[tuple[str, str]] = set()  # (folder, problem) already reported by this process
 
+
+def inspect_checkpoint_dir(folder: str | Path, verify: bool = True) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """``(usable, passed_over)``: the last complete, verified version of checkpoint folder ``folder``
+    (``X``, a complete ``X.tmp``, or ``X.prev``, in that order) or None, and the complete versions that
+    failed their checksums, each with what is wrong. Prints nothing."""
     folder = Path(folder)
     candidates = [folder, folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + PREVIOUS_SUFFIX)]
+    passed: list[tuple[Path, str]] = []
     for candidate in candidates:
         if candidate.is_dir() and _complete(candidate):
             problem = verify_checkpoint_dir(candidate) if verify else None
             if problem is None:
-                return candidate
-            print(f"warning: checkpoint {candidate}: {problem}; trying the previous one", file=sys.stderr)
+                return candidate, passed
+            passed.append((candidate, problem))
     if folder.is_dir() and (folder / WEIGHTS_FILE).is_file() and (folder / CONFIG_FILE).is_file() and \
             not (folder / COMPLETE_MARKER).exists():
-        return folder  # written by hand or by another tool: no marker, but both files are there
-    return None
+        return folder, passed  # written by hand or by another tool: no marker, but both files are there
+    return None, passed
+
+
+def _warn_passed_over(passed: list[tuple[Path, str]]) -> None:
+    import sys
+
+    for candidate, problem in passed:
+        if (str(candidate), problem) not in _WARNED:
+            _WARNED.add((str(candidate), problem))
+            print(f"warning: checkpoint {candidate}: {problem}; trying the previous one", file=sys.stderr)
+
+
+def _describe_corrupt(passed: list[tuple[Path, str]]) -> str:
+    problems = sorted({problem for _, problem in passed})
+    return f"every checkpoint fails its checksums ({', '.join(p.name for p, _ in passed)}: {'; '.join(problems)})"
+
+
+def resolve_checkpoint_dir(folder: str | Path, verify: bool = True) -> Path | None:
+    """The last complete, verified version of checkpoint folder ``folder`` (``X``, a complete ``X.tmp``,
+    or ``X.prev``, in that order), or None. When a version is used after passing over one that fails its
+    checksums, one line on stderr names it (once per process); when none is usable nothing is printed:
+    the caller's error names them (:func:`corrupt_checkpoints_message`)."""
+    found, passed = inspect_checkpoint_dir(folder, verify)
+    if found is not None:
+        _warn_passed_over(passed)
+    return found
+
+
+def corrupt_checkpoints_message(folder: str | Path) -> str | None:
+    """When no version of checkpoint ``folder`` is usable but some are complete and fail their checksums:
+    one line naming them and what is wrong; else None."""
+    found, passed = inspect_checkpoint_dir(folder)
+    return _describe_corrupt(passed) if found is None and passed else None
 
 
 def _find_weights(path: Path) -> Path:
-    """A RUN folder (best/ if present, else last/), a checkpoint folder, or a weights file."""
+    """A RUN folder (best/ if usable, else last/), a checkpoint folder, or a weights file."""
     if not path.exists():
         raise UserError(f"checkpoint {path}: no such file or folder")
     if path.is_file():
         if (path.parent / COMPLETE_MARKER).is_file() and (problem := verify_checkpoint_dir(path.parent)):
             raise UserError(f"checkpoint {path.parent}: {problem}")
         return path
-    for sub in ("best", "last"):
-        found = resolve_checkpoint_dir(path / sub)
+    passed: list[tuple[Path, str]] = []
+    for folder in (path / "best", path / "last", path):
+        found, bad = inspect_checkpoint_dir(folder)
+        passed += bad
         if found is not None:
+            _warn_passed_over(passed)  # best/ corrupt and last/ used: said, not silent
             return found / WEIGHTS_FILE
-    found = resolve_checkpoint_dir(path)
-    if found is not None:
-        return found / WEIGHTS_FILE
-    if (path / WEIGHTS_FILE).is_file():
+    if (path / WEIGHTS_FILE).is_file():  # a checkpoint folder named as such (edited by hand?): said, loaded
+        _warn_passed_over(passed)
         return path / WEIGHTS_FILE
+    if passed:
+        raise UserError(f"checkpoint {path}: {_describe_corrupt(passed)}")
     missing = " and ".join(n for n in (WEIGHTS_FILE, CONFIG_FILE) if not (path / n).is_file())
     raise UserError(f"checkpoint {path}: not a run or checkpoint folder ({missing} missing here, and no "
                     f"usable checkpoint in {path / 'best'} or {path / 'last'})")
@@ -328,21 +367,35 @@ def load_run_config(path: str | Path) -> dict:
     raise UserError(f"checkpoint {path}: no {CONFIG_FILE} beside it (the model config is needed to build it)")
 
 
+def _unpickling_reason(exc: BaseException) -> str:
+    """What torch's weights_only unpickler refused, without its paragraphs of advice."""
+    import re
+
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\s*\n|Check the documentation|$)", text, re.S)
+    reason = found.group(1) if found else (text.strip().splitlines() or [type(exc).__name__])[0]
+    reason = " ".join(reason.split()).split(" Please use ")[0].split(" Check the documentation")[0]
+    return reason if len(reason) <= 160 else reason[:157] + "..."
+
+
 def load_train_state(path: str | Path) -> dict:
     """Read a ``train_state.pt`` with ``torch.load(weights_only=True)``; a file that needs arbitrary
     unpickling (one crafted to run code, for instance) is refused with a UserError."""
     import pickle
+    import warnings
 
     import torch
 
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's note on the pickle protocol: ours is the one line below
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError, ValueError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: refused to load: not a plain tensor file (weights_only): {first}") from None
+        raise UserError(f"{path}: refused to load: not a plain tensor file (weights_only): "
+                        f"{_unpickling_reason(exc)}") from None
     if not isinstance(state, dict):
         raise UserError(f"{path}: expected a dict of training state, got {type(state).__name__}")
     return state

@@ -135,7 +135,10 @@ def _joint_mapping(ck, data_spec: str, records: list) -> tuple[str, np.ndarray |
 
 
 CENTER_MODES = {  # evaluate --center -> (the engine's first crop, what the report says)
-    "depth": ("policy", "the hand found in the depth map (label-free, as predict)"),
+    "auto": ("policy", "the hand found as predict finds it (label-free): the checkpoint's hand locator, "
+                       "else the nearest-blob search"),
+    "locator": ("policy", "the hand found by the checkpoint's hand locator (label-free)"),
+    "depth": ("policy", "the hand found in the depth map by the nearest-blob search (label-free)"),
     "joints": ("joints", "the labelled joints' centroid (uses the labels)"),
 }
 
@@ -149,9 +152,10 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
     Every frame goes through :class:`srnpose.frame_path.FramePath`, the engine ``predict`` runs, with
-    the checkpoint's cube, centre rule and passes. ``center``: "depth" (default: the label-free path)
-    or "joints" (first crop at the labelled joints' centroid). A frame whose hand is not found counts
-    in ``hands_not_found`` and is left out of the errors; no label places its crop.
+    the checkpoint's cube, centre rule and passes. ``center``: "auto" (default: the label-free path of
+    ``predict``: the checkpoint's hand locator, else the nearest-blob search), "locator", "depth" (the
+    nearest-blob search) or "joints" (first crop at the labelled joints' centroid). A frame whose hand
+    is not found counts in ``hands_not_found`` and is left out of the errors; no label places its crop.
     ``dataset``: name whose joint names label the per-joint plot (default: the checkpoint's layout).
     ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``records``: evaluate these instead
     of loading. ``centers``: a refined-centre file for the test split. ``refine``: passes after the
@@ -165,13 +169,14 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     from srnpose.geometry import Intrinsics
     from srnpose.skeleton import LAYOUTS
 
-    center = center or "depth"
+    center = center or "auto"
     if center not in CENTER_MODES:
         raise UserError(f"center: {center!r} is not one of {', '.join(CENTER_MODES)}")
     if refine is not None and not 0 <= refine < MAX_PASSES:
         raise UserError(f"refine: must be in [0, {MAX_PASSES - 1}], got {refine}")
     ck = load_checkpoint(run_dir, device=device)
-    engine = FramePath.from_checkpoint(ck, passes=None if refine is None else 1 + refine)
+    engine = FramePath.from_checkpoint(ck, passes=None if refine is None else 1 + refine,
+                                       finder="depth" if center == "joints" else center)
     if records is None:
         data_cfg = ck.config.get("data") or {}
         records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad, centers,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from srnpose.errors import UserError
 
-__all__ = ["LOCK_FILE", "run_lock", "check_run_dir", "check_out_dir"]
+__all__ = ["LOCK_FILE", "run_lock", "check_lock_free", "check_run_dir", "check_out_dir"]
 
 LOCK_FILE = ".lock"
 
@@ -56,9 +56,37 @@ def run_lock(run_dir: Path, enabled: bool = True):
         os.close(fd)  # closing releases the lock
 
 
-def check_run_dir(run_dir: Path, resume: bool) -> None:
-    """A fresh start must not overwrite a run: refuse a folder holding a checkpoint unless ``resume``."""
-    from srnpose.checkpoint import resolve_checkpoint_dir
+def check_lock_free(run_dir: Path) -> None:
+    """Refuse now, before anything is printed or loaded, if another training holds ``run_dir``'s lock
+    (:func:`run_lock` checks again when it takes it)."""
+    import fcntl
 
+    path = Path(run_dir) / LOCK_FILE
+    if not path.is_file():
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            raise UserError(f"--out {run_dir}: another training (PID {holder}) is using this run folder") from None
+    finally:
+        os.close(fd)
+
+
+def check_run_dir(run_dir: Path, resume: bool) -> None:
+    """A fresh start must not overwrite a run: refuse a folder holding a checkpoint unless ``resume``,
+    and refuse (resume or not) a folder whose every checkpoint fails its checksums: starting afresh
+    there would overwrite the only copies."""
+    from srnpose.checkpoint import corrupt_checkpoints_message, resolve_checkpoint_dir
+
+    corrupt = corrupt_checkpoints_message(run_dir / "last")
+    if corrupt:
+        raise UserError(f"--out {run_dir}: {corrupt}; nothing to resume from, and a new run would overwrite "
+                        "them: move the folder away or choose another --out")
     if not resume and resolve_checkpoint_dir(run_dir / "last") is not None:
         raise UserError(f"--out {run_dir}: already holds a run; add --resume to continue it or choose another folder")

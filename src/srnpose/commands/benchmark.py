@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", metavar="RUN",
                         help="a run folder or checkpoint; default: the default config (21 joints, 3 stages, "
                              "ResNet-18, 128x128), randomly initialized")
-    parser.add_argument("--backends", default=",".join(BACKENDS), metavar="LIST",
-                        help=f"comma-separated, from {', '.join(BACKENDS)} (default: all)")
+    parser.add_argument("--backends", default=None, metavar="LIST",
+                        help=f"comma-separated, from {', '.join(BACKENDS)} (default: all that are installed)")
     parser.add_argument("--frames", type=int, default=200, metavar="N",
                         help="timed frames per backend and scope (default 200)")
     parser.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed calls first (default 20)")
@@ -36,7 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from srnpose.bench import BENCH_BACKENDS as BACKENDS
 
-    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if args.backends is None:  # the default: every backend whose package is installed, said when one is not
+        import sys
+
+        from srnpose.errors import MissingExtraError, require_extra
+
+        backends = BACKENDS
+        try:
+            require_extra("onnxruntime", "onnx")
+            require_extra("onnx")
+        except MissingExtraError:
+            backends = tuple(b for b in BACKENDS if not b.startswith("onnxruntime"))
+            print("srnpose benchmark: note: onnx/onnxruntime not installed, timing torch only "
+                  "(pip install 'srnpose[onnx]' for the others)", file=sys.stderr)
+    else:
+        backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     for b in backends:
         if b not in BACKENDS:
             raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BACKENDS)}")

@@ -30,8 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--centers", metavar="FILE",
                         help="refined hand centres of the test split, one line per frame (uvd, or '# xyz' header)")
     parser.add_argument("--center", choices=tuple(CENTER_MODES),
-                        help="first crop without a centres file: depth = the hand found in the depth map, as "
-                             "predict (default, label-free); joints = the labelled joints' centroid (uses labels)")
+                        help="first crop without a centres file: auto = the hand found as predict finds it "
+                             "(default, label-free: the checkpoint's hand locator, else the nearest-blob search); "
+                             "locator; depth = the nearest-blob search; joints = the labelled joints' centroid "
+                             "(uses labels)")
     parser.add_argument("--refine", type=int, metavar="N",
                         help="extra passes, each cropping again at the previous pass's joints' centroid "
                              "(default: 1 for a model trained with data.center=mixed, else 0)")
@@ -55,6 +57,20 @@ def _parse_pairs(items: list[str]) -> dict[str, Path]:
     return pairs
 
 
+def _check_joint_count(dataset: str | None, num_joints: int, labels: str) -> None:
+    """Files of another dataset's layout (NYU's 14 joints scored as ICVL's 16) are refused, naming both."""
+    from srnpose.skeleton import LAYOUTS
+
+    if dataset not in LAYOUTS:
+        return
+    # the dataset's evaluation layout, and its full annotation where one exists (nyu36 for nyu)
+    counts = sorted({len(layout.joint_names) for name, layout in LAYOUTS.items()
+                     if name == dataset or (name.startswith(dataset) and name[len(dataset):].isdigit())})
+    if num_joints not in counts:
+        raise UserError(f"--dataset {dataset}: {labels} has {num_joints} joints per line, but {dataset} files have "
+                        f"{' or '.join(map(str, counts))} (files of another dataset?)")
+
+
 def _run_checkpoint(args: argparse.Namespace) -> int:
     from srnpose.data.centering import MAX_PASSES
 
@@ -66,7 +82,12 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
     if not args.data:
         raise UserError("--checkpoint needs --data SPEC (e.g. synth, nyu:DIR)")
     from srnpose import evaluate_run
+    from srnpose.run_lock import check_out_dir
+
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / "eval"
+    if not Path(args.checkpoint).exists():  # named as the checkpoint, not as a folder we cannot create
+        raise UserError(f"checkpoint {args.checkpoint}: no such file or folder")
+    check_out_dir(out_dir, "--out")
     opts = {}
     if args.dataset:
         opts["dataset"] = args.dataset
@@ -117,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
 
         raise UserError(f"give --dataset ({', '.join(DATASET_INTRINSICS)}) or --intrinsics fx,fy,cx,cy")
 
+    from srnpose.run_lock import check_out_dir
+
+    check_out_dir(args.out, "--out")  # before the files are read: a bad --out fails first, in one line
     report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)
     num_joints = len(next(iter(report["methods"].values()))["per_joint_mm"])
+    _check_joint_count(args.dataset, num_joints, args.labels)
     paths = write_report(args.out, report, joint_names_for(args.dataset, num_joints))
     used = intrinsics or get_dataset_intrinsics(args.dataset)
     print(f"{report['dataset']}: {report['frames']} frames, {num_joints} joints, "

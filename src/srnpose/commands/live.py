@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jsonl", metavar="FILE", help="append one JSON object per frame")
     parser.add_argument("--width", type=int, default=640, help="RealSense stream width (default 640)")
     parser.add_argument("--height", type=int, default=480, help="RealSense stream height (default 480)")
+    from srnpose.commands.predict import add_finder_arguments
+
+    add_finder_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
+    if args.jsonl:  # checked before the camera starts and the model loads
+        from pathlib import Path
+
+        from srnpose.run_lock import check_out_dir
+
+        if Path(args.jsonl).is_dir():
+            raise UserError(f"--jsonl {args.jsonl}: is a folder, expected a file name")
+        check_out_dir(Path(args.jsonl).parent, "--jsonl")
     if args.replay:
         if args.camera == "realsense":
             raise UserError("--replay needs --camera NAME, the preset the frames were recorded with")
@@ -49,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
         c = source.camera
         cam = resolve_frame_camera(c.intrinsics, c.depth_unit_mm, c.mirrored)
     backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
-    estimator = load(args.checkpoint, backend=backend)
+    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand)
     smoother = OneEuroFilter() if args.smooth else None
-    sink = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
+    try:
+        sink = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
+    except OSError as exc:
+        raise UserError(f"--jsonl {args.jsonl}: cannot write ({exc.strerror or exc})") from None
     count, found, t0 = 0, 0, time.perf_counter()
     try:
         with source:

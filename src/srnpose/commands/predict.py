@@ -36,6 +36,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints of a sequence")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of a recording, for --smooth and the GIF")
     parser.add_argument("--no-overlays", action="store_true", help="write predictions.jsonl only")
+    add_finder_arguments(parser)
+
+
+def add_finder_arguments(parser) -> None:
+    """``--center`` and ``--hand``: how predict and live find the hand (``srnpose.frame_path.FINDERS``)."""
+    from srnpose.frame_path import FINDERS, HANDS
+
+    parser.add_argument("--center", choices=FINDERS, default="auto",
+                        help="how the hand is found: auto = the hand locator the checkpoint carries, else the "
+                             "nearest-blob search (default); locator = require the locator; depth = the "
+                             "nearest-blob search")
+    parser.add_argument("--hand", choices=HANDS, default="nearest",
+                        help="with several hands, the locator takes the nearest (default) or the one on the "
+                             "left / right of the frame as given")
 
 
 def _camera(args: argparse.Namespace):
@@ -49,6 +63,29 @@ def _camera(args: argparse.Namespace):
         flag = "--intrinsics" if args.intrinsics and "intrinsics" in str(exc) else "--depth-unit" \
             if "depth unit" in str(exc) else "--camera"
         raise UserError(f"{flag}: {exc}") from None
+
+
+# the median valid depth of a hand-tracking frame lies within these (mm): outside, the depth unit is wrong
+PLAUSIBLE_DEPTH_MM = (50.0, 20000.0)
+
+
+def depth_unit_warning(depth, depth_unit_mm: float) -> str | None:
+    """A one-line warning when a frame's depth, in mm, is out of any depth camera's range (metres given
+    as millimetres, or a wrong --depth-unit); None when plausible or when the frame has no valid pixel."""
+    import numpy as np
+
+    valid = depth[depth > 0]
+    if valid.size == 0:
+        return None
+    median_mm = float(np.median(valid)) * float(depth_unit_mm)
+    if median_mm < PLAUSIBLE_DEPTH_MM[0]:
+        hint = "metres? give --depth-unit 1000" if median_mm * 1000.0 >= PLAUSIBLE_DEPTH_MM[0] else \
+            "is --depth-unit (mm per raw unit) right?"
+        return f"median depth is {median_mm:.3g} mm, too near for a depth camera: {hint}"
+    if median_mm > PLAUSIBLE_DEPTH_MM[1]:
+        return (f"median depth is {median_mm:.3g} mm, beyond any depth camera's range: is --depth-unit "
+                f"{depth_unit_mm:g} (mm per raw unit) right?")
+    return None
 
 
 def overlay(depth_mm, result, layout: str):
@@ -79,6 +116,7 @@ def overlay(depth_mm, result, layout: str):
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     import time
 
     import numpy as np
@@ -91,13 +129,15 @@ def run(args: argparse.Namespace) -> int:
     from srnpose.smoothing import OneEuroFilter
     from srnpose.viz import save_gif, save_png
 
+    if not args.fps > 0:
+        raise UserError(f"--fps: must be > 0, got {args.fps}")
     cam = _camera(args)
     out = check_out_dir(args.out)
     source = open_sources(args.inputs, fps=args.fps)
     backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
     if backend == "onnxruntime":
         require_extra("onnxruntime", "onnx")
-    estimator = load(args.checkpoint, backend=backend)
+    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand)
     (out / "overlays").mkdir(parents=True, exist_ok=True)
     smoother = OneEuroFilter() if args.smooth else None
     gif_frames = []
@@ -105,7 +145,12 @@ def run(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     with source, open(out / "predictions.jsonl", "w", encoding="utf-8") as jsonl:
         frames = tqdm(source, total=len(source), desc="predict", unit="frame")
+        unit_checked = False  # the first frame with valid depth is checked for a wrong depth unit
         for frame, result in estimate_frames(estimator, frames, cam, smoother):
+            if not unit_checked and (frame.depth > 0).any():
+                unit_checked = True
+                if message := depth_unit_warning(frame.depth, cam.depth_unit_mm):
+                    tqdm.write(f"srnpose predict: warning: {frame.source}: {message}", file=sys.stderr)
             record = result.to_json(frame.name)
             record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
             jsonl.write(json.dumps(record) + "\n")

@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resolution", metavar="WxH", help="image size (default: the camera's)")
     parser.add_argument("--workers", default="1", metavar="K", help="parallel processes (default 1)")
     parser.add_argument("--preview", metavar="FILE.png", help="also write a grid of frames with the skeleton drawn")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a folder that is not empty (frames of an earlier, larger run are removed)")
     parser.add_argument("--format", default=NATIVE_FORMAT, choices=_formats(),
                         help="output layout (default native: meta.json, depth/*.png, labels.txt)")
 
@@ -90,7 +92,7 @@ def resolve_camera_flags(args: argparse.Namespace):
     return None, resolution
 
 
-def _check_out_dir(text: str):
+def _check_out_dir(text: str, overwrite: bool = False):
     import os
     from pathlib import Path
 
@@ -99,6 +101,9 @@ def _check_out_dir(text: str):
     out = Path(text)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} exists and is not a directory")
+    if out.is_dir() and not overwrite and any(out.iterdir()):
+        # an earlier run's frames would stay beside the new labels: refuse, as train refuses a run folder
+        raise UserError(f"--out: {out} is not empty; add --overwrite to write over it or choose a new folder")
     try:
         (out / "depth").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -138,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     inside_out = preview is not None and preview.parent.resolve() == Path(args.out).resolve()
     if preview is not None and (preview.is_dir() or not (preview.parent.is_dir() or inside_out)):
         raise UserError(f"--preview: cannot write {preview} (not a file path in an existing directory)")
-    out = _check_out_dir(args.out)
+    out = _check_out_dir(args.out, args.overwrite)
 
     if args.format == NATIVE_FORMAT:
         from srnpose.synth import write_dataset

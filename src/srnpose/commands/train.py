@@ -141,7 +141,13 @@ def run(args: argparse.Namespace) -> int:
 
     from srnpose.checkpoint import resolve_checkpoint_dir
     from srnpose.run_config import resolve_data
+    from srnpose.run_lock import check_lock_free, check_run_dir
 
+    # refused before anything is loaded or printed (train() checks again); rank 0 alone, as train() does:
+    # under torchrun, rank 0 may already hold the lock when another rank gets here
+    if int(os.environ.get("RANK", "0")) == 0 and Path(args.out).is_dir():
+        check_lock_free(Path(args.out))
+        check_run_dir(Path(args.out), args.resume)
     saved = None
     if args.resume and resolve_checkpoint_dir(Path(args.out) / "last") is not None:
         saved = load_resume_config(args.out)
@@ -156,7 +162,14 @@ def run(args: argparse.Namespace) -> int:
                                  [f"data.spec={args.data}"] + extra + list(args.overrides or []))
     cfg = requested if saved is None else reconcile(saved, resolve_data(requested), args.extend)
     if saved is not None and int(os.environ.get("RANK", "0")) == 0:
-        print(f"resuming {args.out} from its last checkpoint", file=sys.stderr)
+        from srnpose.checkpoint import TRAIN_STATE_FILE, load_train_state
+
+        # read here first so that a refused train_state.pt is the only line, and the step can be said
+        last = resolve_checkpoint_dir(Path(args.out) / "last")
+        state = last / TRAIN_STATE_FILE if last is not None else None
+        step = load_train_state(state).get("step") if state is not None and state.is_file() else None
+        print(f"resuming {args.out} from its last checkpoint" + (f" (step {int(step)})" if step is not None else ""),
+              file=sys.stderr)
     result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, extend=args.extend)
     if int(os.environ.get("RANK", "0")) == 0:
         summary = f"trained to step {result.step} ({result.samples_per_s:.1f} samples/s)"

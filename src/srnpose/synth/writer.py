@@ -112,9 +112,19 @@ def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: I
                 lines += chunk
                 bar.update(task[3] - task[2])
     bar.close()
+    remove_stale_frames(out_dir / DEPTH_DIR, frames)
     (out_dir / LABELS_FILE).write_text("".join(line + "\n" for line in lines))
     write_meta(out_dir, intrinsics, resolution, frames, seed)
     return out_dir
+
+
+def remove_stale_frames(depth_dir: Path, frames: int) -> int:
+    """Delete ``NNNNNN.png`` frames numbered ``frames`` and up (left by an earlier, larger run in the same
+    folder, they would lie beside labels that do not describe them); returns how many."""
+    stale = [p for p in depth_dir.glob("*.png") if p.stem.isdigit() and len(p.stem) == 6 and int(p.stem) >= frames]
+    for path in stale:
+        path.unlink()
+    return len(stale)
 
 
 def read_labels(path: str | Path) -> np.ndarray:

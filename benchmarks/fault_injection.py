@@ -1,0 +1,343 @@
+"""Fault injection: SIGKILL a training run at random moments, rerun the same command, compare the weights.
+
+    python benchmarks/fault_injection.py                       # 10 kills, seed 0, tiny synthetic run
+    python benchmarks/fault_injection.py --kills 20 --seed 3 --steps 160 --json fault.json
+
+Trains a tiny run (``--preset tiny``, synthetic data rendered on the fly, ``--steps`` fixed, a
+checkpoint every ``--ckpt-every`` steps) once without interruption, then again with the identical
+command (``srnpose train ... --out RUN --resume``) while killing its process group with SIGKILL at
+``--kills`` random moments (seeded). Each kill is one of:
+
+* ``time``: after a random delay, anywhere from the start-up (imports, checkpoint loading) into the
+  training steps;
+* ``ckpt``: as soon as a new ``RUN/last.tmp`` folder appears (a checkpoint being written), after a
+  random 0-20 ms for half of them.
+
+After every kill, before the rerun, every version of the checkpoint (``last``, ``last.tmp``,
+``last.prev``) is checked with :func:`srnpose.checkpoint.verify_checkpoint_dir`, and the one a restart
+will load (:func:`srnpose.checkpoint.resolve_checkpoint_dir`) is loaded here too. Every rerun's stderr
+is searched for "warning: checkpoint ... trying the previous one" (a candidate passed over). At the
+end: faults injected, kills that landed while a checkpoint was being written (``last.tmp`` left
+behind), restarts, corrupted checkpoints loaded (must be 0), the largest absolute difference between
+the final weights (and optimizer state) and the uninterrupted run's (0 on a CPU: resume is exact), and
+the training rows of ``metrics.csv``: duplicated, missing and out-of-order steps. Prints a table;
+``--json FILE`` writes the figures.
+Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import io
+import json
+import os
+import platform
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WARNING_RE = re.compile(r"^warning: checkpoint .* trying the previous one$", re.M)
+POLL_S = 0.001  # how often a ckpt kill looks for last.tmp
+CKPT_JITTER_S = 0.02  # the random delay after last.tmp appears, for half of the ckpt kills
+
+
+def train_command(out: Path, steps: int, ckpt_every: int) -> list[str]:
+    return [sys.executable, "-m", "srnpose", "train", "--data", "synth", "--preset", "tiny", "--steps", str(steps),
+            "--out", str(out), "--resume", "--no-progress", "--set", "model.width=8", "--set", "train.batch_size=2",
+            "--set", "data.val_frames=2", "--set", "train.log_every=1", "--set", f"train.ckpt_every={ckpt_every}",
+            "--set", "train.val_every=1000"]
+
+
+def last_step(run: Path) -> int:
+    """The step of the last row of ``metrics.csv`` (0 when none)."""
+    try:
+        with open(run / "metrics.csv", newline="") as f:
+            rows = [r for r in csv.reader(f)][1:]
+    except OSError:
+        return 0
+    steps = [int(r[0]) for r in rows if r and r[0].isdigit()]
+    return steps[-1] if steps else 0
+
+
+def folder_id(path: Path) -> tuple | None:
+    """Identity of a folder (inode, mtime), or None when absent: tells a new last.tmp from a leftover."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns)
+
+
+def spawn(cmd: list[str], env: dict, err_path: Path) -> tuple[subprocess.Popen, object]:
+    err = open(err_path, "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    return proc, err
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process we started and its children (data loader workers, if any): a power cut."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def clean_run(run: Path, cmd: list[str], env: dict, log: Path) -> dict:
+    """The uninterrupted run, timed: start-up (until the first metrics row) and seconds per step."""
+    t0 = time.perf_counter()
+    proc, err = spawn(cmd, env, log)
+    first = None
+    while proc.poll() is None:
+        if first is None and last_step(run) >= 1:
+            first = time.perf_counter() - t0
+        time.sleep(0.01)
+    err.close()
+    total = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"the uninterrupted run failed (exit {proc.returncode}):\n{log.read_text()[-2000:]}")
+    steps = last_step(run)
+    first = first if first is not None else total / 2
+    return {"seconds": total, "startup_s": first, "step_s": (total - first) / max(steps - 1, 1)}
+
+
+def checkpoint_states(run: Path) -> dict:
+    """For last, last.tmp, last.prev: missing | incomplete (no COMPLETE) | ok | corrupt: <what>."""
+    from srnpose.checkpoint import COMPLETE_MARKER, verify_checkpoint_dir
+
+    states = {}
+    for name in ("last", "last.tmp", "last.prev"):
+        folder = run / name
+        if not folder.is_dir():
+            states[name] = "missing"
+        elif not (folder / COMPLETE_MARKER).is_file():
+            states[name] = "incomplete"
+        else:
+            problem = verify_checkpoint_dir(folder)
+            states[name] = "ok" if problem is None else f"corrupt: {problem}"
+    return states
+
+
+def inspect_resolved(run: Path) -> dict:
+    """What a restart loads: the folder resolve_checkpoint_dir picks, verified and loaded here."""
+    from safetensors.torch import load_file
+
+    from srnpose.checkpoint import (
+        COMPLETE_MARKER,
+        TRAIN_STATE_FILE,
+        WEIGHTS_FILE,
+        load_train_state,
+        resolve_checkpoint_dir,
+        verify_checkpoint_dir,
+    )
+
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        folder = resolve_checkpoint_dir(run / "last")
+    out = {"resolved": None if folder is None else folder.name, "passed_over": len(WARNING_RE.findall(captured.getvalue())),
+           "step": None, "corrupt": False}
+    if folder is None:
+        return out
+    try:
+        if not (folder / COMPLETE_MARKER).is_file() or verify_checkpoint_dir(folder) is not None:
+            raise ValueError("unverified")
+        load_file(str(folder / WEIGHTS_FILE))
+        out["step"] = int(load_train_state(folder / TRAIN_STATE_FILE)["step"])
+    except Exception as exc:  # noqa: BLE001 - anything here means a restart would load garbage
+        out["corrupt"] = True
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def max_difference(a_path: Path, b_path: Path, state: bool = False) -> float:
+    """Largest |a - b| over every tensor of two weights files (or two train_state.pt optimizer states)."""
+    import torch
+    from safetensors.torch import load_file
+
+    if state:
+        from srnpose.checkpoint import load_train_state
+
+        def tensors(path):
+            flat = {}
+
+            def walk(prefix, value):
+                if isinstance(value, torch.Tensor):
+                    flat[prefix] = value
+                elif isinstance(value, dict):
+                    for k, v in value.items():
+                        walk(f"{prefix}.{k}", v)
+                elif isinstance(value, (list, tuple)):
+                    for i, v in enumerate(value):
+                        walk(f"{prefix}.{i}", v)
+            walk("optimizer", load_train_state(path)["optimizer"])
+            return flat
+        a, b = tensors(a_path), tensors(b_path)
+    else:
+        a, b = load_file(str(a_path)), load_file(str(b_path))
+    if a.keys() != b.keys():
+        return float("inf")
+    worst = 0.0
+    for key in a:
+        if a[key].shape != b[key].shape:
+            return float("inf")
+        if a[key].numel():
+            worst = max(worst, float((a[key].double() - b[key].double()).abs().max()))
+    return worst
+
+
+def metrics_rows(run: Path, steps: int) -> dict:
+    """The training rows of ``metrics.csv``: duplicated steps, missing steps (gaps), out-of-order rows."""
+    with open(run / "metrics.csv", newline="") as f:
+        got = [int(r["step"]) for r in csv.DictReader(f) if r["split"] == "train"]
+    seen = set(got)
+    return {"rows": len(got), "duplicates": len(got) - len(seen), "gaps": len(set(range(1, steps + 1)) - seen),
+            "out_of_order": sum(b <= a for a, b in zip(got, got[1:])),
+            "every_step_once": got == list(range(1, steps + 1))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=10, help="faults to inject (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill moments (default 0)")
+    parser.add_argument("--steps", type=int, default=120, help="training steps (default 120)")
+    parser.add_argument("--ckpt-every", type=int, default=3, help="steps between checkpoints (default 3)")
+    parser.add_argument("--ckpt-share", type=float, default=0.4,
+                        help="fraction of kills aimed at a checkpoint being written (default 0.4)")
+    parser.add_argument("--work", help="folder for the two runs (default: a temporary folder, removed)")
+    parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    holder = None if args.work else tempfile.TemporaryDirectory(prefix="srnpose_fault_")
+    work = Path(args.work or holder.name)
+    work.mkdir(parents=True, exist_ok=True)
+    clean, faulted = work / "clean", work / "faulted"
+    timing = clean_run(clean, train_command(clean, args.steps, args.ckpt_every), env, work / "clean.err")
+    print(f"uninterrupted run: {args.steps} steps in {timing['seconds']:.1f} s (start-up {timing['startup_s']:.1f} s, "
+          f"{timing['step_s'] * 1e3:.0f} ms/step)")
+
+    cmd = train_command(faulted, args.steps, args.ckpt_every)
+    window_steps = max(args.steps // max(args.kills, 1), 2)  # a time kill lands within this many steps of start-up
+    events: list[dict] = []
+    attempt = 0
+    finished_early = False
+    aimed = set(rng.sample(range(args.kills), round(args.kills * args.ckpt_share)))  # kills aimed at a write
+    while len(events) < args.kills:
+        kind = "ckpt" if len(events) in aimed else "time"
+        delay = rng.uniform(0.05, timing["startup_s"] + window_steps * timing["step_s"])
+        jitter = rng.uniform(0.0, CKPT_JITTER_S) if rng.random() < 0.5 else 0.0
+        leftover_tmp = folder_id(faulted / "last.tmp")
+        step_before = last_step(faulted)
+        proc, err = spawn(cmd, env, work / f"attempt{attempt}.err")
+        attempt += 1
+        t0 = time.perf_counter()
+        killed = False
+        while proc.poll() is None:
+            if kind == "time" and time.perf_counter() - t0 >= delay:
+                kill_group(proc)
+                killed = True
+                break
+            if kind == "ckpt":
+                now = folder_id(faulted / "last.tmp")
+                if now is not None and now != leftover_tmp:
+                    if jitter:
+                        time.sleep(jitter)
+                    kill_group(proc)
+                    killed = True
+                    break
+            time.sleep(POLL_S if kind == "ckpt" else 0.005)
+        err.close()
+        if not killed:  # the run ended before the kill: nothing left to interrupt
+            finished_early = proc.returncode == 0
+            events.append({"kind": kind, "killed": False, "exit": proc.returncode})
+            if finished_early:
+                break
+            continue
+        after = folder_id(faulted / "last.tmp")
+        event = {"kind": kind, "killed": True, "at_s": round(time.perf_counter() - t0, 3),
+                 "jitter_s": round(jitter, 4) if kind == "ckpt" else None,
+                 "step_before": step_before, "step_at_kill": last_step(faulted),
+                 "during_ckpt_write": after is not None and after != leftover_tmp,
+                 "tmp_files": sorted(p.name for p in (faulted / "last.tmp").iterdir())
+                 if after is not None and after != leftover_tmp else None,
+                 "states": checkpoint_states(faulted)}
+        event.update(inspect_resolved(faulted))
+        events.append(event)
+    # the restart after the last kill runs to the end (and so does the one after any earlier kill)
+    final_err = work / f"attempt{attempt}.err"
+    proc, err = spawn(cmd, env, final_err)
+    proc.wait()
+    err.close()
+    rerun_logs = [work / f"attempt{i}.err" for i in range(1, attempt + 1)]
+    restarts = [p.read_text(errors="replace") for p in rerun_logs if p.exists()]
+    warnings = sum(len(WARNING_RE.findall(t)) for t in restarts)
+    resumed = sum("resuming" in t for t in restarts)
+    final_ok = proc.returncode == 0
+    kills = [e for e in events if e["killed"]]
+
+    weights = lambda run: run / "last" / "model.safetensors"  # noqa: E731
+    state = lambda run: run / "last" / "train_state.pt"  # noqa: E731
+    figures = {
+        "command": "srnpose " + " ".join(cmd[3:]).replace(str(faulted), "RUN"),
+        "seed": args.seed,
+        "steps": args.steps,
+        "ckpt_every": args.ckpt_every,
+        "faults_injected": len(kills),
+        "kills_during_checkpoint_write": sum(e["during_ckpt_write"] for e in kills),
+        "kills_aimed_at_checkpoint": sum(e["kind"] == "ckpt" for e in kills),
+        "restarts": len(restarts),
+        "restarts_that_resumed": resumed,
+        "checkpoints_passed_over_warnings": warnings,
+        "corrupt_folders_seen_after_kills": sum(any(s.startswith("corrupt") for s in e["states"].values()) for e in kills),
+        "corrupted_checkpoint_loaded": sum(e["corrupt"] for e in kills),
+        "final_exit": proc.returncode,
+        "final_step": last_step(faulted),
+        "metrics": metrics_rows(faulted, args.steps) if final_ok else None,
+        "max_abs_weight_difference": max_difference(weights(clean), weights(faulted)) if final_ok else None,
+        "max_abs_optimizer_difference": max_difference(state(clean), state(faulted), True) if final_ok else None,
+        "best_weights_difference": (max_difference(clean / "best" / "model.safetensors",
+                                                   faulted / "best" / "model.safetensors") if final_ok else None),
+        "uninterrupted_s": round(timing["seconds"], 2),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}",
+        "events": events,
+    }
+    import torch
+
+    figures["machine"] += f", torch {torch.__version__}"
+
+    print(f"\n{'#':>2}  {'kind':<5} {'at s':>6} {'step':>9} {'in write':>8}  {'last':<10} {'last.tmp':<10} "
+          f"{'last.prev':<10} {'restart loads':<14} {'its step':>8}")
+    for i, e in enumerate(events, 1):
+        if not e["killed"]:
+            print(f"{i:>2}  {e['kind']:<5} the run ended (exit {e['exit']}) before the kill")
+            continue
+        s = e["states"]
+        print(f"{i:>2}  {e['kind']:<5} {e['at_s']:>6.2f} {e['step_before']:>4}->{e['step_at_kill']:<4} "
+              f"{'yes' if e['during_ckpt_write'] else 'no':>8}  {s['last'][:10]:<10} {s['last.tmp'][:10]:<10} "
+              f"{s['last.prev'][:10]:<10} {str(e['resolved']):<14} {str(e['step']):>8}")
+    print()
+    for key in ("faults_injected", "kills_during_checkpoint_write", "restarts", "restarts_that_resumed",
+                "checkpoints_passed_over_warnings", "corrupt_folders_seen_after_kills", "corrupted_checkpoint_loaded",
+                "final_exit", "final_step", "metrics", "max_abs_weight_difference",
+                "max_abs_optimizer_difference", "best_weights_difference"):
+        print(f"{key:<34} {figures[key]}")
+    print(f"{'machine':<34} {figures['machine']}")
+    print(f"command (rerun as is after each kill): python -m {figures['command']}")
+    written = [e["tmp_files"] for e in kills if e["during_ckpt_write"]]
+    if written:
+        print("files in last.tmp at the kills during a write: " + "; ".join(",".join(f) or "(none)" for f in written))
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    if holder is not None:
+        holder.cleanup()
+
+
+if __name__ == "__main__":
+    main()
