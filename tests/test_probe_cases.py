@@ -283,3 +283,23 @@ def test_a_crafted_train_state_is_the_only_line_of_a_resume(tmp_path, capsys):
     lines = _err_lines(capsys)
     assert len(lines) == 1 and lines[0].startswith(
         f"srnpose train: error: {state}: refused to load: not a plain tensor file (weights_only): Unsupported global")
+
+
+def test_negative_depth_is_refused_naming_the_value():
+    from srnpose.frame_path import FrameCamera, FrameError, check_frame, resolve_frame_camera
+
+    cam = resolve_frame_camera("241.0,241.0,159.5,119.5")
+    assert isinstance(cam, FrameCamera)
+    depth = np.full((240, 320), 500.0, np.float32)
+    depth[3, 4] = -2.5
+    with pytest.raises(FrameError, match=r"^depth has negative values \(min -2\.5\); use 0 for no measurement$"):
+        check_frame(depth, cam)
+
+
+def test_a_binary_config_is_one_line(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_bytes(b"model:\n  width: \xff\xfe\x00\x81")
+    code = main(["train", "--data", "synth", "--preset", "tiny", "--config", str(config), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].endswith(f"cannot read config {config}: not UTF-8 text (byte 16); a binary file?"), err

@@ -285,6 +285,8 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"cannot read config {path}: not UTF-8 text (byte {exc.start}); a binary file?") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -129,6 +129,8 @@ def check_frame(depth: Any, cam: FrameCamera) -> np.ndarray:
         raise FrameError(f"depth dtype {depth.dtype} is not supported (expected uint16 raw units or float32 mm)")
     if depth.dtype.kind == "f" and not np.isfinite(depth).all():
         raise FrameError("depth contains NaN or inf (use 0 for no measurement)")
+    if depth.dtype.kind == "f" and depth.size and depth.min() < 0:
+        raise FrameError(f"depth has negative values (min {depth.min():g}); use 0 for no measurement")
     h, w = depth.shape
     if cam.resolution is not None and tuple(cam.resolution) != (w, h):
         raise FrameError(f"frame is {w}x{h} but camera {cam.name or ''} is {cam.resolution[0]}x{cam.resolution[1]}"

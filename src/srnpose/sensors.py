@@ -51,6 +51,8 @@ def check_depth_array(depth: np.ndarray, where: str) -> None:
                         f"(expected uint16 raw units or float32/float64 mm)")
     if depth.dtype.kind == "f" and not np.all(np.isfinite(depth)):
         raise UserError(f"{where}: depth contains NaN or inf (use 0 for no measurement)")
+    if depth.dtype.kind == "f" and depth.size and depth.min() < 0:
+        raise UserError(f"{where}: depth has negative values (min {depth.min():g}); use 0 for no measurement")
 
 
 class FrameSource:
