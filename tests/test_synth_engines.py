@@ -4,6 +4,7 @@ deterministically, never with a hidden hand; a run config names its engine."""
 from __future__ import annotations
 
 import collections
+import json
 
 import numpy as np
 import pytest
@@ -62,6 +63,14 @@ def test_a_run_trains_and_validates_on_its_engine(tmp_path):
     train(cfg, tmp_path / "run", progress=False)
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["data"]["synth_engine"] == "v2"
+    from srnpose.cli import main
+
+    for engine, expected in ((None, "v2"), ("v1", "v1")):  # the checkpoint's engine, or the one asked for
+        out = tmp_path / f"eval_{engine}"
+        assert main(["evaluate", "--checkpoint", str(tmp_path / "run"), "--data", "synth", "--out", str(out)]
+                    + (["--synth-engine", engine] if engine else [])) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert report["frames_total"] == 500 and report["synth_engine"] == expected
 
 
 def test_a_training_crop_never_lands_on_a_nearer_torso():

@@ -177,10 +177,11 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     ck = load_checkpoint(run_dir, device=device)
     engine = FramePath.from_checkpoint(ck, passes=None if refine is None else 1 + refine,
                                        finder="depth" if center == "joints" else center)
+    data_cfg = ck.config.get("data") or {}
+    synth_engine = synth_engine or data_cfg.get("synth_engine") or "v1"
     if records is None:
-        data_cfg = ck.config.get("data") or {}
         records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad, centers,
-                                    synth_engine or data_cfg.get("synth_engine") or "v1")
+                                    synth_engine)
     if not records:
         raise UserError(f"{data_spec}: no test frames")
     if intrinsics:
@@ -206,6 +207,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         "stages": stages,
         "checkpoint": str(ck.path),
         "data": data_spec,
+        **({"synth_engine": synth_engine} if data_spec == "synth" else {}),
         "frames_total": len(records),
         "hands_not_found": int((~scores.found).sum()),
         "center": center,

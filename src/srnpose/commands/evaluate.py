@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default, label-free: the checkpoint's hand locator, else the nearest-blob search); "
                              "locator; depth = the nearest-blob search; joints = the labelled joints' centroid "
                              "(uses labels)")
+    from srnpose.synth.engines import ENGINES
+
+    parser.add_argument("--synth-engine", choices=ENGINES,
+                        help="with --data synth: the engine of the fixed test set (default: the checkpoint's)")
     parser.add_argument("--refine", type=int, metavar="N",
                         help="extra passes, each cropping again at the previous pass's joints' centroid "
                              "(default: 1 for a model trained with data.center=mixed, else 0)")
@@ -99,6 +103,8 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["center"] = args.center
     if args.refine is not None:
         opts["refine"] = args.refine
+    if args.synth_engine:
+        opts["synth_engine"] = args.synth_engine
     evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
     return 0
 
