@@ -227,8 +227,14 @@ def train_step(run: _Run, batch: dict | None) -> tuple[int, float, list[float]]:
             optimizer.step()
         return 0, 0.0, [0.0] * run.cfg.model.num_stages
     depth = batch["depth"].to(info.device)
+    target = batch["joints_nrm"].to(info.device)
     out = model(depth)
-    loss, _ = srn_loss(out.stage_joints, batch["joints_nrm"].to(info.device), t.loss_beta)
+    target_fields = None
+    if any(f is not None for f in out.stage_fields):  # detection stages: supervise their fields
+        with torch.no_grad():
+            target_fields = run.net.target_fields(depth, target)  # (B, 4J, F, F)
+    loss, _ = srn_loss(out.stage_joints, target, t.loss_beta, stage_fields=out.stage_fields,
+                       target_fields=target_fields, field_weight=t.field_loss_weight)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if t.grad_clip:
