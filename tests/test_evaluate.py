@@ -125,13 +125,15 @@ def test_wrong_joint_count_and_empty_file(tmp_path):
 
 def test_mismatched_counts_name_file_and_both_counts(tmp_path):
     gt = tmp_path / "labels.txt"
-    write_predictions_txt(gt, np.full((4, 2, 3), 500.0))
-    short = write_predictions_txt(tmp_path / "short.txt", np.full((3, 2, 3), 500.0))
+    write_predictions_txt(gt, np.full((4, 14, 3), 500.0))  # NYU's 14 evaluated joints
+    short = write_predictions_txt(tmp_path / "short.txt", np.full((3, 14, 3), 500.0))
     with pytest.raises(UserError, match=r"short\.txt: 3 frames, but .*labels\.txt has 4"):
         evaluate_files({"m": short}, gt, "nyu")
-    joints = write_predictions_txt(tmp_path / "joints.txt", np.full((4, 3, 3), 500.0))
-    with pytest.raises(UserError, match=r"joints\.txt: 3 joints per frame, but .*labels\.txt has 2"):
+    joints = write_predictions_txt(tmp_path / "joints.txt", np.full((4, 15, 3), 500.0))
+    with pytest.raises(UserError, match=r"joints\.txt: 15 joints per frame, but .*labels\.txt has 14"):
         evaluate_files({"m": joints}, gt, "nyu")
+    with pytest.raises(UserError, match=r"labels\.txt has 14 joints per line, but icvl files have 16"):
+        evaluate_files({"m": short}, gt, "icvl")  # the API checks the layout too, not only the CLI
 
 
 def test_single_model_report_with_stages(tmp_path):

@@ -213,15 +213,15 @@ def test_predict_fps_zero(tmp_path, capsys):
 
 
 def test_depth_unit_warning_names_the_flag():
-    from srnpose.commands.predict import depth_unit_warning
+    from srnpose.frame_path import depth_unit_warning
 
     depth_mm = np.full((8, 8), 500, np.uint16)
     depth_mm[0, 0] = 0  # no measurement: ignored
-    assert depth_unit_warning(depth_mm, 1.0) is None
+    assert depth_unit_warning(depth_mm, 1.0, "--depth-unit") is None
     assert depth_unit_warning(np.zeros((4, 4), np.float32), 1.0) is None  # no hand, no opinion
-    assert depth_unit_warning(depth_mm.astype(np.float32) / 1000, 1.0) == \
+    assert depth_unit_warning(depth_mm.astype(np.float32) / 1000, 1.0, "--depth-unit") == \
         "median depth is 0.5 mm, too near for a depth camera: metres? give --depth-unit 1000"
-    assert depth_unit_warning(depth_mm, 1000.0) == \
+    assert depth_unit_warning(depth_mm, 1000.0, "--depth-unit") == \
         "median depth is 5e+05 mm, beyond any depth camera's range: is --depth-unit 1000 (mm per raw unit) right?"
 
 
@@ -303,3 +303,19 @@ def test_a_binary_config_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert err[0].endswith(f"cannot read config {config}: not UTF-8 text (byte 16); a binary file?"), err
+
+
+def test_the_api_warns_once_about_metres_and_refuses_a_centre_50m_away():
+    from srnpose.frame_path import FrameError
+    from srnpose.infer import HandPoseEstimator
+
+    est = HandPoseEstimator.from_model(SRN.from_config(TINY), cube_mm=250.0)
+    metres = np.full((240, 320), 0.6, np.float32)
+    with pytest.warns(UserWarning, match=r"^median depth is 0\.6 mm, too near for a depth camera: metres\? give depth_unit_mm=1000$"):
+        est.predict(metres, intrinsics="241,241,159.5,119.5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per estimator
+        est.predict(metres, intrinsics="241,241,159.5,119.5")
+    with pytest.raises(FrameError, match=r"^center_uvd depth 50000 mm is outside any depth camera's range"):
+        est.predict(np.full((240, 320), 600.0, np.float32), intrinsics="241,241,159.5,119.5",
+                    center_uvd=(160, 120, 50000))

@@ -189,6 +189,20 @@ def compare_methods(predictions_uvd: Mapping[str, np.ndarray], gt_uvd: np.ndarra
     return {"dataset": dataset, "frames": int(gt.shape[0]), "methods": methods}
 
 
+def check_joint_count(dataset: str | None, num_joints: int, labels: str) -> None:
+    """Files of another dataset's layout (NYU's 14 joints scored as ICVL's 16) are refused, naming both."""
+    from srnpose.skeleton import LAYOUTS
+
+    if dataset not in LAYOUTS:
+        return
+    # the dataset's evaluation layout, and its full annotation where one exists (nyu36 for nyu)
+    counts = sorted({len(layout.joint_names) for name, layout in LAYOUTS.items()
+                     if name == dataset or (name.startswith(dataset) and name[len(dataset):].isdigit())})
+    if num_joints not in counts:
+        raise UserError(f"--dataset {dataset}: {labels} has {num_joints} joints per line, but {dataset} files have "
+                        f"{' or '.join(map(str, counts))} (files of another dataset?)")
+
+
 def evaluate_files(predictions: Mapping[str, str | Path], labels: str | Path, dataset: str | None = None,
                    intrinsics: Intrinsics | None = None) -> dict[str, Any]:
     """Load community files ``{name: path}`` and their labels and compare them (see :func:`compare_methods`).
@@ -202,6 +216,7 @@ def evaluate_files(predictions: Mapping[str, str | Path], labels: str | Path, da
     elif dataset is not None and dataset not in DATASET_INTRINSICS:
         get_dataset_intrinsics(dataset)  # raises, listing the valid names
     gt = load_uvd_file(labels)  # (N, J, 3)
+    check_joint_count(dataset, gt.shape[1], str(labels))
     preds = {name: load_uvd_file(path) for name, path in predictions.items()}
     sources = {name: str(path) for name, path in predictions.items()}
     return compare_methods(preds, gt, intrinsics, dataset or "custom", sources, labels_source=str(labels))

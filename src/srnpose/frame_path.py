@@ -116,6 +116,29 @@ def resolve_frame_camera(intrinsics: Any = None, depth_unit_mm: float | None = N
 _DTYPES = (np.uint16, np.float32, np.float64, np.int32, np.uint32, np.int64)
 
 
+# The median valid depth of a hand-tracking frame lies within these (mm): outside, the depth unit is wrong.
+PLAUSIBLE_DEPTH_MM = (50.0, 20000.0)
+
+
+def depth_unit_warning(depth: np.ndarray, depth_unit_mm: float, flag: str = "depth_unit_mm") -> str | None:
+    """One line when a frame's median valid depth, in mm, is out of any depth camera's range (metres
+    given as raw millimetres, or a wrong unit); None when plausible or when nothing is measured.
+    ``flag``: how the user sets the unit (``--depth-unit`` on the command line)."""
+    valid = depth[depth > 0]
+    if valid.size == 0:
+        return None
+    median_mm = float(np.median(valid)) * float(depth_unit_mm)
+    setting = f"{flag} 1000" if flag.startswith("-") else f"{flag}=1000"
+    if median_mm < PLAUSIBLE_DEPTH_MM[0]:
+        hint = f"metres? give {setting}" if median_mm * 1000.0 >= PLAUSIBLE_DEPTH_MM[0] else \
+            f"is {flag} (mm per raw unit) right?"
+        return f"median depth is {median_mm:.3g} mm, too near for a depth camera: {hint}"
+    if median_mm > PLAUSIBLE_DEPTH_MM[1]:
+        return (f"median depth is {median_mm:.3g} mm, beyond any depth camera's range: is {flag} "
+                f"{depth_unit_mm:g} (mm per raw unit) right?")
+    return None
+
+
 def check_frame(depth: Any, cam: FrameCamera) -> np.ndarray:
     """The frame as an array, or :class:`FrameError` saying what is wrong with it."""
     if not isinstance(depth, np.ndarray):

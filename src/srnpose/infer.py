@@ -35,11 +35,13 @@ from srnpose.backends import BACKENDS, make_ort_session, ort_session_options
 from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
 from srnpose.frame_path import (
+    PLAUSIBLE_DEPTH_MM,
     Estimate,
     FrameCamera,
     FrameError,
     FramePath,
     check_frame,
+    depth_unit_warning,
     resolve_frame_camera,
 )
 
@@ -103,6 +105,9 @@ class HandPoseEstimator:
 
     def __init__(self, engine: FramePath) -> None:
         self.engine = engine
+        # the first frame with a measurement is checked for a wrong depth unit (a UserWarning, once);
+        # `srnpose predict` turns this off and says it in its own words, naming --depth-unit
+        self.check_depth_unit = True
 
     # the engine's facts, for callers and reports
     input_size = property(lambda self: self.engine.input_size)
@@ -152,6 +157,9 @@ class HandPoseEstimator:
         h, w = shape
         if not (np.isfinite(center).all() and center[2] > 0):
             raise FrameError(f"center_uvd must be finite with a positive depth, got {center_uvd}")
+        if not PLAUSIBLE_DEPTH_MM[0] <= center[2] <= PLAUSIBLE_DEPTH_MM[1]:
+            raise FrameError(f"center_uvd depth {center[2]:g} mm is outside any depth camera's range "
+                             f"({PLAUSIBLE_DEPTH_MM[0]:g}-{PLAUSIBLE_DEPTH_MM[1]:g} mm; d is in mm)")
         if not (0 <= center[0] < w and 0 <= center[1] < h):
             raise FrameError(f"center_uvd ({center[0]:g}, {center[1]:g}) lies outside the {w}x{h} frame")
         if cam.mirrored:
@@ -208,6 +216,12 @@ class HandPoseEstimator:
                 depth = check_frame(depth, cam)
             except FrameError as exc:
                 raise FrameError(f"frame {i}: {exc}" if len(frames) > 1 else str(exc)) from None
+            if self.check_depth_unit and (depth > 0).any():
+                self.check_depth_unit = False
+                if message := depth_unit_warning(depth, cam.depth_unit_mm):
+                    import warnings
+
+                    warnings.warn(message, UserWarning, stacklevel=3)
             views.append(depth[:, ::-1] if cam.mirrored else depth)  # the camera's own view (no copy)
             given.append(None if centers_uvd is None or centers_uvd[i] is None
                          else self._given_center(centers_uvd[i], cam, depth.shape))

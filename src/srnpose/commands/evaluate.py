@@ -61,20 +61,6 @@ def _parse_pairs(items: list[str]) -> dict[str, Path]:
     return pairs
 
 
-def _check_joint_count(dataset: str | None, num_joints: int, labels: str) -> None:
-    """Files of another dataset's layout (NYU's 14 joints scored as ICVL's 16) are refused, naming both."""
-    from srnpose.skeleton import LAYOUTS
-
-    if dataset not in LAYOUTS:
-        return
-    # the dataset's evaluation layout, and its full annotation where one exists (nyu36 for nyu)
-    counts = sorted({len(layout.joint_names) for name, layout in LAYOUTS.items()
-                     if name == dataset or (name.startswith(dataset) and name[len(dataset):].isdigit())})
-    if num_joints not in counts:
-        raise UserError(f"--dataset {dataset}: {labels} has {num_joints} joints per line, but {dataset} files have "
-                        f"{' or '.join(map(str, counts))} (files of another dataset?)")
-
-
 def _run_checkpoint(args: argparse.Namespace) -> int:
     from srnpose.data.centering import MAX_PASSES
 
@@ -149,7 +135,6 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out, "--out")  # before the files are read: a bad --out fails first, in one line
     report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)
     num_joints = len(next(iter(report["methods"].values()))["per_joint_mm"])
-    _check_joint_count(args.dataset, num_joints, args.labels)
     paths = write_report(args.out, report, joint_names_for(args.dataset, num_joints))
     used = intrinsics or get_dataset_intrinsics(args.dataset)
     print(f"{report['dataset']}: {report['frames']} frames, {num_joints} joints, "

@@ -65,27 +65,6 @@ def _camera(args: argparse.Namespace):
         raise UserError(f"{flag}: {exc}") from None
 
 
-# the median valid depth of a hand-tracking frame lies within these (mm): outside, the depth unit is wrong
-PLAUSIBLE_DEPTH_MM = (50.0, 20000.0)
-
-
-def depth_unit_warning(depth, depth_unit_mm: float) -> str | None:
-    """A one-line warning when a frame's depth, in mm, is out of any depth camera's range (metres given
-    as millimetres, or a wrong --depth-unit); None when plausible or when the frame has no valid pixel."""
-    import numpy as np
-
-    valid = depth[depth > 0]
-    if valid.size == 0:
-        return None
-    median_mm = float(np.median(valid)) * float(depth_unit_mm)
-    if median_mm < PLAUSIBLE_DEPTH_MM[0]:
-        hint = "metres? give --depth-unit 1000" if median_mm * 1000.0 >= PLAUSIBLE_DEPTH_MM[0] else \
-            "is --depth-unit (mm per raw unit) right?"
-        return f"median depth is {median_mm:.3g} mm, too near for a depth camera: {hint}"
-    if median_mm > PLAUSIBLE_DEPTH_MM[1]:
-        return (f"median depth is {median_mm:.3g} mm, beyond any depth camera's range: is --depth-unit "
-                f"{depth_unit_mm:g} (mm per raw unit) right?")
-    return None
 
 
 def overlay(depth_mm, result, layout: str):
@@ -138,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if backend == "onnxruntime":
         require_extra("onnxruntime", "onnx")
     estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand)
+    estimator.check_depth_unit = False  # checked below, naming --depth-unit
     (out / "overlays").mkdir(parents=True, exist_ok=True)
     smoother = OneEuroFilter() if args.smooth else None
     gif_frames = []
@@ -149,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
         for frame, result in estimate_frames(estimator, frames, cam, smoother):
             if not unit_checked and (frame.depth > 0).any():
                 unit_checked = True
-                if message := depth_unit_warning(frame.depth, cam.depth_unit_mm):
+                from srnpose.frame_path import depth_unit_warning
+
+                if message := depth_unit_warning(frame.depth, cam.depth_unit_mm, "--depth-unit"):
                     tqdm.write(f"srnpose predict: warning: {frame.source}: {message}", file=sys.stderr)
             record = result.to_json(frame.name)
             record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
