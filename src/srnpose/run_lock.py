@@ -44,11 +44,7 @@ def run_lock(run_dir: Path, enabled: bool = True):
     path = run_dir / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
-            raise UserError(f"--out {run_dir}: another training (PID {holder}) is using this run folder") from None
+        _lock_or_name_holder(fd, fcntl.LOCK_EX, run_dir)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -69,11 +65,7 @@ def check_lock_free(run_dir: Path) -> None:
     except OSError:
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
-            raise UserError(f"--out {run_dir}: another training (PID {holder}) is using this run folder") from None
+        _lock_or_name_holder(fd, fcntl.LOCK_SH, run_dir)
     finally:
         os.close(fd)
 
@@ -90,3 +82,15 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
                         "them: move the folder away or choose another --out")
     if not resume and resolve_checkpoint_dir(run_dir / "last") is not None:
         raise UserError(f"--out {run_dir}: already holds a run; add --resume to continue it or choose another folder")
+
+
+def _lock_or_name_holder(fd: int, mode: int, run_dir: Path) -> None:
+    """Take ``mode`` (fcntl.LOCK_EX or LOCK_SH) on the lock file without waiting, or refuse naming the
+    PID the holder wrote into it."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+        raise UserError(f"--out {run_dir}: another training (PID {holder}) is using this run folder") from None
