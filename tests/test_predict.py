@@ -83,3 +83,16 @@ def test_user_errors_name_the_file(run_dir, tmp_path, shared_data, capsys):
 
     assert main(["predict", str(frame), "--intrinsics", "1,2,3", *args]) == 2
     assert "--intrinsics" in _error(capsys)
+
+
+def test_predict_angles_writes_a_constant_bone_skeleton(run_dir, shared_data, tmp_path):
+    frames = [shared_data / "kinect2" / f"0000000{i}.png" for i in (1, 2, 3)]
+    out = tmp_path / "out"
+    assert main(["predict", *map(str, frames), "--checkpoint", str(run_dir), "--camera", "kinect2",
+                 "--out", str(out), "--angles", "--no-overlays"]) == 0
+    records = _records(out)
+    assert [r["frame"] for r in records] == ["00000001", "00000002", "00000003"]
+    fitted = np.array([r["joints_fitted_xyz"] for r in records])
+    wrist_to_tips = np.linalg.norm(fitted[:, [4, 8, 12, 16, 20]] - fitted[:, [3, 7, 11, 15, 19]], axis=-1)
+    assert np.ptp(wrist_to_tips, axis=0).max() < 0.05  # distal bones: the same length in every frame (2-digit JSON)
+    assert all(len(r["joint_angles"]) == 20 and r["handedness"] in ("left", "right") for r in records)

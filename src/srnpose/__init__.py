@@ -7,6 +7,7 @@ _LAZY = {
     "load": ("srnpose.infer", "load"),
     "HandPoseEstimator": ("srnpose.infer", "HandPoseEstimator"),
     "PoseResult": ("srnpose.infer", "PoseResult"),
+    "fit_angles": ("srnpose.angles", "fit_angles"),
 }
 
 

@@ -78,16 +78,27 @@ class PoseResult:
     crop_box: np.ndarray  # (4,) u0, v0, u1, v1: the cube's window in the frame, for drawing
     timings: dict[str, float] = field(default_factory=dict)  # ms: center, crop, network, decode, total
     layout: str = "canonical"
+    # Filled by srnpose.angles.fit_angles (None until then, and when no hand): the kinematic hand fitted
+    # through the sequence: named angles in degrees, its joints (J, 3) mm with constant bone lengths.
+    joint_angles: dict[str, float] | None = None
+    joints_fitted_xyz: np.ndarray | None = None
+    handedness: str | None = None  # "right" or "left", as the fit found it
 
     def to_json(self, frame: str | int | None = None, ndigits: int = 2) -> dict:
-        """The ``predictions.jsonl`` record: frame, hand_found, joints_uvd, joints_xyz, center_uvd, latency_ms."""
+        """The ``predictions.jsonl`` record: frame, hand_found, joints_uvd, joints_xyz, center_uvd,
+        latency_ms; after :func:`srnpose.angles.fit_angles` also joint_angles, joints_fitted_xyz, handedness."""
 
         def plain(a: np.ndarray):
             return np.round(a, ndigits).tolist() if self.hand_found else None
 
-        return {"frame": frame, "hand_found": bool(self.hand_found), "joints_uvd": plain(self.joints_uvd),
-                "joints_xyz": plain(self.joints_xyz), "center_uvd": plain(self.center_uvd),
-                "latency_ms": round(float(self.timings.get("total", float("nan"))), 3)}
+        record = {"frame": frame, "hand_found": bool(self.hand_found), "joints_uvd": plain(self.joints_uvd),
+                  "joints_xyz": plain(self.joints_xyz), "center_uvd": plain(self.center_uvd),
+                  "latency_ms": round(float(self.timings.get("total", float("nan"))), 3)}
+        if self.joint_angles is not None:
+            record["joint_angles"] = {k: round(v, ndigits) for k, v in self.joint_angles.items()}
+            record["joints_fitted_xyz"] = np.round(self.joints_fitted_xyz, ndigits).tolist()
+            record["handedness"] = self.handedness
+        return record
 
 
 def _no_hand(num_stages: int, num_joints: int, layout: str, timings: dict) -> PoseResult:

@@ -4,7 +4,8 @@
     srnpose predict frames.npy --checkpoint model.onnx --intrinsics 475,475,320,240 --depth-unit 0.125 --out out
 
 Writes ``OUT/predictions.jsonl`` (one object per frame: frame, hand_found, joints_uvd, joints_xyz,
-center_uvd, latency_ms, timings_ms), ``OUT/overlays/<frame>.png`` (skeleton, crop box and centre on
+center_uvd, latency_ms, timings_ms; with ``--angles`` also joint_angles, joints_fitted_xyz and handedness,
+the kinematic hand fitted through all the frames as one sequence: :mod:`srnpose.angles`), ``OUT/overlays/<frame>.png`` (skeleton, crop box and centre on
 the colour-mapped depth) and, for more than one frame, ``OUT/overlays.gif``.
 """
 
@@ -36,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints of a sequence")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of a recording, for --smooth and the GIF")
     parser.add_argument("--no-overlays", action="store_true", help="write predictions.jsonl only")
+    parser.add_argument("--angles", action="store_true",
+                        help="fit the kinematic hand through the frames (one hand, constant bone lengths) and "
+                             "add its joint angles (degrees) and fitted joints to predictions.jsonl; 21-joint "
+                             "models only; the file is written once all frames are done")
     add_finder_arguments(parser)
 
 
@@ -93,8 +98,15 @@ def overlay(depth_mm, result, layout: str):
     return np.asarray(img)
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_record(jsonl, name: str, result) -> None:
     import json
+
+    record = result.to_json(name)
+    record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
+    jsonl.write(json.dumps(record) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
     import sys
     import time
 
@@ -123,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
     gif_frames = []
     found, latencies = 0, []
     t_start = time.perf_counter()
+    if args.angles and estimator.layout != "canonical":
+        raise UserError(f"--angles: joint angles need a 21-joint model; {args.checkpoint} predicts the "
+                        f"{estimator.layout} layout")
+    held = []  # --angles: (name, result) until the sequence is fitted
     with source, open(out / "predictions.jsonl", "w", encoding="utf-8") as jsonl:
         frames = tqdm(source, total=len(source), desc="predict", unit="frame")
         unit_checked = False  # the first frame with valid depth is checked for a wrong depth unit
@@ -133,9 +149,10 @@ def run(args: argparse.Namespace) -> int:
 
                 if message := depth_unit_warning(frame.depth, cam.depth_unit_mm, "--depth-unit"):
                     tqdm.write(f"srnpose predict: warning: {frame.source}: {message}", file=sys.stderr)
-            record = result.to_json(frame.name)
-            record["timings_ms"] = {k: round(float(v), 3) for k, v in result.timings.items()}
-            jsonl.write(json.dumps(record) + "\n")
+            if args.angles:
+                held.append((frame.name, result))
+            else:
+                _write_record(jsonl, frame.name, result)
             found += bool(result.hand_found)
             latencies.append(result.timings["total"])
             if not args.no_overlays:
@@ -144,6 +161,11 @@ def run(args: argparse.Namespace) -> int:
                 save_png(out / "overlays" / f"{frame.name}.png", rgb)
                 if len(source) > 1:
                     gif_frames.append(rgb[::2, ::2] if rgb.shape[1] > 400 else rgb)
+        if held:
+            from srnpose.angles import fit_angles
+
+            for (name, _), result in zip(held, fit_angles([r for _, r in held])):
+                _write_record(jsonl, name, result)
     if gif_frames:
         save_gif(out / "overlays.gif", gif_frames, fps=min(args.fps, 15.0))
     n = len(latencies)

@@ -360,6 +360,35 @@ def _fit_right(joints: np.ndarray, roll: bool) -> IKBatch:
                    residual, fitted)
 
 
+def _kabsch(model: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid (R (N, 3, 3), t (N, 3)) minimizing sum |R m + t - g|^2 over points (N, P, 3)."""
+    mc, gc = model.mean(1), given.mean(1)
+    u, _, vt = np.linalg.svd((model - mc[:, None]).swapaxes(1, 2) @ (given - gc[:, None]))
+    d = np.sign(np.linalg.det(u @ vt))
+    ones = np.ones(len(model))
+    rot = (vt.swapaxes(1, 2) * np.stack([ones, ones, d], 1)[:, None]) @ u.swapaxes(1, 2)
+    return rot, gc - (rot @ mc[..., None])[..., 0]
+
+
+def _fit_right_fixed(joints: np.ndarray, base: np.ndarray, length: np.ndarray, cup: np.ndarray) -> IKBatch:
+    """Fit right hands of one shape (chain bases (N, 5, 3), bones (N, 5, 3), cup (N,)) to joints (N, 21, 3):
+    the rigid frame by Kabsch on the wrist and the four finger MCPs, then the chains."""
+    n = len(joints)
+    lifted = base + cup[:, None, None] * np.array([0.0, 0.0, 1.0]) * CUP_BASE_Z_MM[:, None]  # (N, 5, 3)
+    palm = np.concatenate([np.zeros((n, 1, 3)), lifted[:, 1:]], 1)  # wrist (the origin) + finger MCPs
+    rot, trans = _kabsch(palm, joints[:, np.r_[0, _FINGER_MCP]])
+    hand = (joints - trans[:, None]) @ rot  # R^T (x - t)
+    targets = (hand[:, _CHAIN_JOINTS[:, 1:]] - lifted[:, :, None]) @ rest_frames(cup)  # (N, 5, 3, 3)
+    low = np.broadcast_to(LIMITS_DEG[..., 0], (n, 5, 4)).reshape(-1, 4)
+    high = np.broadcast_to(LIMITS_DEG[..., 1], (n, 5, 4)).reshape(-1, 4)
+    angles = _solve_chains(targets.reshape(-1, 3, 3), length.reshape(-1, 3), low, high).reshape(n, 5, 4)
+    fitted = forward_kinematics_batch(base, length, angles, cup) @ rot.swapaxes(1, 2) + trans[:, None]
+    residual = np.linalg.norm(fitted - joints, axis=-1).mean(1)
+    palm_scale = np.full((n, 2), np.nan)  # not a parameter here: the bases are given
+    return IKBatch(angles, cup.copy(), base.copy(), length.copy(), palm_scale, np.zeros(n), rot, trans,
+                   np.zeros(n, dtype=bool), residual, fitted)
+
+
 def _mirror_batch(fit: IKBatch) -> IKBatch:
     """A right-hand fit of mirrored joints -> the left-hand fit of the joints as given."""
     m = hm.MIRROR_X
@@ -417,3 +446,27 @@ def joint_angles_dict(pose: hm.HandPose) -> dict[str, float]:
     out = {name: float(chain[f, k]) for f, names in enumerate(ANGLE_NAMES) for k, name in enumerate(names)}
     out.update({name: float(v) for name, v in zip(WRIST_ANGLE_NAMES, pose.wrist_deg)})
     return out
+
+
+def fit_sequence(joints_xyz: np.ndarray, mirrored: bool | None = None) -> IKBatch:
+    """Fit one hand through a sequence of N skeletons (N, 21, 3): one shape for all frames, so every bone
+    keeps its length, and per frame the pose and rigid frame.
+
+    First each frame is fitted on its own (:func:`fit_poses`); the handedness (``mirrored=None``: the
+    one with the lower summed residual), the chain bases, bone lengths and cup are the medians over the
+    frames; then each frame's chains are solved again with that shape. The palm's arch (``cup``) is
+    part of the shape here, so the palm's bones keep their lengths too. One frame is a sequence of one."""
+    joints = np.asarray(joints_xyz, dtype=np.float64)
+    if mirrored is None:
+        fits = [fit_poses(joints, False), fit_poses(joints, True)]
+        first = min(fits, key=lambda f: float(f.residual_mm.sum()))
+        mirrored = bool(first.mirrored[0]) if len(first) else False
+    else:
+        first = fit_poses(joints, mirrored)
+    n = len(joints)
+    base = np.broadcast_to(np.median(first.base_xyz_mm, 0), (n, 5, 3)).copy()
+    length = np.broadcast_to(np.median(first.bone_length_mm, 0), (n, 5, 3)).copy()
+    cup = np.full(n, float(np.median(first.cup)))
+    if not mirrored:
+        return _fit_right_fixed(joints, base, length, cup)
+    return _mirror_batch(_fit_right_fixed(joints @ hm.MIRROR_X, base, length, cup))
