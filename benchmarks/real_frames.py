@@ -8,7 +8,7 @@ For each model (a run folder, checkpoint or exported .onnx; loaded with ``srnpos
 1. the 30 consecutive Kinect V2 frames of ../shared/data/kinect2 (camera preset ``kinect2``:
    mirrored, mm), each predicted on the full frame (the model's own hand locator), then
    :func:`srnpose.quality.quality_report`: surface violation, silhouette miss, bone-length and
-   finger-fold outliers (shares, 0 = all pass; means over the frames with a hand), jitter (median
+   finger-fold outliers, hand uncovered by bones (shares, 0 = all pass; means over the frames with a hand), jitter (median
    joint motion between consecutive frames, mm; also about the joints' centroid);
 2. the labelled NYU frame (../shared/data/nyu_frame, read with srnpose's NYU reader; camera preset
    ``nyu``: fx 588.03, fy -587.07 (y up, as the community writes it), cx 320, cy 240), predicted on the
@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from srnpose.quality import PER_FRAME_MEASURES as MEASURES  # surface violation ... hand uncovered
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 KINECT_CAMERA = "kinect2"
@@ -48,7 +50,6 @@ NYU_TILE_PX = 320
 SHEET_COLUMNS = 6
 SYNTH_REFERENCE_FRAMES = 30
 COLOR_NEAR_MM, COLOR_FAR_MM = 100.0, 200.0  # depth colour range around the crop centre: in front, behind
-MEASURES = ("surface_violation", "silhouette_miss", "bone_length_outliers", "finger_fold_outliers")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -339,7 +340,7 @@ def run(args: argparse.Namespace) -> int:
         tiles = []
         for frame, result, row in zip(frames, results, report["per_frame"]):
             text = f"{frame.index:02d}" + (f" sv{row['surface_violation']:.2f} sm{row['silhouette_miss']:.2f}"
-                                           f" bl{row['bone_length_outliers']:.2f}" if result.hand_found else "")
+                                           f" bl{row['bone_length_outliers']:.2f} un{row['hand_uncovered']:.2f}" if result.hand_found else "")
             tile = kinect_tile(frame.depth.astype(np.float32), result, text)
             save_png(folder / f"kinect_{frame.index:02d}.png", tile)
             tiles.append(tile)

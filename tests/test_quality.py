@@ -42,6 +42,7 @@ def test_frame_uvd_round_trip_and_mirroring():
 def test_true_joints_pass_every_measure(frames):
     for f in frames:
         q = quality.frame_quality(f.depth_mm, f.joints_xyz, f.intrinsics, "canonical")
+        assert q.pop("hand_uncovered") < 0.05, (f.seed, q)  # a few edge pixels beyond 25 mm of a bone
         assert q == {"surface_violation": 0.0, "silhouette_miss": 0.0, "bone_length_outliers": 0.0,
                      "finger_fold_outliers": 0.0}, (f.seed, q)
         gap = quality.surface_gap_mm(f.depth_mm, f.joints_xyz, f.intrinsics)
@@ -63,6 +64,23 @@ def test_skeleton_beside_hand_fails_silhouette(frames):
     f = frames[0]
     assert quality.silhouette_miss(f.depth_mm, f.joints_xyz * (1.0 + 40.0 / np.median(f.joints_xyz[:, 2])),
                                    f.intrinsics) == 0.0
+
+
+def test_squeezed_fingers_leave_the_hand_uncovered(frames):
+    """Chains drawn halfway to the middle finger's (each joint still on the hand, each bone a plausible
+    length) leave the outer fingers without a bone."""
+    true, squeezed = [], []
+    for f in frames:
+        j = f.joints_xyz
+        sq = j.copy()
+        for chain in range(5):
+            sq[1 + 4 * chain: 5 + 4 * chain] = 0.5 * j[1 + 4 * chain: 5 + 4 * chain] + 0.5 * j[9:13]
+        true.append(quality.hand_uncovered(f.depth_mm, j, f.intrinsics))
+        squeezed.append(quality.hand_uncovered(f.depth_mm, sq, f.intrinsics))
+        mirrored = np.ascontiguousarray(f.depth_mm[:, ::-1])
+        assert quality.hand_uncovered(mirrored, sq, f.intrinsics, mirrored=True) == squeezed[-1]
+    assert np.mean(squeezed) > 0.15 and np.mean(squeezed) > 4 * np.mean(true), (true, squeezed)
+    assert np.isnan(quality.hand_uncovered(frames[0].depth_mm, np.full((21, 3), np.nan), frames[0].intrinsics))
 
 
 def test_mirrored_frame_gives_the_same_measures(frames):
@@ -149,7 +167,8 @@ def test_quality_report(frames):
     joints[1] = np.nan  # no hand in frame 1
     report = quality.quality_report(depths, joints, frames[0].intrinsics, layout="canonical")
     assert report["frames"] == 3 and report["hands_found"] == 2 and report["layout"] == "canonical"
-    assert report["mean"] == {m: 0.0 for m in quality.PER_FRAME_MEASURES}
+    assert report["mean"].pop("hand_uncovered") < 0.05
+    assert report["mean"] == {m: 0.0 for m in quality.PER_FRAME_MEASURES if m != "hand_uncovered"}
     assert report["per_frame"][1]["hand_found"] is False
     assert np.isnan(report["per_frame"][1]["surface_violation"])
     assert np.isnan(report["jitter_mm"])  # no consecutive pair with a hand in both

@@ -11,6 +11,8 @@ predicted joints, and each one fails for a class of wrong skeletons while a righ
   collapsed or stretched one's are not.
 * :func:`finger_fold_outliers`: a right skeleton's finger joints bend less than 150 deg; a wrong one
   folds fingers back onto themselves.
+* :func:`hand_uncovered`: a right skeleton's bones run along every finger the camera sees; a wrong
+  one leaves fingers without a bone (chains squeezed together, fingertips short, a finger skipped).
 * :func:`jitter_mm`: a right skeleton moves as little as the hand between consecutive frames; an
   unsure network's jumps.
 
@@ -51,6 +53,7 @@ __all__ = [
     "bone_length_range_mm",
     "bone_length_outliers",
     "finger_fold_outliers",
+    "hand_uncovered",
     "jitter_mm",
     "PER_FRAME_MEASURES",
     "frame_quality",
@@ -76,6 +79,13 @@ BONE_MARGIN_MM = 8.0
 # PIP 110, DIP 85, thumb MCP 65, IP 85); FPHA's real poses reach 145 deg at most. Beyond 150 deg
 # the chain folds back onto itself.
 MAX_BEND_DEG = 150.0
+# hand_uncovered: the hand's measured points are those within HAND_RADIUS_MM of the joints' centroid
+# (fingertips of a spread adult hand lie <= ~110 mm from it) and not behind the wrist (the forearm);
+# such a point is covered when a bone passes within COVER_MM (a finger's radius plus the 3-30 mm by
+# which joint centres lie behind the surface; the palm lies between its wrist-to-knuckle bones).
+HAND_RADIUS_MM = 110.0
+COVER_MM = 25.0
+MIN_HAND_POINTS = 20
 # Adult hands, wrist to middle fingertip (the synthetic engine samples 160-210 mm).
 HAND_LENGTH_RANGE_MM = (150.0, 220.0)
 
@@ -222,6 +232,63 @@ def silhouette_miss(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intri
                                                radius_mm)))
 
 
+def _hand_points(depth: np.ndarray, joints: np.ndarray, intrinsics: Intrinsics, depth_unit_mm: float,
+                 mirrored: bool, radius_mm: float) -> np.ndarray:
+    """(P, 3) camera-frame mm of the measured pixels within ``radius_mm`` of the joints' centroid."""
+    h, w = depth.shape
+    view = depth[:, ::-1] if mirrored else depth
+    centre = joints.mean(0)
+    c_uvd = xyz_to_uvd(centre, intrinsics)
+    focal = max(abs(intrinsics.fx), abs(intrinsics.fy))
+    if not (np.isfinite(c_uvd).all() and c_uvd[2] > radius_mm):
+        return np.zeros((0, 3))
+    r = int(np.ceil(radius_mm * focal / (c_uvd[2] - radius_mm)))  # px: the sphere's largest image radius
+    u0, u1 = max(int(c_uvd[0]) - r, 0), min(int(c_uvd[0]) + r + 1, w)
+    v0, v1 = max(int(c_uvd[1]) - r, 0), min(int(c_uvd[1]) + r + 1, h)
+    if u0 >= u1 or v0 >= v1:
+        return np.zeros((0, 3))
+    patch = view[v0:v1, u0:u1].astype(np.float64) * depth_unit_mm
+    vv, uu = np.nonzero(patch > 0)
+    pts = uvd_to_xyz(np.stack([uu + u0, vv + v0, patch[vv, uu]], 1).astype(np.float64), intrinsics)
+    return pts[np.linalg.norm(pts - centre, axis=1) <= radius_mm]
+
+
+def hand_uncovered(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                   layout: skeleton.Layout | str = "canonical", depth_unit_mm: float = 1.0, mirrored: bool = False,
+                   radius_mm: float = HAND_RADIUS_MM, cover_mm: float = COVER_MM) -> float:
+    """Share of the hand's measured points that no bone passes near.
+
+    Why: the other measures judge the joints one by one, and a skeleton whose chains are squeezed into
+    the middle of a spread hand (every joint on the hand, every bone of a plausible length) passes them
+    all. Here the hand's points (measured pixels within ``radius_mm`` of the joints' centroid, except
+    those behind the wrist along the wrist-to-middle-knuckle axis: the forearm) must each lie within
+    ``cover_mm`` of a bone of ``layout``. A finger without a bone, a short fingertip or a skeleton too
+    small for the hand leaves points uncovered. The forearm is cut off at the layout's wrist joints
+    (none in ICVL's layout: its forearm points count); NaN when no hand or fewer than
+    ``MIN_HAND_POINTS`` points.
+    """
+    joints = _check_joints(joints_xyz)
+    lay = _layout(layout)
+    if not np.isfinite(joints).all() or np.asarray(depth).ndim != 2:
+        return float("nan")
+    pts = _hand_points(np.asarray(depth), joints, intrinsics, depth_unit_mm, mirrored, radius_mm)
+    wrists = [i for i, name in enumerate(lay.joint_names) if "wrist" in name]
+    if wrists:  # the forearm's side of the wrist is left out
+        wrist = joints[wrists].mean(0)
+        names = lay.joint_names
+        knuckle = joints[names.index("middle_mcp")] if "middle_mcp" in names else joints.mean(0)
+        axis = (knuckle - wrist) / max(float(np.linalg.norm(knuckle - wrist)), 1e-9)
+        pts = pts[(pts - wrist) @ axis >= 0.0]
+    if len(pts) < MIN_HAND_POINTS:
+        return float("nan")
+    a = joints[[i for i, _ in lay.bones]]  # (B, 3)
+    b = joints[[j for _, j in lay.bones]]
+    ab = b - a
+    t = np.clip(((pts[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0.0, 1.0)  # (P, B)
+    dist = np.linalg.norm(pts[:, None] - (a + t[..., None] * ab), axis=-1).min(1)
+    return float(np.mean(dist > cover_mm))
+
+
 # --------------------------------------------------------------------------- skeleton measures
 
 
@@ -363,7 +430,8 @@ def jitter_mm(joints_seq: np.ndarray, about_centroid: bool = False) -> float:
 
 # --------------------------------------------------------------------------- reports
 
-PER_FRAME_MEASURES = ("surface_violation", "silhouette_miss", "bone_length_outliers", "finger_fold_outliers")
+PER_FRAME_MEASURES = ("surface_violation", "silhouette_miss", "bone_length_outliers", "finger_fold_outliers",
+                      "hand_uncovered")
 
 
 def frame_quality(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
@@ -373,7 +441,8 @@ def frame_quality(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrins
     args = (depth, joints_xyz, intrinsics, depth_unit_mm, mirrored)
     return {"surface_violation": surface_violation(*args), "silhouette_miss": silhouette_miss(*args),
             "bone_length_outliers": bone_length_outliers(joints_xyz, layout),
-            "finger_fold_outliers": finger_fold_outliers(joints_xyz, layout)}
+            "finger_fold_outliers": finger_fold_outliers(joints_xyz, layout),
+            "hand_uncovered": hand_uncovered(depth, joints_xyz, intrinsics, layout, depth_unit_mm, mirrored)}
 
 
 def _camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
