@@ -90,6 +90,24 @@ def test_mirrored_frame_gives_the_same_xyz_and_flipped_pixels(estimator, synth_f
     np.testing.assert_allclose(mirrored.center_uvd[0], (w - 1) - plain.center_uvd[0], atol=1e-6)
 
 
+def test_a_left_hand_is_read_as_its_mirror_image(estimator, synth_frames):
+    """handedness="left": the network sees the frame of the mirror world (a right hand), the joints come
+    back mirrored: a left hand (the flipped frame of the mirrored camera) gives exactly the mirror image
+    of the right hand's prediction, in mm and in the pixels of the frame as given."""
+    f = synth_frames[1]
+    w = f.depth_mm.shape[1]
+    k = f.intrinsics
+    right = estimator.predict(f.depth_mm, intrinsics=k)
+    left_world = Intrinsics(k.fx, k.fy, (w - 1) - k.cx, k.cy)  # the flipped frame images the mirrored world
+    left = estimator.predict(f.depth_mm[:, ::-1].copy(), intrinsics=left_world, handedness="left")
+    np.testing.assert_allclose(left.joints_xyz, right.joints_xyz * [-1.0, 1.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(left.joints_uvd[:, 0], (w - 1) - right.joints_uvd[:, 0], atol=1e-6)
+    as_right = estimator.predict(f.depth_mm[:, ::-1].copy(), intrinsics=left_world)
+    assert np.abs(as_right.joints_xyz - left.joints_xyz).max() > 1.0  # not a no-op
+    with pytest.raises(UserError, match="handedness must be one of right, left"):
+        estimator.predict(f.depth_mm, intrinsics=k, handedness="both")
+
+
 def test_no_hand_is_not_an_error(estimator):
     K = get_camera("icvl").intrinsics
     for depth in (np.zeros((240, 320), np.uint16), np.full((240, 320), 3000, np.uint16)):

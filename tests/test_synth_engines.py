@@ -31,6 +31,7 @@ def test_v2_is_deterministic_and_mixes_families_poses_and_sensors():
     scenes = collections.Counter(f.scene for f in frames)
     assert set(scenes) == set(SCENE_FAMILIES), scenes
     assert sum(f.family == "prior" for f in frames) >= 10  # real poses: half of the draws
+    assert not any(f.is_left for f in frames)  # right hands only (poses.HANDS_V2); v1 draws both
     for f in frames:  # the hand is never hidden whole (a held object, the other arm, the range)
         shown = np.count_nonzero((f.part >= 0) & (f.depth_mm > 0))
         assert shown * 320 * 240 >= MIN_HAND_PIXELS_320 * RES[0] * RES[1], (f.seed, f.scene, shown)

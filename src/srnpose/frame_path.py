@@ -51,6 +51,7 @@ __all__ = [
 
 FINDERS = ("auto", "locator", "depth")  # how the first centre is found (see the module notes)
 HANDS = ("nearest", "left", "right")  # which hand the locator takes when it sees several
+HANDEDNESS = ("right", "left")  # of the tracked hand: models learn right hands (infer.py mirrors left ones)
 
 
 class FrameError(UserError, ValueError):
@@ -66,6 +67,16 @@ class FrameCamera:
     mirrored: bool = False
     resolution: tuple[int, int] | None = None  # (W, H) when known from a preset: frames are checked
     name: str = ""
+
+
+def mirror_world(cam: FrameCamera, width: int) -> FrameCamera:
+    """The camera that sees ``cam``'s frame flipped left-right as the mirror image of the world
+    (``x -> -x``): principal point ``cx -> width - 1 - cx`` and ``mirrored`` toggled, so the same pixels
+    of the frame as given come out. A left hand becomes a right hand: how a right-hand model reads
+    left hands (negate the joints' ``x`` afterwards to come back)."""
+    k = cam.intrinsics
+    return FrameCamera(Intrinsics(k.fx, k.fy, (width - 1) - k.cx, k.cy), cam.depth_unit_mm, not cam.mirrored,
+                       cam.resolution, cam.name)
 
 
 # a focal length outside this range (px) is a typo or intrinsics for another unit: depth cameras
@@ -357,16 +368,39 @@ def estimate_records(engine: FramePath, records: Sequence, center: str = "policy
     ``center="policy"``: the label-free path, exactly what ``predict`` does on the same frame (a
     record's refined centre from a ``--centers`` file, when it has one, replaces the search);
     ``center="joints"``: the first crop at the labelled joints' centroid (the protocol of models
-    trained on such crops; it uses the labels, and reports say so).
+    trained on such crops; it uses the labels, and reports say so). A left hand (a synthetic record's
+    ``extra["is_left"]``) is read as its mirror image: handedness is an input, as for ``predict``.
     """
     if center not in ("policy", "joints"):
         raise ValueError(f"center must be 'policy' or 'joints', got {center!r}")
     results: list[Estimate] = []
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
-        views = [r.load_depth() for r in chunk]
-        cams = [FrameCamera(r.intrinsics) for r in chunk]
-        given = [joints_centroid_uvd(r.joints_uvd, r.intrinsics) if center == "joints" else r.center_uvd
-                 for r in chunk]
-        results.extend(engine.estimate(views, cams, given))
+        views, cams, given, lefts = [], [], [], []
+        for r in chunk:
+            depth = r.load_depth()
+            left = bool(r.extra.get("is_left", False))  # synthetic labels say; datasets hold right hands
+            c = joints_centroid_uvd(r.joints_uvd, r.intrinsics) if center == "joints" else r.center_uvd
+            if left:  # read as its mirror image, as predict --handedness left does
+                width = depth.shape[1]
+                depth = depth[:, ::-1]
+                c = None if c is None else np.array([(width - 1) - c[0], c[1], c[2]])
+            views.append(depth)
+            cams.append(mirror_world(FrameCamera(r.intrinsics), depth.shape[1]) if left else FrameCamera(r.intrinsics))
+            given.append(c)
+            lefts.append(left)
+        for est, view, left in zip(engine.estimate(views, cams, given), views, lefts):
+            results.append(unmirror_estimate(est, view.shape[1]) if left else est)
     return results
+
+
+def unmirror_estimate(est: Estimate, width: int) -> Estimate:
+    """An :class:`Estimate` made on the mirror image of a frame (:func:`mirror_world`) in the frame's own
+    pixels and mm: ``u -> width - 1 - u``, ``x -> -x``, the crop transform composed with the flip."""
+    if not est.hand_found:
+        return est
+    flip = np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    stage, center = est.stage_uvd.copy(), est.center_uvd.copy()
+    stage[..., 0] = (width - 1) - stage[..., 0]
+    center[0] = (width - 1) - center[0]
+    return Estimate(True, center, est.M @ flip, stage, est.pass_xyz * np.array([-1.0, 1.0, 1.0]), est.timings)

@@ -35,6 +35,7 @@ from srnpose.backends import BACKENDS, make_ort_session, ort_session_options
 from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
 from srnpose.frame_path import (
+    HANDEDNESS,
     PLAUSIBLE_DEPTH_MM,
     Estimate,
     FrameCamera,
@@ -42,6 +43,7 @@ from srnpose.frame_path import (
     FramePath,
     check_frame,
     depth_unit_warning,
+    mirror_world,
     resolve_frame_camera,
 )
 
@@ -119,6 +121,7 @@ class HandPoseEstimator:
         # the first frame with a measurement is checked for a wrong depth unit (a UserWarning, once);
         # `srnpose predict` turns this off and says it in its own words, naming --depth-unit
         self.check_depth_unit = True
+        self.handedness = "right"  # of the tracked hand; "left": read as its mirror image (predict_batch)
 
     # the engine's facts, for callers and reports
     input_size = property(lambda self: self.engine.input_size)
@@ -177,13 +180,15 @@ class HandPoseEstimator:
             center[0] = (w - 1) - center[0]
         return center
 
-    def _result(self, est: Estimate, cam: FrameCamera, width: int, total_ms: float) -> PoseResult:
+    def _result(self, est: Estimate, cam: FrameCamera, width: int, total_ms: float, left: bool) -> PoseResult:
         timings = dict(est.timings, total=total_ms)
         if not est.hand_found:
             return _no_hand(self.num_stages, self.num_joints, self.layout, timings)
         S = self.input_size
         stage_uvd = est.stage_uvd.copy()
         joints_xyz = geometry.uvd_to_xyz(stage_uvd[-1], cam.intrinsics)  # (J, 3) camera frame
+        if left:  # cam is the mirror world's (frame_path.mirror_world): back to the real one
+            joints_xyz[:, 0] = -joints_xyz[:, 0]
         Minv = np.linalg.inv(est.M)
         corners = Minv[:2, :2] @ np.array([[-0.5, S - 0.5], [-0.5, S - 0.5]]) + Minv[:2, 2:3]  # (2, 2) u;v x lo;hi
         box = np.array([corners[0, 0], corners[1, 0], corners[0, 1], corners[1, 1]])
@@ -196,7 +201,8 @@ class HandPoseEstimator:
         return PoseResult(True, stage_uvd[-1], joints_xyz, center, stage_uvd, box, timings, self.layout)
 
     def predict(self, depth: Any, intrinsics: Any = None, depth_unit_mm: float | None = None,
-                mirrored: bool | None = None, camera: Any = None, center_uvd: Any = None) -> PoseResult:
+                mirrored: bool | None = None, camera: Any = None, center_uvd: Any = None,
+                handedness: str | None = None) -> PoseResult:
         """Estimate the hand pose in one full frame (H, W): raw units (uint16) or float mm.
 
         Give the camera as ``intrinsics`` (``Intrinsics``, ``"fx,fy,cx,cy"``) with ``depth_unit_mm``
@@ -205,23 +211,33 @@ class HandPoseEstimator:
         that is not a depth frame; a frame without a hand gives ``hand_found=False``.
         ``center_uvd`` (u, v in the frame's pixels, d in mm) crops there instead of searching the hand,
         e.g. for a hand tracker's centre or a labelled frame's joint centroid.
+        ``handedness``: "right" or "left" (None: the estimator's ``handedness``, set by :func:`load`).
         """
         return self.predict_batch([depth], intrinsics, depth_unit_mm, mirrored, camera,
-                                  None if center_uvd is None else [center_uvd])[0]
+                                  None if center_uvd is None else [center_uvd], handedness)[0]
 
     def predict_batch(self, frames: Sequence[Any] | np.ndarray, intrinsics: Any = None,
                       depth_unit_mm: float | None = None, mirrored: bool | None = None,
-                      camera: Any = None, centers_uvd: Sequence[Any] | None = None) -> list[PoseResult]:
+                      camera: Any = None, centers_uvd: Sequence[Any] | None = None,
+                      handedness: str | None = None) -> list[PoseResult]:
         """Several frames from one camera, (B, H, W) or a list: one network call per pass for all hands.
+
+        Models learn right hands (the convention of NYU, ICVL, MSRA and srnpose's engine v2): a left hand
+        (``handedness="left"``) is read as its mirror image, a right hand (:func:`srnpose.frame_path.mirror_world`),
+        and its joints are mirrored back.
 
         Per-frame timings hold each frame's own centre/crop/decode time and the shared network time
         divided by the number of hands.
         """
         t_start = time.perf_counter()
         cam = resolve_frame_camera(intrinsics, depth_unit_mm, mirrored, camera)
+        handedness = self.handedness if handedness is None else handedness
+        if handedness not in HANDEDNESS:
+            raise UserError(f"handedness must be one of {', '.join(HANDEDNESS)}, got {handedness!r}")
+        left = handedness == "left"
         if isinstance(frames, np.ndarray) and frames.ndim != 3:
             raise FrameError(f"expected a batch of depth frames (B, H, W), got shape {frames.shape}")
-        views, given = [], []
+        views, given, cams = [], [], []
         for i, depth in enumerate(frames):
             try:
                 depth = check_frame(depth, cam)
@@ -233,15 +249,17 @@ class HandPoseEstimator:
                     import warnings
 
                     warnings.warn(message, UserWarning, stacklevel=3)
-            views.append(depth[:, ::-1] if cam.mirrored else depth)  # the camera's own view (no copy)
+            view_cam = mirror_world(cam, depth.shape[1]) if left else cam
+            cams.append(view_cam)
+            views.append(depth[:, ::-1] if view_cam.mirrored else depth)  # the camera's own view (no copy)
             given.append(None if centers_uvd is None or centers_uvd[i] is None
-                         else self._given_center(centers_uvd[i], cam, depth.shape))
-        estimates = self.engine.estimate(views, cam, given)
+                         else self._given_center(centers_uvd[i], view_cam, depth.shape))
+        estimates = self.engine.estimate(views, cams, given)
         total_ms = (time.perf_counter() - t_start) * 1e3 / max(len(views), 1)
         results = []
-        for view, est in zip(views, estimates):
+        for view, view_cam, est in zip(views, cams, estimates):
             t0 = time.perf_counter()
-            result = self._result(est, cam, view.shape[1], total_ms)
+            result = self._result(est, view_cam, view.shape[1], total_ms, left)
             result.timings["decode"] = (time.perf_counter() - t0) * 1e3
             result.timings["total"] = total_ms + result.timings["decode"]
             results.append(result)
@@ -287,7 +305,7 @@ def estimate_frames(estimator: HandPoseEstimator, frames, cam: FrameCamera, smoo
 
 
 def load(path: str | Path, backend: str = "torch", threads: int | None = None, center: str = "auto",
-         hand: str = "nearest") -> HandPoseEstimator:
+         hand: str = "nearest", handedness: str = "right") -> HandPoseEstimator:
     """A :class:`HandPoseEstimator` from a training run folder, a checkpoint folder, a ``.safetensors``
     file with its ``config.yaml``, or an exported ``.onnx`` file (always ONNX Runtime).
 
@@ -295,21 +313,26 @@ def load(path: str | Path, backend: str = "torch", threads: int | None = None, c
     ``center``: how the hand is found: "auto" (the hand locator the checkpoint carries, else the
     nearest-blob search), "locator" (required), "depth" (the nearest-blob search). ``hand``: which of
     several hands the locator takes: "nearest", or "left" / "right" of the frame as given.
+    ``handedness``: the tracked hand is a "right" (default) or "left" hand; models learn right hands and
+    read a left one as its mirror image (:meth:`HandPoseEstimator.predict_batch`).
     """
     from srnpose.frame_path import FINDERS, HANDS
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    if center not in FINDERS or hand not in HANDS:
-        raise UserError(f"center must be one of {', '.join(FINDERS)} and hand one of {', '.join(HANDS)}; "
-                        f"got {center!r}, {hand!r}")
+    if center not in FINDERS or hand not in HANDS or handedness not in HANDEDNESS:
+        raise UserError(f"center must be one of {', '.join(FINDERS)}, hand one of {', '.join(HANDS)} and "
+                        f"handedness one of {', '.join(HANDEDNESS)}; got {center!r}, {hand!r}, {handedness!r}")
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise UserError(f"{path}: no such file")
         if center == "locator":
             raise UserError(f"{path}: an exported .onnx carries no hand locator; give the checkpoint folder")
-        return HandPoseEstimator.from_onnx(path, threads)
-    from srnpose.checkpoint import load_checkpoint
+        estimator = HandPoseEstimator.from_onnx(path, threads)
+    else:
+        from srnpose.checkpoint import load_checkpoint
 
-    return HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads, center, hand)
+        estimator = HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads, center, hand)
+    estimator.handedness = handedness
+    return estimator

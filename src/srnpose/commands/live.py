@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         c = source.camera
         cam = resolve_frame_camera(c.intrinsics, c.depth_unit_mm, c.mirrored)
     backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
-    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand)
+    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand,
+                     handedness=args.handedness)
     smoother = OneEuroFilter() if args.smooth else None
     try:
         sink = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None

@@ -45,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finder_arguments(parser) -> None:
-    """``--center`` and ``--hand``: how predict and live find the hand (``srnpose.frame_path.FINDERS``)."""
-    from srnpose.frame_path import FINDERS, HANDS
+    """``--center``, ``--hand`` and ``--handedness``: how predict and live find and read the hand
+    (``srnpose.frame_path.FINDERS``, ``HANDS``, ``HANDEDNESS``)."""
+    from srnpose.frame_path import FINDERS, HANDEDNESS, HANDS
 
     parser.add_argument("--center", choices=FINDERS, default="auto",
                         help="how the hand is found: auto = the hand locator the checkpoint carries, else the "
@@ -55,6 +56,9 @@ def add_finder_arguments(parser) -> None:
     parser.add_argument("--hand", choices=HANDS, default="nearest",
                         help="with several hands, the locator takes the nearest (default) or the one on the "
                              "left / right of the frame as given")
+    parser.add_argument("--handedness", choices=HANDEDNESS, default="right",
+                        help="the tracked hand is a right (default) or a left hand: models learn right hands "
+                             "and read a left one as its mirror image")
 
 
 def _camera(args: argparse.Namespace):
@@ -128,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
     backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
     if backend == "onnxruntime":
         require_extra("onnxruntime", "onnx")
-    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand)
+    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand,
+                     handedness=args.handedness)
     estimator.check_depth_unit = False  # checked below, naming --depth-unit
     (out / "overlays").mkdir(parents=True, exist_ok=True)
     smoother = OneEuroFilter() if args.smooth else None
@@ -164,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         if held:
             from srnpose.angles import fit_angles
 
-            for (name, _), result in zip(held, fit_angles([r for _, r in held])):
+            for (name, _), result in zip(held, fit_angles([r for _, r in held], args.handedness)):
                 _write_record(jsonl, name, result)
     if gif_frames:
         save_gif(out / "overlays.gif", gif_frames, fps=min(args.fps, 15.0))

@@ -49,17 +49,23 @@ ALL_FAMILIES = tuple(FAMILIES_V2)
 
 @dataclass(frozen=True)
 class HandDraw:
-    """How a frame's hand is drawn: pose-family weights and the palm's width range (relative to the
-    nominal hand, ``hand_model.sample_shape``)."""
+    """How a frame's hand is drawn: pose-family weights, the palm's width range (relative to the
+    nominal hand, ``hand_model.sample_shape``) and the share of left hands (mirrored right hands)."""
 
     poses: dict[str, float] = field(default_factory=lambda: dict(FAMILIES))
     palm_width: tuple[float, float] = (0.9, 1.1)
+    left_share: float = 0.5
 
 
 HANDS_V1 = HandDraw()
 # v2: palms 0-20 % wider than v1's nominal 72 mm (knuckle breadth, at 181 mm hand length): real adult
 # palms are 77-89 mm (female, male means) and the Kinect V2 hands measure ~100 mm across the palm.
-HANDS_V2 = HandDraw(dict(FAMILIES_V2), (1.05, 1.3))
+# Right hands only (v1 drew half of them left): one depth view cannot tell a right palm from a left
+# hand's back (their silhouettes are mirror images), so a model of both hands guesses and mirrors
+# real hands (measured: the demo-size v2 model with both hands put the NYU frame's thumb on the little
+# finger's side, 63.6 mm; right hands only, 28.8 mm). NYU, ICVL and MSRA label right hands too;
+# inference reads a left hand as its mirror image (``handedness="left"``, srnpose.infer).
+HANDS_V2 = HandDraw(dict(FAMILIES_V2), (1.05, 1.3), left_share=0.0)
 
 # The "prior" family: the shipped table, the noise added to each angle of a drawn row, and the DIP/PIP
 # ratio its fingers are re-coupled to (see prior_chain).

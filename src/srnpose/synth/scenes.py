@@ -137,7 +137,7 @@ def sample_hand(rng: np.random.Generator, family: str | None = None, full_forear
     ``full_forearm``: the forearm reaches the elbow (else hand_model's stub, as close_range has it)."""
     shape = hm.sample_shape(rng, hands.palm_width)
     pose, family = sample_pose(rng, family, hands.poses)
-    is_left = bool(rng.random() < 0.5)
+    is_left = bool(rng.random() < hands.left_share)
     forearm_mm = FOREARM_NOMINAL_MM * float(shape.palm_scale[1])
     joints, volume, forearm = hand_volume(shape, pose, is_left, forearm_mm if full_forearm else None)
     return Hand(shape, pose, family, is_left, joints, volume, forearm,
@@ -367,7 +367,7 @@ def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int
                hands: HandDraw = HANDS_V1) -> SceneLayout:
     """A grasp pose holding a fitted object, viewed like close_range, with a blob and a wall behind."""
     grasps = {name: w for name, w in GRASP_FAMILIES.items() if name in hands.poses}
-    hand = sample_hand(rng, pick(rng, grasps))
+    hand = sample_hand(rng, pick(rng, grasps), hands=hands)
     held = SolidsBuilder()
     grip_h, _ = grasp_object(held, rng, hand)
     palm_h = 0.5 * (hand.joints[0] + hand.joints[9])
