@@ -27,7 +27,9 @@ def test_demo_writes_an_evaluated_run_folder(tmp_path, capsys):
     # the demo folder is a run folder: checkpoint evaluation works on it
     from srnpose.evaluate_run import evaluate_checkpoint
 
-    again = evaluate_checkpoint(out, "synth", tmp_path / "eval", frames=6, overlays=0, verbose=False)
+    again = evaluate_checkpoint(out, "synth", tmp_path / "eval", frames=6, overlays=0, verbose=False,
+                                center=report["center"])
+    assert report["center"] == "joints" and report["synth_engine"] == "v2"  # the default engine's protocol
     assert again["stages"] == report["stages"]  # same held-out frames, same model (best/)
 
     assert main(["demo", "--out", str(out), "--minutes", "0.25"]) == 2  # never overwrites a run

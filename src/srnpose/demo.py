@@ -70,7 +70,10 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
               f"{m.input_size}x{m.input_size} crops) on synthetic hands rendered on the fly for "
               f"{train_minutes:.1f} min, then evaluating on {test_frames} held-out frames -> {out}")
     result = train(cfg, out, progress=progress)
-    report = evaluate_checkpoint(out, "synth", out, frames=test_frames, verbose=False)
+    from srnpose.data.sampling import synthetic_first_crop
+
+    center = "joints" if synthetic_first_crop("synth", cfg.data.synth_engine) == "joints" else None
+    report = evaluate_checkpoint(out, "synth", out, frames=test_frames, verbose=False, center=center)
     report["train"] = {"steps": result.step, "samples_per_s": result.samples_per_s,
                        "minutes": (time.perf_counter() - start) / 60.0}
     from srnpose.evaluate import write_report
@@ -79,11 +82,12 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
     if verbose:
         first, final = report["stages"][0]["mean_error_mm"], report["stages"][-1]["mean_error_mm"]
         print()
-        print(f"Held-out synthetic test set: {report['frames']} frames (seed fixed), mean 3D joint error:")
+        print(f"Held-out synthetic test set: {report['frames']} frames (seed fixed, engine "
+              f"{report.get('synth_engine')}), first crop at {report['first_crop']}; mean 3D joint error:")
         print(stage_table(report))
         passes = report.get("pass_mean_error_mm") or []
         if len(passes) > 1:
-            print(f"two passes, as `predict` runs them: the first crops at the depth map's hand centre "
+            print(f"two passes, as `predict` runs them: the first crop at {report['first_crop']} "
                   f"({passes[0]:.2f} mm), the second at the first's joints' centroid ({passes[-1]:.2f} mm, "
                   "the table above)")
         print(f"final stage {final:.2f} mm vs first stage {first:.2f} mm "

@@ -27,7 +27,7 @@ DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed r
 
 
 def load_test_records(data_spec: str, frames: int | None = None, synth_resolution=None,
-                      skip_bad: bool = False, centers: str | None = None, synth_engine: str = "v1") -> list:
+                      skip_bad: bool = False, centers: str | None = None, synth_engine: str = "v2") -> list:
     """Test records: ``synth`` = the fixed held-out synthetic set of ``synth_engine``; a dataset spec =
     its test split."""
     from srnpose.data.sampling import load_eval_records

@@ -102,8 +102,9 @@ class DataConfig:
     trans_mm: float = 10.0  # SRN: 3D translation +-10 mm
     # Synthetic frames: the engine (srnpose.synth.engines: "v1" close-range scenes, hand-made poses, one
     # generic sensor; "v2" third/first-person, hand-object and close-range scenes, real FPHA poses,
-    # per-family sensor profiles), and the resolution (W, H) of the rendered camera (None = the default's).
-    synth_engine: SynthEngine = "v1"
+    # per-family sensor profiles, right hands only), and the resolution (W, H) of the rendered camera
+    # (None = the default's). v2 by default: its models beat v1's on the real frames (README).
+    synth_engine: SynthEngine = "v2"
     synth_resolution: tuple[int, int] | None = None
     val_frames: int = 200  # validation frames (synthetic ones, or the first of a dataset's split)
     skip_bad: bool = False  # skip and count unreadable frames instead of stopping with an error
@@ -255,4 +256,7 @@ def load_resume_config(run_dir: str | Path) -> RunConfig:
     last = resolve_checkpoint_dir(Path(run_dir) / "last")
     if last is None:
         raise UserError(f"--resume: {run_dir} has no complete checkpoint in last/ to resume from")
-    return from_dict(RunConfig, load_run_config(last))
+    raw = load_run_config(last)
+    if isinstance(raw.get("data"), dict):  # runs saved before data.synth_engine existed trained on v1
+        raw["data"].setdefault("synth_engine", "v1")
+    return from_dict(RunConfig, raw)

@@ -249,10 +249,12 @@ def train_step(run: _Run, batch: dict | None) -> tuple[int, float, list[float]]:
 
 def validate(run: _Run) -> list[float]:
     """Per-stage mean error (mm) on the validation set, through the frame-path engine with the run's
-    centre policy (the frames whose hand is found; all ranks together)."""
+    centre policy (the frames whose hand is found; all ranks together). On engine v2's synthetic frames
+    the first crop sits at the labelled joints' centroid (:func:`srnpose.data.sampling.synthetic_first_crop`)."""
     from srnpose import distributed
     from srnpose.backends import TorchRunner
     from srnpose.data.centering import CenterPolicy
+    from srnpose.data.sampling import synthetic_first_crop
     from srnpose.evaluate_run import score_estimates
     from srnpose.frame_path import FramePath, estimate_records
 
@@ -261,8 +263,9 @@ def validate(run: _Run) -> list[float]:
     if run.val_records:
         engine = FramePath(TorchRunner(run.model), m.input_size, m.num_stages, m.num_joints,
                            CenterPolicy.for_rule(d.center, d.cube_mm), d.layout or "canonical")
-        scores = score_estimates(estimate_records(engine, run.val_records, batch_size=max(run.cfg.train.batch_size, 16)),
-                                 run.val_records)
+        first_crop = synthetic_first_crop(d.val_spec or d.spec, d.synth_engine)
+        scores = score_estimates(estimate_records(engine, run.val_records, first_crop,
+                                                  batch_size=max(run.cfg.train.batch_size, 16)), run.val_records)
         n = int(scores.found.sum())
         if n:
             sums = [float(n)] + [mm * n for mm in scores.stage_mm]
