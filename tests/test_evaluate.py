@@ -180,8 +180,8 @@ def test_user_errors_are_one_line(argv, message, capsys, monkeypatch, tmp_path):
 def test_checkpoint_and_predictions_are_exclusive(capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", "r", "--predictions", "a=b"])
-    with pytest.raises(SystemExit):
-        main(["evaluate", "--out", "o"])
+    assert main(["evaluate", "--out", "o"]) == 2  # neither: the shipped model, which needs --data
+    assert "give --data SPEC" in capsys.readouterr().err
 
 
 def test_checkpoint_branch_calls_evaluate_run(monkeypatch, tmp_path):

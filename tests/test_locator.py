@@ -239,8 +239,11 @@ def test_an_attached_locator_finds_the_hand_and_center_depth_keeps_the_search(ti
     run = tmp_path / "run"
     save_checkpoint(run / "last", SRN.from_config(cfg).eval(),
                     {"model": to_dict(cfg), "data": {"center": "depth", "cube_mm": 250.0}})
-    with pytest.raises(UserError, match="carries no hand locator"):
-        srnpose.load(run, center="locator")
+    from srnpose.weights import LOCATOR_DIR
+
+    assert srnpose.load(run).engine.locator is None  # auto: the checkpoint's own locator only
+    shipped = srnpose.load(run, center="locator").engine.locator  # else the one in the package
+    assert shipped is not None and shipped.config == load_locator(LOCATOR_DIR).config
     assert main(["locator", "attach", str(tiny_locator), str(run)]) == 0
     assert (run / "locator.safetensors").is_file() and (run / "locator.yaml").is_file()
     depth, k, _ = torso_frame(98)

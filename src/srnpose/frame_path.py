@@ -341,7 +341,8 @@ class FramePath:
 
 def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: str = "torch"):
     """The :class:`~srnpose.locator.Locator` a checkpoint's engine uses by ``finder``, or None (the
-    nearest-blob search). "locator" without one is a UserError naming where it was looked for. The
+    nearest-blob search). "auto" takes the checkpoint's own; "locator" the checkpoint's, else the one
+    shipped in the package; without either it is a UserError naming where it was looked for. The
     locator runs on ONNX Runtime (one thread) when the network does (``backend`` onnxruntime*)."""
     from srnpose.locator import find_locator, load_locator
 
@@ -350,6 +351,10 @@ def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: 
     if finder == "depth":
         return None
     folder = find_locator(weights_path)
+    if folder is None and finder == "locator":  # the one shipped in the package (srnpose.weights)
+        from srnpose.weights import LOCATOR_DIR
+
+        folder = LOCATOR_DIR if (LOCATOR_DIR / "locator.yaml").is_file() else None
     if folder is None and finder == "locator":
         raise UserError(f"{Path(weights_path).parent}: the checkpoint carries no hand locator (attach one: "
                         "srnpose locator attach LOCATOR_DIR RUN)")

@@ -304,10 +304,11 @@ def estimate_frames(estimator: HandPoseEstimator, frames, cam: FrameCamera, smoo
         yield frame, result
 
 
-def load(path: str | Path, backend: str = "torch", threads: int | None = None, center: str = "auto",
+def load(path: str | Path | None = None, backend: str = "torch", threads: int | None = None, center: str = "auto",
          hand: str = "nearest", handedness: str = "right") -> HandPoseEstimator:
     """A :class:`HandPoseEstimator` from a training run folder, a checkpoint folder, a ``.safetensors``
-    file with its ``config.yaml``, or an exported ``.onnx`` file (always ONNX Runtime).
+    file with its ``config.yaml``, or an exported ``.onnx`` file (always ONNX Runtime); ``None``: the
+    model shipped in the package (:mod:`srnpose.weights`, ``MODEL_CARD.md``).
 
     ``backend="onnxruntime"`` on a checkpoint exports the network in memory (a few seconds).
     ``center``: how the hand is found: "auto" (the hand locator the checkpoint carries, else the
@@ -323,6 +324,10 @@ def load(path: str | Path, backend: str = "torch", threads: int | None = None, c
     if center not in FINDERS or hand not in HANDS or handedness not in HANDEDNESS:
         raise UserError(f"center must be one of {', '.join(FINDERS)}, hand one of {', '.join(HANDS)} and "
                         f"handedness one of {', '.join(HANDEDNESS)}; got {center!r}, {hand!r}, {handedness!r}")
+    if path is None:
+        from srnpose.weights import release_dir
+
+        path = release_dir()
     path = Path(path)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():

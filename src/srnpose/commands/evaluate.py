@@ -17,10 +17,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from srnpose.evaluate import DATASET_INTRINSICS as DATASETS
     from srnpose.evaluate_run import CENTER_MODES
 
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--predictions", nargs="+", metavar="NAME=FILE",
                         help="community uvd files to compare, one line per frame (u v d per joint)")
-    source.add_argument("--checkpoint", metavar="RUN", help="a training run folder to evaluate")
+    source.add_argument("--checkpoint", metavar="RUN",
+                        help="a training run folder to evaluate (neither this nor --predictions: the shipped "
+                             "model, with --data and --out)")
     parser.add_argument("--labels", metavar="FILE", help="ground-truth uvd file, same format (with --predictions)")
     parser.add_argument("--dataset", metavar="NAME",
                         help=f"dataset whose intrinsics convert uvd to xyz: {', '.join(DATASETS)}")
@@ -70,10 +72,17 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         if value:
             raise UserError(f"{flag} cannot be used with --checkpoint")
     if not args.data:
-        raise UserError("--checkpoint needs --data SPEC (e.g. synth, nyu:DIR)")
+        raise UserError("give --data SPEC (e.g. synth, nyu:DIR): the test data for --checkpoint RUN or, without "
+                        "it, the shipped model; or compare files with --predictions NAME=FILE --labels FILE")
     from srnpose import evaluate_run
     from srnpose.run_lock import check_out_dir
 
+    if args.checkpoint is None:  # the shipped model: never write into the package
+        from srnpose.weights import release_dir
+
+        if not args.out:
+            raise UserError("--out DIR: where to write the shipped model's evaluation (or give --checkpoint RUN)")
+        args.checkpoint = str(release_dir())
     out_dir = Path(args.out) if args.out else Path(args.checkpoint) / "eval"
     if not Path(args.checkpoint).exists():  # named as the checkpoint, not as a folder we cannot create
         raise UserError(f"checkpoint {args.checkpoint}: no such file or folder")
@@ -96,7 +105,7 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.checkpoint:
+    if args.checkpoint or not args.predictions:
         return _run_checkpoint(args)
 
     from srnpose.evaluate import (

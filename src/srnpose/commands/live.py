@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default="realsense", metavar="NAME",
                         help="'realsense' for a live RealSense, or a preset name for --replay (default realsense)")
     parser.add_argument("--replay", metavar="DIR", help="replay a folder of depth PNGs instead of a live camera")
-    parser.add_argument("--checkpoint", required=True, metavar="RUN", help="run folder, checkpoint or .onnx")
+    parser.add_argument("--checkpoint", metavar="RUN",
+                        help="run folder, checkpoint or .onnx (default: the shipped model, see MODEL_CARD.md)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime")
     parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints")
     parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")

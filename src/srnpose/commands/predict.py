@@ -20,10 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from srnpose.backends import BACKENDS
     from srnpose.cameras import CAMERAS
 
-    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="depth PNG (16-bit), folder of PNGs, or .npy (H, W) / (T, H, W) stack")
-    parser.add_argument("--checkpoint", required=True, metavar="RUN",
-                        help="a run folder, checkpoint folder, .safetensors, or exported .onnx")
+    parser.add_argument("--sample", action="store_true",
+                        help="run on the sample frames shipped with srnpose (their camera preset unless "
+                             "--camera/--intrinsics are given)")
+    parser.add_argument("--checkpoint", metavar="RUN",
+                        help="a run folder, checkpoint folder, .safetensors, or exported .onnx "
+                             "(default: the shipped model, see MODEL_CARD.md)")
     parser.add_argument("--camera", metavar="NAME", choices=tuple(CAMERAS),
                         help=f"camera preset: {', '.join(CAMERAS)}")
     parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy", help="camera intrinsics (override the preset's)")
@@ -126,6 +130,17 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.fps > 0:
         raise UserError(f"--fps: must be > 0, got {args.fps}")
+    if args.sample:
+        from srnpose.weights import sample_frames
+
+        if args.inputs:
+            raise UserError("give INPUT frames or --sample, not both")
+        frames_in, sample_camera, _ = sample_frames()
+        args.inputs = [str(p) for p in frames_in]
+        if args.camera is None and args.intrinsics is None:
+            args.camera = sample_camera
+    elif not args.inputs:
+        raise UserError("give INPUT frames (PNG files, folders, .npy stacks) or --sample")
     cam = _camera(args)
     out = check_out_dir(args.out)
     source = open_sources(args.inputs, fps=args.fps)
@@ -141,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     found, latencies = 0, []
     t_start = time.perf_counter()
     if args.angles and estimator.layout != "canonical":
-        raise UserError(f"--angles: joint angles need a 21-joint model; {args.checkpoint} predicts the "
+        raise UserError(f"--angles: joint angles need a 21-joint model; {args.checkpoint or 'the shipped model'} predicts the "
                         f"{estimator.layout} layout")
     held = []  # --angles: (name, result) until the sequence is fitted
     with source, open(out / "predictions.jsonl", "w", encoding="utf-8") as jsonl:
