@@ -25,6 +25,12 @@ def test_benchmark_report_schema(backends, shared_data):
             assert set(r["breakdown_ms"]) == {"center", "crop", "network", "decode"}
     table = format_table(report)
     assert "1.00x" in table and "onnxruntime-int8" in table
+    matmul = report["machine"]["matmul_gflops_per_s"]
+    assert matmul > 0 and "of matmul" in table
+    for r in report["results"]:  # the network's FLOP rate against the plain matmul's, one pass
+        if r["scope"] == "network":
+            assert r["gflops_per_s"] == pytest.approx(report["model"]["gflops"] / (r["latency_ms"]["p50"] / 1e3), rel=0.01)
+            assert r["share_of_matmul"] == pytest.approx(r["gflops_per_s"] / matmul, rel=0.01)
 
 
 def test_benchmark_rejects_unknown_backend():

@@ -16,7 +16,9 @@ The report (``--json``)::
 
     {"model": {"params", "gflops", ...}, "machine": {...}, "settings": {...},
      "results": [{"backend", "scope", "fps", "latency_ms": {"p50", "p95", "mean"}, "frames",
-                  "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only)}]}
+                  "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only),
+                  "gflops_per_s", "share_of_matmul"  (network only: one pass's FLOPs / p50, and
+                  that rate over machine["matmul_gflops_per_s"], a plain fp32 matmul's in the same run)}]}
 """
 
 from __future__ import annotations
@@ -116,6 +118,30 @@ def _estimators(model, policy, layout: str, backends: tuple[str, ...], tmp: Path
     return estimators
 
 
+MATMUL_N = 1024  # the reference: a plain (N, N) @ (N, N) fp32 product, 2 N^3 FLOPs
+
+
+def matmul_gflops(threads: int, repeats: int = 15) -> float:
+    """The machine's practical fp32 rate (GFLOP/s): the median of ``repeats`` timed (1024, 1024) fp32
+    matrix products in torch with ``threads`` intra-op threads (as many as ONNX Runtime runs)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
+        for _ in range(3):
+            a @ b
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return 2.0 * MATMUL_N ** 3 / float(np.median(times)) / 1e9
+
+
 def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
                   frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
                   rounds: int = 5, progress: bool = False, calibration_frames: int | None = None,
@@ -187,6 +213,14 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
             results.append(entry)
     summary = model_summary(model.config)
+    from srnpose.backends import cores
+
+    machine["matmul_gflops_per_s"] = round(matmul_gflops(cores()), 1)
+    for entry in results:  # the network's FLOP rate, one pass, as a share of the matmul rate
+        if entry["scope"] == "network":
+            rate = float(summary["gflops"]) / (entry["latency_ms"]["p50"] / 1e3)
+            entry["gflops_per_s"] = round(rate, 2)
+            entry["share_of_matmul"] = round(rate / machine["matmul_gflops_per_s"], 4)
     machine["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     return {
         "model": {"params": int(summary["params"]), "gflops": float(summary["gflops"]),
@@ -212,12 +246,17 @@ def format_table(report: dict) -> str:
         ratio = f"{r['fps'] / torch_fps[r['scope']]:.2f}x" if r["scope"] in torch_fps else "-"
         parts = r.get("breakdown_ms")
         detail = ("  " + " ".join(f"{k} {v:.2f}" for k, v in parts.items())) if parts else ""
+        if "gflops_per_s" in r:
+            detail = f"  {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['share_of_matmul']:.1f} % of matmul"
         lines.append(f"{r['backend']:<18} {r['scope']:<11} {r['fps']:>8.1f} {r['latency_ms']['p50']:>8.2f} "
                      f"{r['latency_ms']['p95']:>8.2f} {ratio:>8}{detail}")
     m = report["model"]
     lines.append(f"model: {m['params'] / 1e6:.1f}M params, {m['gflops']:.2f} GFLOPs, {m['input_size']}x{m['input_size']}, "
                  f"{m['num_stages']} stages; machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
                  f"data: {report['settings']['data']}")
+    if "matmul_gflops_per_s" in report["machine"]:
+        lines.append(f"plain fp32 matmul ({MATMUL_N}^3, torch, {report['machine']['cores']} threads): "
+                     f"{report['machine']['matmul_gflops_per_s']:.1f} GFLOP/s, the machine's practical limit")
     if report["settings"].get("passes", 1) > 1:
         lines.append(f"end to end runs the network {report['settings']['passes']} times per frame (the "
                      "checkpoint's passes)")
