@@ -175,6 +175,13 @@ PRESETS: dict[str, RunConfig] = {
         data=DataConfig(center="mixed", val_frames=100, workers=1, augment=False, synth_resolution=(160, 120)),
         train=TrainConfig(lr=2e-3, lr_schedule="cosine", epochs=None, minutes=12.0, batch_size=32,
                           log_every=20, val_every=250, ckpt_every=100, weight_decay=0.0)),
+    # The shipped model (MODEL_CARD.md): the demo's recipe on engine v2 for as long as it is given
+    # (`--minutes`, default 50; `--resume --extend --minutes M` goes on), validated on 200 frames.
+    "release": RunConfig(
+        model=MODEL_PRESETS["release"],
+        data=DataConfig(center="mixed", val_frames=200, workers=1, augment=False, synth_resolution=(160, 120)),
+        train=TrainConfig(lr=2e-3, lr_schedule="cosine", epochs=None, minutes=50.0, batch_size=32,
+                          log_every=20, val_every=500, ckpt_every=100, weight_decay=0.0)),
     # Smoke tests: a 2-stage 32x32 SRN that trains 20 steps in seconds on a CPU.
     "tiny": RunConfig(
         model=MODEL_PRESETS["tiny"],

@@ -18,8 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from srnpose.cameras import CAMERAS
 
     parser.add_argument("--checkpoint", metavar="RUN",
-                        help="a run folder or checkpoint; default: the default config (21 joints, 3 stages, "
-                             "ResNet-18, 128x128), randomly initialized")
+                        help="a run folder or checkpoint (default: the shipped model, see MODEL_CARD.md)")
+    parser.add_argument("--untrained", action="store_true",
+                        help="time the paper's model instead (21 joints, 3 stages, ResNet-18, 128x128), randomly "
+                             "initialized: untrained weights time like trained ones")
     parser.add_argument("--backends", default=None, metavar="LIST",
                         help=f"comma-separated, from {', '.join(BACKENDS)} (default: all that are installed)")
     parser.add_argument("--frames", type=int, default=200, metavar="N",
@@ -73,10 +75,13 @@ def run(args: argparse.Namespace) -> int:
         if json_path.is_dir():
             raise UserError(f"--json {json_path}: is a folder, expected a file name")
         check_out_dir(json_path.parent if str(json_path.parent) else Path("."), "--json")
-    if args.checkpoint:
+    if args.untrained and args.checkpoint:
+        raise UserError("--untrained times the paper's model with random weights; leave out --checkpoint")
+    if not args.untrained:
         from srnpose.checkpoint import load_checkpoint
+        from srnpose.weights import release_dir
 
-        ckpt = load_checkpoint(args.checkpoint)
+        ckpt = load_checkpoint(args.checkpoint or release_dir())
         model, layout, policy = ckpt.model, ckpt.layout, ckpt.policy
     else:
         import torch
