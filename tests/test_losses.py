@@ -24,9 +24,10 @@ BETA = 0.01
 
 @pytest.fixture(scope="module")
 def tiny_batch() -> dict:
-    """Four synthetic 32x32 crops centred on their joints: a fixed batch."""
+    """Four synthetic 32x32 crops centred on their joints: a fixed batch (engine v1's close-range
+    frames, on which the thresholds below were measured)."""
     source = SampleSource(None, CropConfig(input_size=32), CenterPolicy.for_rule("joints"), 0, False,
-                          synth_seed=1, synth_resolution=(160, 120))
+                          synth_seed=1, synth_resolution=(160, 120), synth_engine="v1")
     return collate([source[i] for i in range(4)])
 
 
