@@ -86,7 +86,7 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
               f"{report.get('synth_engine')}), first crop at {report['first_crop']}; mean 3D joint error:")
         print(stage_table(report))
         passes = report.get("pass_mean_error_mm") or []
-        if len(passes) > 1:
+        if len(passes) > 1 and report.get("center") != "joints":  # a labelled first crop: not predict's path
             print(f"two passes, as `predict` runs them: the first crop at {report['first_crop']} "
                   f"({passes[0]:.2f} mm), the second at the first's joints' centroid ({passes[-1]:.2f} mm, "
                   "the table above)")
