@@ -336,6 +336,19 @@ def _solve_chains(targets: np.ndarray, length_mm: np.ndarray, low: np.ndarray, h
     return _levenberg_marquardt(residual, _chain_init(targets), low, high, _CHAIN_ITERATIONS, 1e-4, jacobian)
 
 
+def _pose_chains(joints: np.ndarray, targets: np.ndarray, base: np.ndarray, length: np.ndarray, cup: np.ndarray,
+                 rot: np.ndarray, trans: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chain angles (N, 5, 4) within the limits for ``targets`` (N, 5, 3, 3: each chain's three joints
+    after its base, in its rest frame), the fitted joints (N, 21, 3) in the given frame
+    (``x = R fk + t``) and the mean residual (N,) against ``joints``."""
+    n = len(joints)
+    low = np.broadcast_to(LIMITS_DEG[..., 0], (n, 5, 4)).reshape(-1, 4)
+    high = np.broadcast_to(LIMITS_DEG[..., 1], (n, 5, 4)).reshape(-1, 4)
+    angles = _solve_chains(targets.reshape(-1, 3, 3), length.reshape(-1, 3), low, high).reshape(n, 5, 4)
+    fitted = forward_kinematics_batch(base, length, angles, cup) @ rot.swapaxes(1, 2) + trans[:, None]
+    return angles, fitted, np.linalg.norm(fitted - joints, axis=-1).mean(1)
+
+
 def _fit_right(joints: np.ndarray, roll: bool) -> IKBatch:
     """Fit right hands to (N, 21, 3) joints (any frame)."""
     n = len(joints)
@@ -351,11 +364,7 @@ def _fit_right(joints: np.ndarray, roll: bool) -> IKBatch:
     length = np.linalg.norm(np.diff(chain, axis=2), axis=-1)  # (N, 5, 3)
     # the three joints after each base, in its chain's rest frame: A^T (p - base)
     targets = (chain[:, :, 1:] - chain[:, :, :1]) @ rest_frames(cup)
-    low = np.broadcast_to(LIMITS_DEG[..., 0], (n, 5, 4)).reshape(-1, 4)
-    high = np.broadcast_to(LIMITS_DEG[..., 1], (n, 5, 4)).reshape(-1, 4)
-    angles = _solve_chains(targets.reshape(-1, 3, 3), length.reshape(-1, 3), low, high).reshape(n, 5, 4)
-    fitted = forward_kinematics_batch(base, length, angles, cup) @ rot.swapaxes(1, 2) + wrist[:, None]
-    residual = np.linalg.norm(fitted - joints, axis=-1).mean(1)
+    angles, fitted, residual = _pose_chains(joints, targets, base, length, cup, rot, wrist)
     return IKBatch(angles, cup, base, length, palm_scale, roll_deg, rot, wrist.copy(), np.zeros(n, dtype=bool),
                    residual, fitted)
 
@@ -379,11 +388,7 @@ def _fit_right_fixed(joints: np.ndarray, base: np.ndarray, length: np.ndarray, c
     rot, trans = _kabsch(palm, joints[:, np.r_[0, _FINGER_MCP]])
     hand = (joints - trans[:, None]) @ rot  # R^T (x - t)
     targets = (hand[:, _CHAIN_JOINTS[:, 1:]] - lifted[:, :, None]) @ rest_frames(cup)  # (N, 5, 3, 3)
-    low = np.broadcast_to(LIMITS_DEG[..., 0], (n, 5, 4)).reshape(-1, 4)
-    high = np.broadcast_to(LIMITS_DEG[..., 1], (n, 5, 4)).reshape(-1, 4)
-    angles = _solve_chains(targets.reshape(-1, 3, 3), length.reshape(-1, 3), low, high).reshape(n, 5, 4)
-    fitted = forward_kinematics_batch(base, length, angles, cup) @ rot.swapaxes(1, 2) + trans[:, None]
-    residual = np.linalg.norm(fitted - joints, axis=-1).mean(1)
+    angles, fitted, residual = _pose_chains(joints, targets, base, length, cup, rot, trans)
     palm_scale = np.full((n, 2), np.nan)  # not a parameter here: the bases are given
     return IKBatch(angles, cup.copy(), base.copy(), length.copy(), palm_scale, np.zeros(n), rot, trans,
                    np.zeros(n, dtype=bool), residual, fitted)
