@@ -25,7 +25,7 @@ data (``train.threads=1``, ``data.workers=0``), so that they share a busy machin
 (the default) trains them one after the other with the preset's own loader settings. Rerunning the same
 command is free: each variant's run folder is ``OUT/NAME``; a finished variant is skipped, an
 interrupted one resumes (``train(..., resume=True)``), and evaluations and FPS are cached in
-``OUT/ablation.json``. Network FPS (batch 1, torch, network scope of :func:`srnpose.bench.run_benchmark`)
+``OUT/ablation.json``. Network FPS (batch 1, torch, network scope of :func:`srnpose.inference.bench.run_benchmark`)
 is measured once per variant after all training is done, one variant after the other.
 """
 
@@ -89,7 +89,7 @@ def budget_overrides(steps: int | None, minutes: float | None) -> list[str]:
 
 
 def run_config_for(name: str, args: argparse.Namespace):
-    from srnpose.run_config import build_config
+    from srnpose.training.run_config import build_config
 
     parallel = ["train.threads=1", "data.workers=0"] if args.parallel > 1 else []
     overrides = (["data.spec=synth"] + budget_overrides(args.steps, args.minutes) + variant_overrides(name)
@@ -99,7 +99,7 @@ def run_config_for(name: str, args: argparse.Namespace):
 
 def train_variant(name: str, args: argparse.Namespace) -> None:
     """Train (or resume) one variant in ``OUT/NAME``; mark it finished."""
-    from srnpose.train import train
+    from srnpose.training.loop import train
 
     run_dir = Path(args.out) / name
     budget = f"{args.steps} steps" if args.steps is not None else f"{args.minutes} min"
@@ -170,8 +170,8 @@ def save_results(out: Path, results: dict[str, Any]) -> None:
 
 def evaluate_variant(name: str, out: Path, records: list, test_frames: int) -> dict[str, Any]:
     """Final-checkpoint errors per stage on the test records, and the run's training counters."""
-    from srnpose.checkpoint import load_train_state, resolve_checkpoint_dir
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
+    from srnpose.training.checkpoint import load_train_state, resolve_checkpoint_dir
 
     run_dir = out / name
     last = resolve_checkpoint_dir(run_dir / "last")
@@ -222,8 +222,8 @@ def measure_fps(name: str, out: Path, frames: int, threads: int) -> dict[str, An
     intra-op threads (1 by default: on a busy 2-core machine two spinning threads time 4-9x slower)."""
     import torch
 
-    from srnpose.bench import run_benchmark
-    from srnpose.checkpoint import load_checkpoint, resolve_checkpoint_dir
+    from srnpose.inference.bench import run_benchmark
+    from srnpose.training.checkpoint import load_checkpoint, resolve_checkpoint_dir
 
     ck = load_checkpoint(resolve_checkpoint_dir(out / name / "last"))
     before = torch.get_num_threads()
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from srnpose.run_lock import check_out_dir
+    from srnpose.training.lock import check_out_dir
 
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps: must be >= 1, got {args.steps}")
@@ -361,7 +361,7 @@ def _run(args: argparse.Namespace) -> int:
         stale = cached.get("test_frames") != args.test_frames or cached.get("overrides") != variant_overrides(name)
         if stale or "frame_mm" not in cached:
             if records is None:
-                from srnpose.evaluate_run import load_test_records
+                from srnpose.evaluation.model_eval import load_test_records
 
                 data = run_config_for(DEFAULT_VARIANT, args).data
                 records = load_test_records("synth", args.test_frames, data.synth_resolution)
@@ -379,7 +379,7 @@ def _run(args: argparse.Namespace) -> int:
             v.update(measure_fps(name, out, args.fps_frames, args.fps_threads))
             save_results(out, results)
 
-    from srnpose.bench import machine_info
+    from srnpose.inference.bench import machine_info
 
     machine = machine_info()
     rows = table_rows(results, names)

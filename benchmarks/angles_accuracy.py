@@ -8,7 +8,7 @@
 2. The labelled NYU frame (label-free crop), raw and fitted, scored on NYU's 14 joints.
 3. The 30 Kinect V2 frames (one hand, one sequence, unlabelled): fitted through the whole sequence
    with one shape; the spread of each bone's length over the frames (raw against fitted) and the
-   label-free measures of srnpose.quality on both.
+   label-free measures of srnpose.evaluation.quality on both.
 
 Default checkpoint: the shipped model. Prints the figures; asserts nothing.
 """
@@ -25,7 +25,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def _bones(joints: np.ndarray) -> np.ndarray:
-    from srnpose.skeleton import CANONICAL
+    from srnpose.hand.skeleton import CANONICAL
 
     a = np.array([i for i, _ in CANONICAL.bones])
     b = np.array([j for _, j in CANONICAL.bones])
@@ -33,11 +33,11 @@ def _bones(joints: np.ndarray) -> np.ndarray:
 
 
 def synthetic(ck_path: Path, frames: int) -> None:
-    from srnpose.checkpoint import load_checkpoint
-    from srnpose.evaluate_run import load_test_records
-    from srnpose.frame_path import FramePath, estimate_records
+    from srnpose.evaluation.model_eval import load_test_records
     from srnpose.geometry import uvd_to_xyz
-    from srnpose.synth.ik import fit_poses
+    from srnpose.hand.ik import fit_poses
+    from srnpose.inference.frame_path import FramePath, estimate_records
+    from srnpose.training.checkpoint import load_checkpoint
 
     ck = load_checkpoint(ck_path)
     engine = FramePath.from_checkpoint(ck, finder="depth")
@@ -54,10 +54,10 @@ def synthetic(ck_path: Path, frames: int) -> None:
 
 
 def nyu(est) -> None:
-    from srnpose.angles import fit_angles
     from srnpose.data.datasets import load_records
     from srnpose.geometry import uvd_to_xyz
-    from srnpose.skeleton import convert
+    from srnpose.hand.angles import fit_angles
+    from srnpose.hand.skeleton import convert
 
     if not (SHARED / "nyu_frame").is_dir():
         print("NYU frame: ../shared/data/nyu_frame not found, skipped")
@@ -74,9 +74,9 @@ def nyu(est) -> None:
 def kinect(est) -> None:
     import dataclasses
 
-    from srnpose.angles import fit_angles
     from srnpose.data.depth_io import read_png16
-    from srnpose.quality import quality_report
+    from srnpose.evaluation.quality import quality_report
+    from srnpose.hand.angles import fit_angles
 
     files = sorted((SHARED / "kinect2").glob("*.png"))
     if not files:

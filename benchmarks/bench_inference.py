@@ -5,7 +5,7 @@
 1. The frame path's parts on the real Kinect V2 frames, each against the reference implementation:
    centre (srnpose.geometry.find_hand_center, every pixel vs stride 4), crop
    (geometry.crop_depth vs geometry.crop_frame), decode.
-2. ``srnpose benchmark``'s table, by the same function (:func:`srnpose.bench.run_benchmark`) on the
+2. ``srnpose benchmark``'s table, by the same function (:func:`srnpose.inference.bench.run_benchmark`) on the
    same engine: the checkpoint's passes, and ``srnpose export --int8``'s int8 model (64 calibration
    frames). Every figure of the table is a median.
 Prints figures; asserts nothing.
@@ -64,7 +64,7 @@ def main() -> None:
 
     import torch
 
-    from srnpose.bench import benchmark_frames, format_table, run_benchmark
+    from srnpose.inference.bench import benchmark_frames, format_table, run_benchmark
 
     frames, cam, description = benchmark_frames()
     profile = profile_frame_path(frames, cam)
@@ -72,7 +72,7 @@ def main() -> None:
     for key, value in profile.items():
         print(f"  {key:<22} {value:7.3f}")
     if args.checkpoint:
-        from srnpose.checkpoint import load_checkpoint
+        from srnpose.training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(args.checkpoint)
         model, layout, policy = ckpt.model, ckpt.layout, ckpt.policy

@@ -47,10 +47,10 @@ OVERLAY_FRAMES = (0, 9, 19, 29)  # Kinect frames also written one by one at full
 
 def test_set(frames_per_family: int):
     """{family: [SynthFrame]} from fixed seeds, and hand-less frames [(depth, intrinsics)]."""
-    from srnpose.locator_train import render_without_hands
+    from srnpose.locator.train import render_without_hands
     from srnpose.synth.engines import render
+    from srnpose.synth.frame import frame_seed, resolve_camera
     from srnpose.synth.poses import HANDS_V2
-    from srnpose.synth.scene import frame_seed, resolve_camera
     from srnpose.synth.scenes import SCENE_FAMILIES
     from srnpose.synth.sensor import sample_profile
 
@@ -89,7 +89,7 @@ def centres(locator, frames) -> dict[str, list]:
 def evaluate(locator, sets, handless) -> dict:
     from srnpose import geometry
     from srnpose.data.centering import CenterPolicy, joints_centroid_uvd
-    from srnpose.locator import evaluate_centers
+    from srnpose.locator.model import evaluate_centers
 
     results = {}
     for family, frames in sets.items():
@@ -116,8 +116,8 @@ def evaluate(locator, sets, handless) -> dict:
 
 
 def kinect_frames():
-    from srnpose.frame_path import resolve_frame_camera
-    from srnpose.sensors import FolderSource
+    from srnpose.inference.frame_path import resolve_frame_camera
+    from srnpose.inference.sensors import FolderSource
 
     cam = resolve_frame_camera(camera="kinect2")
     frames = [f.depth for f in FolderSource(KINECT_DIR)]
@@ -128,8 +128,8 @@ def latency(locator_torch, locator_ort, views, cam, rounds: int = 5) -> dict:
     """Median ms per frame of each step, interleaved rounds over the Kinect frames."""
     from srnpose.config import SRNConfig
     from srnpose.data.centering import CenterPolicy
-    from srnpose.frame_path import FramePath
-    from srnpose.infer import HandPoseEstimator
+    from srnpose.inference.estimator import HandPoseEstimator
+    from srnpose.inference.frame_path import FramePath
     from srnpose.model import SRN
 
     k, unit = cam.intrinsics, cam.depth_unit_mm
@@ -234,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from srnpose.bench import machine_info
-    from srnpose.locator import load_locator
+    from srnpose.inference.bench import machine_info
+    from srnpose.locator.model import load_locator
 
     torch.set_num_threads(1)
     machine = machine_info()

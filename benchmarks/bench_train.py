@@ -42,9 +42,9 @@ def bench(preset: str, steps: int, warmup: int, batch_size: int | None) -> dict:
     from srnpose.data.centering import CenterPolicy
     from srnpose.data.pipeline import CropConfig, collate
     from srnpose.data.sampling import SampleSource
-    from srnpose.losses import srn_loss
     from srnpose.model import SRN
-    from srnpose.run_config import SYNTH_TRAIN_SEED, build_config, resolve_data
+    from srnpose.training.losses import srn_loss
+    from srnpose.training.run_config import SYNTH_TRAIN_SEED, build_config, resolve_data
 
     cfg = resolve_data(build_config(preset, None, ["data.spec=synth"]))
     B = batch_size or cfg.train.batch_size

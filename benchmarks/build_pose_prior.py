@@ -5,7 +5,7 @@
 
 Reads the 21-joint poses (hands17 order, camera frame mm), converts them to the canonical order,
 decides the data's handedness on every 10th pose (fits as right and as left hands, counts which
-fits better), fits all poses as that hand (:func:`srnpose.synth.ik.fit_poses`), prints the residual
+fits better), fits all poses as that hand (:func:`srnpose.hand.ik.fit_poses`), prints the residual
 statistics and writes the table that ``sample_pose(rng, "prior")`` draws from: fitted chain angles,
 cup, residual, sequence ids; never the joints. Poses whose mean joint residual exceeds
 ``--max-residual-mm`` are dropped (and counted).
@@ -33,8 +33,8 @@ def _stats(name: str, residual_mm: np.ndarray) -> None:
 
 
 def main() -> None:
-    from srnpose.skeleton import convert
-    from srnpose.synth.ik import ANGLE_NAMES, fit_poses
+    from srnpose.hand.ik import ANGLE_NAMES, fit_poses
+    from srnpose.hand.skeleton import convert
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)

@@ -14,8 +14,8 @@ command (``srnpose train ... --out RUN --resume``) while killing its process gro
   random 0-20 ms for half of them.
 
 After every kill, before the rerun, every version of the checkpoint (``last``, ``last.tmp``,
-``last.prev``) is checked with :func:`srnpose.checkpoint.verify_checkpoint_dir`, and the one a restart
-will load (:func:`srnpose.checkpoint.resolve_checkpoint_dir`) is loaded here too. Every rerun's stderr
+``last.prev``) is checked with :func:`srnpose.training.checkpoint.verify_checkpoint_dir`, and the one a restart
+will load (:func:`srnpose.training.checkpoint.resolve_checkpoint_dir`) is loaded here too. Every rerun's stderr
 is searched for "warning: checkpoint ... trying the previous one" (a candidate passed over). At the
 end: faults injected, kills that landed while a checkpoint was being written (``last.tmp`` left
 behind), restarts, corrupted checkpoints loaded (must be 0), the largest absolute difference between
@@ -108,7 +108,7 @@ def clean_run(run: Path, cmd: list[str], env: dict, log: Path) -> dict:
 
 def checkpoint_states(run: Path) -> dict:
     """For last, last.tmp, last.prev: missing | incomplete (no COMPLETE) | ok | corrupt: <what>."""
-    from srnpose.checkpoint import COMPLETE_MARKER, verify_checkpoint_dir
+    from srnpose.training.checkpoint import COMPLETE_MARKER, verify_checkpoint_dir
 
     states = {}
     for name in ("last", "last.tmp", "last.prev"):
@@ -127,7 +127,7 @@ def inspect_resolved(run: Path) -> dict:
     """What a restart loads: the folder resolve_checkpoint_dir picks, verified and loaded here."""
     from safetensors.torch import load_file
 
-    from srnpose.checkpoint import (
+    from srnpose.training.checkpoint import (
         COMPLETE_MARKER,
         TRAIN_STATE_FILE,
         WEIGHTS_FILE,
@@ -160,7 +160,7 @@ def max_difference(a_path: Path, b_path: Path, state: bool = False) -> float:
     from safetensors.torch import load_file
 
     if state:
-        from srnpose.checkpoint import load_train_state
+        from srnpose.training.checkpoint import load_train_state
 
         def tensors(path):
             flat = {}

@@ -341,7 +341,7 @@ def flip_byte(path: Path, offset: int = -100) -> None:
 
 def rewrite_marker(folder: Path) -> None:
     """Recompute COMPLETE as save_checkpoint does (a file swapped by someone who knows the format)."""
-    from srnpose.checkpoint import _write_marker
+    from srnpose.training.checkpoint import _write_marker
 
     _write_marker(folder)
 
@@ -451,7 +451,7 @@ def kill_driver(sig: int, then_rerun: bool, wait_tmp: bool = False, at_step: int
 def stopped_cleanly(run: Path) -> Callable[[Outcome], str | None]:
     """A polite stop: exit 130, last/ saved and verified, the last line says 'interrupted'."""
     def check(o: Outcome) -> str | None:
-        from srnpose.checkpoint import verify_checkpoint_dir
+        from srnpose.training.checkpoint import verify_checkpoint_dir
 
         if o.rc != 130:
             return f"exit {o.rc}, expected 130"
@@ -792,13 +792,13 @@ def build_cases(fx: Fixtures) -> list[Case]:
          "ok", (), api_warned("metres", "depth_unit_mm=1000")),
         ("predict mm with depth_unit_mm=1000", f"{load}\nres = est.predict(depth, camera='icvl', depth_unit_mm=1000)",
          "ok", (), api_warned("depth_unit_mm")),
-        ("evaluate_files: 14-joint files as ICVL", "from srnpose.evaluate import evaluate_files\n"
+        ("evaluate_files: 14-joint files as ICVL", "from srnpose.evaluation.protocol import evaluate_files\n"
          f"evaluate_files({{'A': {str(c / 'nyu14_pred.txt')!r}}}, {str(c / 'nyu14_labels.txt')!r}, 'icvl')", "error",
          ("14", "16", "icvl"), None),
-        ("train into an unwritable folder", "from srnpose.run_config import build_config\nfrom srnpose.train import "
+        ("train into an unwritable folder", "from srnpose.training.run_config import build_config\nfrom srnpose.training.loop import "
          "train\ncfg = build_config('tiny', None, ['data.spec=synth', 'train.steps=1'])\n"
          f"train(cfg, {UNWRITABLE!r}, progress=False)", "error", (UNWRITABLE,), None),
-        ("load_checkpoint of a data folder", f"from srnpose.checkpoint import load_checkpoint\n"
+        ("load_checkpoint of a data folder", f"from srnpose.training.checkpoint import load_checkpoint\n"
          f"load_checkpoint({str(t / 'frames')!r})", "error", ("frames",), None),
     ]:
         add(Case("api", name, code=body, expect=expect, names=names, check=check))

@@ -1,4 +1,4 @@
-"""Right or wrong on real frames, without labels: srnpose.quality's measures on the 30 Kinect V2 frames,
+"""Right or wrong on real frames, without labels: srnpose.evaluation.quality's measures on the 30 Kinect V2 frames,
 and the one labelled NYU frame's 3D error.
 
     python benchmarks/real_frames.py --checkpoint runs/demo [--checkpoint2 model.onnx] [--out runs/real_frames]
@@ -7,13 +7,13 @@ For each model (a run folder, checkpoint or exported .onnx; loaded with ``srnpos
 
 1. the 30 consecutive Kinect V2 frames of ../shared/data/kinect2 (camera preset ``kinect2``:
    mirrored, mm), each predicted on the full frame (the model's own hand locator), then
-   :func:`srnpose.quality.quality_report`: surface violation, silhouette miss, bone-length and
+   :func:`srnpose.evaluation.quality.quality_report`: surface violation, silhouette miss, bone-length and
    finger-fold outliers, hand uncovered by bones (shares, 0 = all pass; means over the frames with a hand), jitter (median
    joint motion between consecutive frames, mm; also about the joints' centroid);
 2. the labelled NYU frame (../shared/data/nyu_frame, read with srnpose's NYU reader; camera preset
    ``nyu``: fx 588.03, fy -587.07 (y up, as the community writes it), cx 320, cy 240), predicted on the
    full frame; a canonical prediction is mapped to NYU's 14 evaluated joints with
-   ``skeleton.convert`` (approximations documented in srnpose.skeleton: NYU's palm point = the
+   ``skeleton.convert`` (approximations documented in srnpose.hand.skeleton: NYU's palm point = the
    midpoint of wrist and middle MCP, both wrist points = the wrist), and the mean and max 3D error
    over the 14 joints are reported. The same label-free measures on the NYU ground truth show what a
    right skeleton scores.
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from srnpose.quality import PER_FRAME_MEASURES as MEASURES  # surface violation ... hand uncovered
+from srnpose.evaluation.quality import PER_FRAME_MEASURES as MEASURES  # surface violation ... hand uncovered
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -155,7 +155,7 @@ def square_box(uv: np.ndarray, margin_px: float) -> np.ndarray:
 
 
 def run_kinect(estimator, frames: list) -> tuple[list, dict]:
-    from srnpose import quality
+    from srnpose.evaluation import quality
 
     depths = [f.depth for f in frames]
     estimator.predict(depths[0], camera=KINECT_CAMERA)  # warm-up (lazy initialisation, caches)
@@ -185,8 +185,9 @@ def load_nyu(nyu_root: Path) -> tuple[np.ndarray, np.ndarray, Any]:
 
 
 def run_nyu(estimator, depth: np.ndarray, gt_uvd: np.ndarray, K) -> tuple[Any, dict]:
-    from srnpose import quality, skeleton
+    from srnpose.evaluation import quality
     from srnpose.geometry import uvd_to_xyz
+    from srnpose.hand import skeleton
 
     gt_xyz = uvd_to_xyz(gt_uvd, K)  # (14, 3)
     result = estimator.predict(depth, camera=NYU_CAMERA)
@@ -208,8 +209,8 @@ def run_nyu(estimator, depth: np.ndarray, gt_uvd: np.ndarray, K) -> tuple[Any, d
 
 def synth_reference(frames: int = SYNTH_REFERENCE_FRAMES) -> dict:
     """The measures of synthetic Kinect V2 frames scored with their true joints."""
-    from srnpose import quality
     from srnpose.cameras import get_camera
+    from srnpose.evaluation import quality
     from srnpose.synth import render_frame
 
     cam = get_camera(KINECT_CAMERA)
@@ -223,7 +224,7 @@ def synth_reference(frames: int = SYNTH_REFERENCE_FRAMES) -> dict:
 
 
 def nyu_truth_quality(depth: np.ndarray, gt_uvd: np.ndarray, K) -> dict:
-    from srnpose import quality
+    from srnpose.evaluation import quality
     from srnpose.geometry import uvd_to_xyz
 
     gt_xyz = uvd_to_xyz(gt_uvd, K)
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.sensors import FolderSource
+    from srnpose.inference.sensors import FolderSource
     from srnpose.viz import draw_skeleton, image_grid, save_png
 
     kinect_dir, nyu_root = check_data(Path(args.data))

@@ -22,7 +22,7 @@ NYU_FRAME = ROOT.parent / "shared" / "data" / "nyu_frame"
 
 
 def _scores(run: Path, frames: int, tmp: Path) -> dict:
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     synth = evaluate_checkpoint(run, "synth", tmp / "synth", frames=frames, center="joints", overlays=0,
                                 verbose=False)
@@ -34,7 +34,7 @@ def _scores(run: Path, frames: int, tmp: Path) -> dict:
 
 
 def main() -> None:
-    from srnpose.checkpoint import load_checkpoint, save_checkpoint
+    from srnpose.training.checkpoint import load_checkpoint, save_checkpoint
     from srnpose.weights import RELEASE_DIR
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -40,7 +40,7 @@ def main() -> None:
 
     import torch
 
-    from srnpose.infer import FrameError, HandPoseEstimator, load
+    from srnpose.inference.estimator import FrameError, HandPoseEstimator, load
     from srnpose.synth import frame_seed, render_frame
 
     rss_start = rss_mb()

@@ -13,8 +13,8 @@ from pathlib import Path
 def main() -> None:
     from safetensors.torch import save_file
 
-    from srnpose.run_config import build_config
-    from srnpose.train import train
+    from srnpose.training.loop import train
+    from srnpose.training.run_config import build_config
 
     run, dump, overrides = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]
     dump.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Joint angles and constant-bone skeletons fitted through a sequence of predictions (srnpose.angles)."""
+"""Joint angles and constant-bone skeletons fitted through a sequence of predictions (srnpose.hand.angles)."""
 
 import dataclasses
 import json
@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from srnpose.angles import ANGLE_NAMES, fit_angles
 from srnpose.errors import UserError
-from srnpose.infer import PoseResult
-from srnpose.synth import hand_model as hm
-from srnpose.synth.ik import _CHAIN_JOINTS, fit_sequence
+from srnpose.hand import kinematics as hm
+from srnpose.hand.angles import ANGLE_NAMES, fit_angles
+from srnpose.hand.ik import _CHAIN_JOINTS, fit_sequence
+from srnpose.inference.estimator import PoseResult
 from srnpose.synth.poses import LIMITS_DEG, sample_pose
 
 

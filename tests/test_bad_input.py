@@ -65,10 +65,10 @@ def _unknown_key(tmp: Path) -> Path:
 
 
 def _incompatible_run(tmp: Path) -> Path:
-    from srnpose.checkpoint import _write_marker, save_checkpoint
     from srnpose.config import SRNConfig, to_dict
     from srnpose.config import save_yaml as write_yaml_atomic
     from srnpose.model import SRN
+    from srnpose.training.checkpoint import _write_marker, save_checkpoint
 
     run = tmp / "run_incompatible"
     cfg = SRNConfig(num_stages=2, input_size=32, width=8, topk=8)
@@ -162,9 +162,9 @@ def test_skip_bad_in_the_loop_counts_frames_that_fail_late():
 
 
 def test_unexpected_error_saves_last_first(tmp_path):
-    from srnpose.checkpoint import load_train_state
-    from srnpose.run_config import build_config
-    from srnpose.train import train
+    from srnpose.training.checkpoint import load_train_state
+    from srnpose.training.loop import train
+    from srnpose.training.run_config import build_config
 
     cfg = build_config("tiny", None, ["data.spec=synth", "model.width=8", "train.batch_size=2",
                                       "data.val_frames=1", "train.ckpt_every=100", "train.steps=50"])

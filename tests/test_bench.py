@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from srnpose.bench import format_table, run_benchmark
+from srnpose.inference.bench import format_table, run_benchmark
 from srnpose.model import SRN
 
 

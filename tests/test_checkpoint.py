@@ -8,10 +8,10 @@ import pickle
 import pytest
 import torch
 
-from srnpose import checkpoint as ckpt
 from srnpose.config import SRNConfig, save_yaml, to_dict
 from srnpose.errors import UserError
 from srnpose.model import SRN
+from srnpose.training import checkpoint as ckpt
 
 TINY = SRNConfig(num_joints=21, num_stages=2, input_size=32, width=8, topk=8)
 

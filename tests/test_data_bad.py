@@ -7,7 +7,7 @@ import pytest
 
 from srnpose.data.datasets import BadFrameWarning, load_records
 from srnpose.data.depth_io import read_depth, write_msra_bin
-from srnpose.data.writers import WRITERS
+from srnpose.data.public_layouts import WRITERS
 from srnpose.errors import UserError
 
 

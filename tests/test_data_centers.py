@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from srnpose.cameras import get_camera
-from srnpose.data.centers import load_centers, write_centers
+from srnpose.data.center_files import load_centers, write_centers
 from srnpose.data.datasets import load_records
-from srnpose.data.writers import WRITERS
+from srnpose.data.public_layouts import WRITERS
 from srnpose.errors import UserError
 from srnpose.geometry import uvd_to_xyz
 

@@ -9,9 +9,9 @@ import pytest
 
 from srnpose import geometry
 from srnpose.data.datasets import DATASETS, load_records, parse_spec
-from srnpose.data.writers import WRITERS
+from srnpose.data.public_layouts import WRITERS
 from srnpose.errors import UserError
-from srnpose.skeleton import NYU_EVAL_INDICES, get_layout
+from srnpose.hand.skeleton import NYU_EVAL_INDICES, get_layout
 
 FRAMES = 20
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from srnpose import geometry
 from srnpose.data.datasets import DATASETS, load_records
-from srnpose.skeleton import NYU_EVAL_INDICES
+from srnpose.hand.skeleton import NYU_EVAL_INDICES
 
 
 def test_real_nyu_frame(shared_data):

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from srnpose.cli import main
-from srnpose.data.writers import WRITERS
+from srnpose.data.public_layouts import WRITERS
 
 
 @pytest.mark.parametrize("fmt", ["nyu", "icvl", "msra", "hands17"])
@@ -29,7 +29,7 @@ def test_writers_cover_every_loader():
 
 
 def test_train_and_evaluate_with_refined_centres(tmp_path, capsys):
-    from srnpose.data.centers import write_centers
+    from srnpose.data.center_files import write_centers
     from srnpose.data.datasets import load_records
     from srnpose.geometry import uvd_to_xyz, xyz_to_uvd
 

@@ -25,7 +25,7 @@ def test_demo_writes_an_evaluated_run_folder(tmp_path, capsys):
     assert "stage  mean error (mm)" in printed and "srnpose evaluate --checkpoint" in printed
 
     # the demo folder is a run folder: checkpoint evaluation works on it
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     again = evaluate_checkpoint(out, "synth", tmp_path / "eval", frames=6, overlays=0, verbose=False,
                                 center=report["center"])

@@ -1,4 +1,4 @@
-"""srnpose.evaluate and ``srnpose evaluate``: the community protocol reproduces published numbers."""
+"""srnpose.evaluation.protocol and ``srnpose evaluate``: the community protocol reproduces published numbers."""
 
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 from srnpose.cli import main
 from srnpose.errors import UserError
-from srnpose.evaluate import (
+from srnpose.evaluation.protocol import (
     DATASET_INTRINSICS,
     compare_methods,
     evaluate_files,
@@ -185,10 +185,10 @@ def test_checkpoint_and_predictions_are_exclusive(capsys):
 
 
 def test_checkpoint_branch_calls_evaluate_run(monkeypatch, tmp_path):
-    import srnpose.evaluate_run
+    import srnpose.evaluation.model_eval
 
     calls = []
-    monkeypatch.setattr(srnpose.evaluate_run, "evaluate_checkpoint", lambda run_dir, data_spec, out_dir, **opts:
+    monkeypatch.setattr(srnpose.evaluation.model_eval, "evaluate_checkpoint", lambda run_dir, data_spec, out_dir, **opts:
                         calls.append((run_dir, data_spec, Path(out_dir), opts)))
     assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", "synth"]) == 0
     assert calls == [(str(tmp_path), "synth", tmp_path / "eval", {})]

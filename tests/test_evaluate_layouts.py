@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from srnpose.checkpoint import save_checkpoint
 from srnpose.config import SRNConfig, to_dict
 from srnpose.model import SRN
+from srnpose.training.checkpoint import save_checkpoint
 
 TINY = SRNConfig(num_stages=2, input_size=32, width=8, topk=8)
 
@@ -27,10 +27,10 @@ def canonical_run(tmp_path_factory):
 def test_cross_layout_evaluation_equals_converting_by_hand(canonical_run, tmp_path, fmt):
     import srnpose
     from srnpose.data.datasets import get_dataset, load_records
-    from srnpose.data.writers import WRITERS
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.data.public_layouts import WRITERS
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
     from srnpose.geometry import uvd_to_xyz
-    from srnpose.skeleton import convert
+    from srnpose.hand.skeleton import convert
 
     data = WRITERS[fmt](tmp_path / fmt, 6, seed=1, progress=False)
     spec = f"{fmt}:{data}"
@@ -52,9 +52,9 @@ def test_cross_layout_evaluation_equals_converting_by_hand(canonical_run, tmp_pa
 
 
 def test_a_layout_that_cannot_be_mapped_is_one_line(tmp_path):
-    from srnpose.data.writers import WRITERS
+    from srnpose.data.public_layouts import WRITERS
     from srnpose.errors import UserError
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     cfg = SRNConfig(num_joints=16, num_stages=2, input_size=32, width=8, topk=8)
     run = tmp_path / "icvl_run"

@@ -2,12 +2,18 @@ import numpy as np
 import pytest
 import torch
 
-from srnpose.backends import export_onnx, make_ort_session, read_metadata
 from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
-from srnpose.export import export_checkpoint, max_difference, quantize_int8, real_crops, synthetic_crops
-from srnpose.frame_path import FramePath
-from srnpose.infer import HandPoseEstimator, load
+from srnpose.inference.backends import export_onnx, make_ort_session, read_metadata
+from srnpose.inference.estimator import HandPoseEstimator, load
+from srnpose.inference.export import (
+    export_checkpoint,
+    max_difference,
+    quantize_int8,
+    real_crops,
+    synthetic_crops,
+)
+from srnpose.inference.frame_path import FramePath
 from srnpose.model import SRN
 from srnpose.synth import render_frame
 
@@ -87,9 +93,9 @@ def test_not_an_srnpose_file(tmp_path):
 
 
 def test_export_command_prints_parity(tmp_path, shared_data, capsys, monkeypatch):
-    from srnpose.checkpoint import save_checkpoint
     from srnpose.cli import main
     from srnpose.config import SRNConfig, to_dict
+    from srnpose.training.checkpoint import save_checkpoint
 
     cfg = SRNConfig(**TINY)
     torch.manual_seed(0)

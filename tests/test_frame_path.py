@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from srnpose.checkpoint import save_checkpoint
 from srnpose.config import SRNConfig, to_dict
 from srnpose.data.records import HandRecord
 from srnpose.model import SRN
+from srnpose.training.checkpoint import save_checkpoint
 
 TINY = SRNConfig(num_joints=14, num_stages=2, input_size=32, width=8, topk=8)
 
@@ -26,7 +26,7 @@ def _run(tmp_path, center: str, cube_mm: float, layout: str = "nyu", model_cfg: 
 @pytest.fixture
 def recorded_crops(monkeypatch):
     """Every batch of crops any torch runner is given, in call order."""
-    from srnpose import backends
+    from srnpose.inference import backends
 
     calls: list[np.ndarray] = []
     real = backends.TorchRunner.__call__
@@ -44,8 +44,8 @@ def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_c
     the same full frames feed the network identical crops, pass for pass."""
     import srnpose
     from srnpose.data.datasets import load_records
-    from srnpose.data.writers import write_nyu
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.data.public_layouts import write_nyu
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     data = write_nyu(tmp_path / "nyu", 6, seed=3, progress=False)
     run = _run(tmp_path, "mixed", 300.0)
@@ -69,7 +69,7 @@ def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_c
 
 
 def test_a_frame_without_a_hand_is_counted_not_cropped_from_labels(tmp_path, recorded_crops):
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
     from srnpose.synth import SynthDataset
 
     cfg = SRNConfig(num_stages=2, input_size=32, width=8, topk=8)
@@ -102,9 +102,9 @@ def test_a_left_record_is_scored_as_its_mirror_image(center):
     """A left hand (extra is_left) is read mirrored: the mirror image of a right-hand record, labelled
     left, gets the mirrored estimate of that record and the same error."""
     from srnpose.data.centering import CenterPolicy
-    from srnpose.evaluate_run import score_estimates
-    from srnpose.frame_path import FramePath, estimate_records
+    from srnpose.evaluation.model_eval import score_estimates
     from srnpose.geometry import Intrinsics
+    from srnpose.inference.frame_path import FramePath, estimate_records
     from srnpose.synth import frame_seed, render_frame
 
     torch.manual_seed(0)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from srnpose.skeleton import convert
-from srnpose.synth import hand_model as hm
-from srnpose.synth.ik import ANGLE_NAMES, fit_pose, fit_poses, forward_kinematics_batch, joint_angles_dict
+from srnpose.hand import kinematics as hm
+from srnpose.hand.ik import ANGLE_NAMES, fit_pose, fit_poses, forward_kinematics_batch, joint_angles_dict
+from srnpose.hand.skeleton import convert
 from srnpose.synth.poses import LIMITS_DEG, load_pose_prior, prior_chain, sample_pose
 
 # Measured: the first 50 FPHA poses fit with a mean residual of 2.44 mm (6.48 mm without the roll).

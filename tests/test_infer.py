@@ -7,7 +7,7 @@ from srnpose.cameras import get_camera
 from srnpose.data.depth_io import read_png16
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics, crop_frame
-from srnpose.infer import FrameError, HandPoseEstimator, resolve_frame_camera
+from srnpose.inference.estimator import FrameError, HandPoseEstimator, resolve_frame_camera
 from srnpose.model import SRN
 from srnpose.synth import frame_seed, render_frame
 
@@ -176,7 +176,7 @@ def test_top_level_api_is_lazy():
     code = "import sys, srnpose; assert 'torch' not in sys.modules; assert callable(srnpose.load); print('ok')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
     import srnpose
-    from srnpose.infer import HandPoseEstimator as H
+    from srnpose.inference.estimator import HandPoseEstimator as H
 
     assert srnpose.HandPoseEstimator is H
 

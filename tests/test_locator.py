@@ -12,7 +12,7 @@ import torch
 from srnpose.data.centering import joints_centroid_uvd
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
-from srnpose.locator import (
+from srnpose.locator.model import (
     STRIDE,
     FrameScale,
     HandLocator,
@@ -25,8 +25,8 @@ from srnpose.locator import (
     prepare_frame,
     uvd_to_input_nrm,
 )
-from srnpose.locator_train import LocatorSample, render_without_hands, train_locator
-from srnpose.synth.scene import frame_seed, render_frame
+from srnpose.locator.train import LocatorSample, render_without_hands, train_locator
+from srnpose.synth.frame import frame_seed, render_frame
 
 K_KINECT = Intrinsics(363.9, 363.9, 255.4, 206.3)
 TINY = LocatorConfig(input_hw=(48, 64), width=8)
@@ -83,7 +83,7 @@ def test_network_shapes_and_onnx_free_forward():
 def test_render_without_hands_is_the_same_scene_without_them():
     from scipy import ndimage
 
-    from srnpose.synth.scene import PART_OTHER_HAND
+    from srnpose.synth.frame import PART_OTHER_HAND
     from srnpose.synth.sensor import DEFAULT_SENSOR
 
     seed = frame_seed(4, 1)
@@ -195,7 +195,7 @@ def test_frame_scale_is_plain_data():
 
 
 def test_two_hands_nearest_by_default_or_left_or_right():
-    from srnpose.locator import Locator, LocatorResult
+    from srnpose.locator.model import Locator, LocatorResult
 
     far_left, near_right = np.array([40.0, 60.0, 900.0]), np.array([120.0, 60.0, 600.0])
     res = LocatorResult([far_left, near_right], [0.6, 0.3], 0.9)  # the far hand scores higher
@@ -206,7 +206,7 @@ def test_two_hands_nearest_by_default_or_left_or_right():
 
 def test_frame_path_asks_for_the_users_side_of_a_mirrored_frame():
     from srnpose.data.centering import CenterPolicy
-    from srnpose.frame_path import FrameCamera, FramePath
+    from srnpose.inference.frame_path import FrameCamera, FramePath
 
     class Recorder:
         def locate(self, view, intrinsics, depth_unit_mm, prefer):
@@ -229,11 +229,11 @@ def test_an_attached_locator_finds_the_hand_and_center_depth_keeps_the_search(ti
     (its centre is the locator's), ``center="depth"`` gives the nearest-blob search's crop as before,
     and the locator's "no hand" is hand_found=False."""
     import srnpose
-    from srnpose.checkpoint import save_checkpoint
     from srnpose.cli import main
     from srnpose.config import SRNConfig, to_dict
     from srnpose.data.centering import CenterPolicy
     from srnpose.model import SRN
+    from srnpose.training.checkpoint import save_checkpoint
 
     cfg = SRNConfig(num_joints=21, num_stages=1, input_size=32, width=8, topk=8)
     run = tmp_path / "run"
@@ -256,7 +256,7 @@ def test_an_attached_locator_finds_the_hand_and_center_depth_keeps_the_search(ti
 
 
 def test_find_locator_next_to_the_weights_or_in_the_run_folder(tiny_locator, tmp_path):
-    from srnpose.locator import attach_locator, find_locator
+    from srnpose.locator.model import attach_locator, find_locator
 
     run = tmp_path / "run"
     (run / "best").mkdir(parents=True)

@@ -13,10 +13,10 @@ from srnpose.data.centering import CenterPolicy
 from srnpose.data.pipeline import CropConfig, collate, make_sample, nrm_to_xyz, uvd_to_xyz_batched
 from srnpose.data.records import HandRecord
 from srnpose.data.sampling import SampleSource
-from srnpose.losses import SRNLoss, field_loss, srn_loss, stage_losses
 from srnpose.model import SRN
 from srnpose.model.reparam import decode_offset, pixel_points, split_offset_fields
 from srnpose.synth import render_frame
+from srnpose.training.losses import SRNLoss, field_loss, srn_loss, stage_losses
 
 TINY_DETECTION = dict(num_stages=2, stage_kind="detection", input_size=32, width=8, topk=8)
 BETA = 0.01
@@ -129,8 +129,8 @@ def test_regression_models_keep_the_joint_only_loss(tiny_batch):
 def test_training_a_detection_model_adds_the_field_loss(tmp_path):
     import csv
 
-    from srnpose.run_config import build_config
-    from srnpose.train import train
+    from srnpose.training.loop import train
+    from srnpose.training.run_config import build_config
 
     first_loss = {}
     for weight in (0.0, 1.0):
@@ -145,7 +145,7 @@ def test_training_a_detection_model_adds_the_field_loss(tmp_path):
 
 def test_a_negative_field_loss_weight_is_refused_by_the_config():
     from srnpose.errors import UserError
-    from srnpose.run_config import build_config, check
+    from srnpose.training.run_config import build_config, check
 
     check(build_config("tiny", None, ["train.field_loss_weight=0"]))  # 0: joints only, allowed
     with pytest.raises(UserError, match="train.field_loss_weight: must be >= 0, got -1"):

@@ -1,9 +1,9 @@
-"""srnpose.metrics: joint errors, success rate (max-frame) and its AUC on hand-made numbers."""
+"""srnpose.evaluation.metrics: joint errors, success rate (max-frame) and its AUC on hand-made numbers."""
 
 import numpy as np
 import pytest
 
-from srnpose import metrics
+from srnpose.evaluation import metrics
 
 
 def _errors():

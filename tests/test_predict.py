@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from srnpose.checkpoint import save_checkpoint
 from srnpose.cli import main
 from srnpose.config import SRNConfig, to_dict
 from srnpose.model import SRN
+from srnpose.training.checkpoint import save_checkpoint
 
 TINY = SRNConfig(num_stages=2, input_size=32, width=16, topk=8)
 KEYS = {"frame", "hand_found", "joints_uvd", "joints_xyz", "center_uvd", "latency_ms"}

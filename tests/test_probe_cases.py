@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from srnpose import checkpoint as ckpt
 from srnpose.cli import main
 from srnpose.config import SRNConfig, to_dict
 from srnpose.errors import UserError
 from srnpose.model import SRN
+from srnpose.training import checkpoint as ckpt
 
 TINY = SRNConfig(num_joints=21, num_stages=1, input_size=32, width=8, topk=8)
 CORRUPT = "model.safetensors does not match its checksum (truncated or corrupted)"
@@ -125,7 +125,7 @@ def test_train_refuses_a_run_whose_every_checkpoint_is_corrupt(tmp_path, capsys,
 
 
 def test_a_locked_run_is_refused_before_the_resuming_line(tmp_path, capsys):
-    from srnpose.run_lock import run_lock
+    from srnpose.training.lock import run_lock
 
     run = tmp_path / "run"
     _save(run / "last")
@@ -213,7 +213,7 @@ def test_predict_fps_zero(tmp_path, capsys):
 
 
 def test_depth_unit_warning_names_the_flag():
-    from srnpose.frame_path import depth_unit_warning
+    from srnpose.inference.frame_path import depth_unit_warning
 
     depth_mm = np.full((8, 8), 500, np.uint16)
     depth_mm[0, 0] = 0  # no measurement: ignored
@@ -254,16 +254,16 @@ def test_evaluate_files_of_another_dataset(tmp_path, capsys, joints, dataset, ex
 
 
 def test_benchmark_default_backends_on_a_minimal_install(monkeypatch, capsys):
-    import srnpose.bench
     import srnpose.errors
+    import srnpose.inference.bench
 
     def missing(module, extra=None):
         raise srnpose.errors.MissingExtraError(f"this needs the optional package {module!r}")
 
     seen = {}
     monkeypatch.setattr(srnpose.errors, "require_extra", missing)
-    monkeypatch.setattr(srnpose.bench, "run_benchmark", lambda model, **kw: seen.update(kw) or {})
-    monkeypatch.setattr(srnpose.bench, "format_table", lambda report: "table")
+    monkeypatch.setattr(srnpose.inference.bench, "run_benchmark", lambda model, **kw: seen.update(kw) or {})
+    monkeypatch.setattr(srnpose.inference.bench, "format_table", lambda report: "table")
     assert main(["benchmark", "--frames", "1", "--warmup", "0"]) == 0
     assert seen["backends"] == ("torch",)
     assert _err_lines(capsys) == ["srnpose benchmark: note: onnx/onnxruntime not installed, timing torch only "
@@ -286,7 +286,7 @@ def test_a_crafted_train_state_is_the_only_line_of_a_resume(tmp_path, capsys):
 
 
 def test_negative_depth_is_refused_naming_the_value():
-    from srnpose.frame_path import FrameCamera, FrameError, check_frame, resolve_frame_camera
+    from srnpose.inference.frame_path import FrameCamera, FrameError, check_frame, resolve_frame_camera
 
     cam = resolve_frame_camera("241.0,241.0,159.5,119.5")
     assert isinstance(cam, FrameCamera)
@@ -306,8 +306,8 @@ def test_a_binary_config_is_one_line(tmp_path, capsys):
 
 
 def test_the_api_warns_once_about_metres_and_refuses_a_centre_50m_away():
-    from srnpose.frame_path import FrameError
-    from srnpose.infer import HandPoseEstimator
+    from srnpose.inference.estimator import HandPoseEstimator
+    from srnpose.inference.frame_path import FrameError
 
     est = HandPoseEstimator.from_model(SRN.from_config(TINY), cube_mm=250.0)
     metres = np.full((240, 320), 0.6, np.float32)

@@ -1,10 +1,11 @@
-"""srnpose.quality: a right skeleton passes each label-free measure, a wrong one fails it."""
+"""srnpose.evaluation.quality: a right skeleton passes each label-free measure, a wrong one fails it."""
 
 import numpy as np
 import pytest
 
-from srnpose import quality, skeleton
+from srnpose.evaluation import quality
 from srnpose.geometry import Intrinsics, uvd_to_xyz
+from srnpose.hand import skeleton
 from srnpose.synth import render_frame
 
 RES = (160, 120)
@@ -119,7 +120,7 @@ def test_stretched_finger_fails_bone_lengths(frames):
 
 
 def test_bone_ranges_cover_the_nominal_hand_in_every_layout():
-    from srnpose.synth import hand_model as hm
+    from srnpose.hand import kinematics as hm
     from srnpose.synth.poses import sample_pose
 
     shape = hm.nominal_shape()

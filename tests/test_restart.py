@@ -95,10 +95,10 @@ def test_torchrun_elastic_restart_survives_a_killed_worker(tmp_path):
 
 
 def test_a_time_budget_keeps_its_learning_rate_curve_across_a_restart(tmp_path):
-    from srnpose.checkpoint import load_train_state
-    from srnpose.run_config import build_config
-    from srnpose.schedule import lr_at
-    from srnpose.train import COMMIT_AFTER_STEPS, train
+    from srnpose.training.checkpoint import load_train_state
+    from srnpose.training.loop import COMMIT_AFTER_STEPS, train
+    from srnpose.training.run_config import build_config
+    from srnpose.training.schedule import lr_at
 
     cfg = build_config("tiny", None, ["data.spec=synth", "model.width=8", "train.batch_size=2", "data.val_frames=2",
                                       "train.log_every=1", "train.ckpt_every=1000", "train.val_every=1000",
@@ -151,9 +151,9 @@ def bare_python(tmp_path_factory) -> str:
 
 
 def test_a_bare_install_names_the_extra_and_runs_the_torch_paths(bare_python, tmp_path):
-    from srnpose.checkpoint import save_checkpoint
     from srnpose.config import SRNConfig, to_dict
     from srnpose.model import SRN
+    from srnpose.training.checkpoint import save_checkpoint
 
     cfg = SRNConfig(num_stages=2, input_size=32, width=8, topk=8)
     save_checkpoint(tmp_path / "run" / "last", SRN.from_config(cfg).eval(), {"model": to_dict(cfg)})

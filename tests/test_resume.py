@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 from srnpose.config import apply_overrides
-from srnpose.run_config import build_config, load_resume_config
-from srnpose.train import train
+from srnpose.training.loop import train
+from srnpose.training.run_config import build_config, load_resume_config
 
 FAST = ["data.spec=synth", "model.width=8", "data.val_frames=4", "train.batch_size=2", "train.log_every=2",
         "train.val_every=4", "train.ckpt_every=4", "train.lr_step_epochs=0.03", "train.epoch_size=200"]

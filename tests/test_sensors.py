@@ -5,7 +5,7 @@ import pytest
 
 from srnpose.data.depth_io import write_png16
 from srnpose.errors import UserError
-from srnpose.sensors import FolderSource, NpyStackSource, RealSenseSource, open_sources
+from srnpose.inference.sensors import FolderSource, NpyStackSource, RealSenseSource, open_sources
 
 
 def _frames(n=3, shape=(24, 32)):
@@ -85,10 +85,10 @@ def test_live_loop_on_a_replayed_folder(tmp_path, shared_data, capsys):
 
     import torch
 
-    from srnpose.checkpoint import save_checkpoint
     from srnpose.cli import main
     from srnpose.config import SRNConfig, to_dict
     from srnpose.model import SRN
+    from srnpose.training.checkpoint import save_checkpoint
 
     cfg = SRNConfig(num_stages=2, input_size=32, width=16, topk=8)
     torch.manual_seed(0)

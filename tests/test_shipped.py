@@ -79,9 +79,9 @@ def test_evaluate_the_shipped_model_on_the_nyu_frame(shared_data, tmp_path):
 
 def test_the_release_preset_trains_the_shipped_model():
     """`srnpose train --preset release` builds the shipped model's architecture and recipe."""
-    from srnpose.checkpoint import load_run_config
     from srnpose.config import SRNConfig, from_dict, to_dict
-    from srnpose.run_config import PRESETS
+    from srnpose.training.checkpoint import load_run_config
+    from srnpose.training.run_config import PRESETS
 
     shipped = load_run_config(RELEASE_DIR / "model.safetensors")
     assert from_dict(SRNConfig, shipped["model"]) == PRESETS["release"].model

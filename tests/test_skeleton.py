@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from srnpose import skeleton
 from srnpose.errors import UserError
+from srnpose.hand import skeleton
 
 
 def test_canonical_order_is_documented_order():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from srnpose.smoothing import OneEuroConfig, OneEuroFilter
+from srnpose.inference.smoothing import OneEuroConfig, OneEuroFilter
 
 
 def _run(signal: np.ndarray, fps: float = 30.0, config: OneEuroConfig | None = None) -> np.ndarray:

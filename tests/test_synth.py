@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from srnpose.geometry import Intrinsics, xyz_to_uvd
-from srnpose.skeleton import CANONICAL_NAMES
+from srnpose.hand import kinematics as hm
+from srnpose.hand.skeleton import CANONICAL_NAMES
 from srnpose.synth import SynthDataset, frame_seed, read_labels, render_frame, visible_joints, write_dataset
-from srnpose.synth import hand_model as hm
 from srnpose.synth.poses import FAMILIES, LIMITS_DEG, sample_pose
 from srnpose.synth.writer import encode_png16
 

@@ -47,7 +47,7 @@ def test_v2_sensor_follows_a_named_camera():
 def test_unknown_engine_is_named():
     with pytest.raises(ValueError, match="unknown synthetic engine 'v3'; available: v1, v2"):
         render("v3", 1)
-    from srnpose.run_config import build_config
+    from srnpose.training.run_config import build_config
 
     with pytest.raises(UserError, match="synth_engine"):
         build_config("tiny", None, ["data.synth_engine=v3"])
@@ -56,8 +56,8 @@ def test_unknown_engine_is_named():
 def test_a_run_trains_and_validates_on_its_engine(tmp_path):
     import yaml
 
-    from srnpose.run_config import build_config
-    from srnpose.train import train
+    from srnpose.training.loop import train
+    from srnpose.training.run_config import build_config
 
     cfg = build_config("tiny", None, ["data.spec=synth", "data.synth_engine=v2", "data.val_frames=2",
                                       "train.batch_size=2", "train.steps=2", "train.val_every=2"])
@@ -93,7 +93,7 @@ def test_a_training_crop_never_lands_on_a_nearer_torso():
 
 
 def test_v2_hands_spread_wider_with_wider_palms():
-    from srnpose.synth import hand_model as hm
+    from srnpose.hand import kinematics as hm
     from srnpose.synth.poses import HANDS_V1, HANDS_V2, sample_pose
 
     rng = np.random.default_rng(0)

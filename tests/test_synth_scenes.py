@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from srnpose.geometry import Intrinsics
+from srnpose.hand import kinematics as hm
 from srnpose.synth import frame_seed, person, render_frame, scenes, visible_joints
-from srnpose.synth import hand_model as hm
+from srnpose.synth.frame import pick_scene
 from srnpose.synth.render import cast
-from srnpose.synth.scene import pick_scene
 from srnpose.synth.scenes import PART_DISTRACTOR, PART_OBJECT, SCENE_FAMILIES
 from srnpose.synth.sensor import DEFAULT_SENSOR
 from srnpose.synth.solids import Solids, SolidsBuilder

@@ -99,7 +99,7 @@ def old_apply_sensor(z_mm, cos_incidence, rng, sensor=OldSensorModel()):
 
 def engine_inputs(n=6):
     """(z_mm, cos_incidence) pairs the scene hands to apply_sensor (hand, blob, wall; 320x240)."""
-    import srnpose.synth.scene as scene
+    import srnpose.synth.frame as scene
 
     captured = []
     real = S.apply_sensor

@@ -12,10 +12,10 @@ import torch
 from srnpose.data.centering import CenterPolicy
 from srnpose.data.sampling import SampleSource
 from srnpose.errors import UserError
-from srnpose.run_config import PRESETS, TrainConfig, build_config, resolve_data
-from srnpose.run_log import metrics_columns
-from srnpose.schedule import lr_at
-from srnpose.train import train
+from srnpose.training.log import metrics_columns
+from srnpose.training.loop import train
+from srnpose.training.run_config import PRESETS, TrainConfig, build_config, resolve_data
+from srnpose.training.schedule import lr_at
 
 JOINTS = CenterPolicy.for_rule("joints")
 
@@ -74,8 +74,8 @@ def test_synth_source_is_deterministic_and_distinct():
 
 def test_a_few_steps_decrease_the_loss():
     from srnpose.data.pipeline import CropConfig, collate
-    from srnpose.losses import srn_loss
     from srnpose.model import SRN
+    from srnpose.training.losses import srn_loss
 
     source = SampleSource(None, CropConfig(input_size=32), JOINTS, 0, False, synth_seed=1,
                           synth_resolution=(160, 120))
@@ -95,7 +95,7 @@ def test_a_few_steps_decrease_the_loss():
 
 
 def test_train_writes_a_run_folder(tmp_path):
-    from srnpose.checkpoint import load_checkpoint, load_train_state
+    from srnpose.training.checkpoint import load_checkpoint, load_train_state
 
     cfg = build_config("tiny", None, FAST + ["train.steps=6", "train.log_every=2", "train.val_every=3",
                                               "train.ckpt_every=3"])
@@ -129,7 +129,7 @@ def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
                  "--set", "train.batch_size=2"])
     assert code == 0
     assert "trained to step 2" in capsys.readouterr().out
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     report = evaluate_checkpoint(run, "synth", tmp_path / "eval", frames=6, overlays=2, verbose=False)
     assert report["frames"] == 6 and len(report["stages"]) == 2
@@ -185,7 +185,7 @@ def test_recentred_crops_at_the_centroid_of_given_joints():
 
 
 def test_a_mixed_model_is_evaluated_in_two_passes(tmp_path):
-    from srnpose.evaluate_run import evaluate_checkpoint
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     cfg = build_config("tiny", None, FAST + ["train.steps=2", "data.center=mixed"])
     run = tmp_path / "run"

@@ -4,10 +4,10 @@ __version__ = "0.1.0"
 
 # Lazy top-level API (PEP 562): `import srnpose` stays light; torch loads on first use.
 _LAZY = {
-    "load": ("srnpose.infer", "load"),
-    "HandPoseEstimator": ("srnpose.infer", "HandPoseEstimator"),
-    "PoseResult": ("srnpose.infer", "PoseResult"),
-    "fit_angles": ("srnpose.angles", "fit_angles"),
+    "load": ("srnpose.inference.estimator", "load"),
+    "HandPoseEstimator": ("srnpose.inference.estimator", "HandPoseEstimator"),
+    "PoseResult": ("srnpose.inference.estimator", "PoseResult"),
+    "fit_angles": ("srnpose.hand.angles", "fit_angles"),
 }
 
 

@@ -40,7 +40,7 @@ def depth_to_rgb(depth_mm: np.ndarray, near_mm: float | None = None, far_mm: flo
 
 def _bone_color(layout, a: int, b: int) -> tuple[int, int, int]:
     """Colour of a bone by the finger named in its joints (canonical names contain the finger)."""
-    from srnpose.skeleton import FINGERS
+    from srnpose.hand.skeleton import FINGERS
 
     for name in (layout.joint_names[b], layout.joint_names[a]):
         for k, finger in enumerate(FINGERS):
@@ -58,7 +58,7 @@ def draw_skeleton(rgb: np.ndarray, joints_uvd: np.ndarray, layout: str = "canoni
     """
     from PIL import Image, ImageDraw
 
-    from srnpose.skeleton import get_layout
+    from srnpose.hand.skeleton import get_layout
 
     lay = get_layout(layout)
     joints = np.asarray(joints_uvd, dtype=np.float64)

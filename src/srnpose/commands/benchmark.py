@@ -14,8 +14,8 @@ from srnpose.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.bench import BENCH_BACKENDS as BACKENDS
     from srnpose.cameras import CAMERAS
+    from srnpose.inference.bench import BENCH_BACKENDS as BACKENDS
 
     parser.add_argument("--checkpoint", metavar="RUN",
                         help="a run folder or checkpoint (default: the shipped model, see MODEL_CARD.md)")
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.bench import BENCH_BACKENDS as BACKENDS
+    from srnpose.inference.bench import BENCH_BACKENDS as BACKENDS
 
     if args.backends is None:  # the default: every backend whose package is installed, said when one is not
         import sys
@@ -62,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if args.warmup < 0:
         raise UserError(f"--warmup must be >= 0, got {args.warmup}")
-    from srnpose.bench import format_table, run_benchmark
     from srnpose.errors import require_extra
+    from srnpose.inference.bench import format_table, run_benchmark
 
     if any(b.startswith("onnxruntime") for b in backends):
         require_extra("onnxruntime", "onnx")
         require_extra("onnx")
     if args.json:
-        from srnpose.run_lock import check_out_dir
+        from srnpose.training.lock import check_out_dir
 
         json_path = Path(args.json)
         if json_path.is_dir():
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.untrained and args.checkpoint:
         raise UserError("--untrained times the paper's model with random weights; leave out --checkpoint")
     if not args.untrained:
-        from srnpose.checkpoint import load_checkpoint
+        from srnpose.training.checkpoint import load_checkpoint
         from srnpose.weights import release_dir
 
         ckpt = load_checkpoint(args.checkpoint or release_dir())

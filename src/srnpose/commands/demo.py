@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.demo import run_demo
     from srnpose.errors import UserError
+    from srnpose.training.demo import run_demo
 
     if args.test_frames < 1:
         raise UserError(f"--test-frames: must be >= 1, got {args.test_frames}")

@@ -14,8 +14,8 @@ from srnpose.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.evaluate import DATASET_INTRINSICS as DATASETS
-    from srnpose.evaluate_run import CENTER_MODES
+    from srnpose.evaluation.model_eval import CENTER_MODES
+    from srnpose.evaluation.protocol import DATASET_INTRINSICS as DATASETS
 
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--predictions", nargs="+", metavar="NAME=FILE",
@@ -74,8 +74,8 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
     if not args.data:
         raise UserError("give --data SPEC (e.g. synth, nyu:DIR): the test data for --checkpoint RUN or, without "
                         "it, the shipped model; or compare files with --predictions NAME=FILE --labels FILE")
-    from srnpose import evaluate_run
-    from srnpose.run_lock import check_out_dir
+    from srnpose.evaluation import model_eval as evaluate_run
+    from srnpose.training.lock import check_out_dir
 
     if args.checkpoint is None:  # the shipped model: never write into the package
         from srnpose.weights import release_dir
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     if args.checkpoint or not args.predictions:
         return _run_checkpoint(args)
 
-    from srnpose.evaluate import (
+    from srnpose.evaluation.protocol import (
         evaluate_files,
         format_table,
         get_dataset_intrinsics,
@@ -135,11 +135,11 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--intrinsics: {exc}") from None
     if args.dataset is None and intrinsics is None:
-        from srnpose.evaluate import DATASET_INTRINSICS
+        from srnpose.evaluation.protocol import DATASET_INTRINSICS
 
         raise UserError(f"give --dataset ({', '.join(DATASET_INTRINSICS)}) or --intrinsics fx,fy,cx,cy")
 
-    from srnpose.run_lock import check_out_dir
+    from srnpose.training.lock import check_out_dir
 
     check_out_dir(args.out, "--out")  # before the files are read: a bad --out fails first, in one line
     report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)

@@ -23,7 +23,7 @@ DEFAULT_CROPS = Path("..") / "shared" / "data" / "kinect2"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from srnpose.cameras import CAMERAS
-    from srnpose.export import CALIBRATION_FRAMES
+    from srnpose.inference.export import CALIBRATION_FRAMES
 
     parser.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder, checkpoint folder or .safetensors")
     parser.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """Every flag checked before anything is written."""
-    from srnpose.run_lock import check_out_dir
+    from srnpose.training.lock import check_out_dir
 
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
@@ -58,10 +58,9 @@ def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.backends import make_ort_session
-    from srnpose.checkpoint import load_checkpoint
     from srnpose.errors import require_extra
-    from srnpose.export import (
+    from srnpose.inference.backends import make_ort_session
+    from srnpose.inference.export import (
         export_checkpoint,
         export_int8,
         int8_accuracy,
@@ -69,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
         real_crops,
         synthetic_crops,
     )
-    from srnpose.frame_path import FramePath
+    from srnpose.inference.frame_path import FramePath
+    from srnpose.training.checkpoint import load_checkpoint
 
     out, folder = _check_args(args)
     require_extra("onnx")

@@ -3,7 +3,7 @@
     srnpose live --camera realsense --checkpoint runs/demo --backend onnxruntime --smooth
     srnpose live --replay ../shared/data/kinect2 --camera kinect2 --checkpoint runs/demo
 
-Frames come through :mod:`srnpose.sensors` (``RealSenseSource`` needs ``pip install 'srnpose[realsense]'``);
+Frames come through :mod:`srnpose.inference.sensors` (``RealSenseSource`` needs ``pip install 'srnpose[realsense]'``);
 ``--replay DIR`` runs the same loop on recorded PNGs. Each frame's joints go to ``--jsonl`` (default
 stdout summary only); Ctrl-C stops.
 """
@@ -35,16 +35,16 @@ def run(args: argparse.Namespace) -> int:
     import time
 
     from srnpose.errors import UserError
-    from srnpose.infer import estimate_frames, load, resolve_frame_camera
-    from srnpose.sensors import FolderSource, RealSenseSource
-    from srnpose.smoothing import OneEuroFilter
+    from srnpose.inference.estimator import estimate_frames, load, resolve_frame_camera
+    from srnpose.inference.sensors import FolderSource, RealSenseSource
+    from srnpose.inference.smoothing import OneEuroFilter
 
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if args.jsonl:  # checked before the camera starts and the model loads
         from pathlib import Path
 
-        from srnpose.run_lock import check_out_dir
+        from srnpose.training.lock import check_out_dir
 
         if Path(args.jsonl).is_dir():
             raise UserError(f"--jsonl {args.jsonl}: is a folder, expected a file name")

@@ -34,14 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.locator import attach_locator, export_locator_onnx, load_locator
+    from srnpose.locator.model import attach_locator, export_locator_onnx, load_locator
 
     if args.action == "attach":
         folder = attach_locator(args.locator, args.run)
         print(f"attached {args.locator} to {folder}: predict, live, evaluate and srnpose.load use it "
               "(--center depth: the nearest-blob search)")
         return 0
-    from srnpose.locator_train import train_locator
+    from srnpose.locator.train import train_locator
 
     if args.minutes is None and args.steps is None:
         raise UserError("give --minutes or --steps (or both: whichever comes first)")

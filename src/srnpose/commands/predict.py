@@ -5,7 +5,7 @@
 
 Writes ``OUT/predictions.jsonl`` (one object per frame: frame, hand_found, joints_uvd, joints_xyz,
 center_uvd, latency_ms, timings_ms; with ``--angles`` also joint_angles, joints_fitted_xyz and handedness,
-the kinematic hand fitted through all the frames as one sequence: :mod:`srnpose.angles`), ``OUT/overlays/<frame>.png`` (skeleton, crop box and centre on
+the kinematic hand fitted through all the frames as one sequence: :mod:`srnpose.hand.angles`), ``OUT/overlays/<frame>.png`` (skeleton, crop box and centre on
 the colour-mapped depth) and, for more than one frame, ``OUT/overlays.gif``.
 """
 
@@ -17,8 +17,8 @@ from srnpose.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.backends import BACKENDS
     from srnpose.cameras import CAMERAS
+    from srnpose.inference.backends import BACKENDS
 
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="depth PNG (16-bit), folder of PNGs, or .npy (H, W) / (T, H, W) stack")
@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_finder_arguments(parser) -> None:
     """``--center``, ``--hand`` and ``--handedness``: how predict and live find and read the hand
-    (``srnpose.frame_path.FINDERS``, ``HANDS``, ``HANDEDNESS``)."""
-    from srnpose.frame_path import FINDERS, HANDEDNESS, HANDS
+    (``srnpose.inference.frame_path.FINDERS``, ``HANDS``, ``HANDEDNESS``)."""
+    from srnpose.inference.frame_path import FINDERS, HANDEDNESS, HANDS
 
     parser.add_argument("--center", choices=FINDERS, default="auto",
                         help="how the hand is found: auto = the hand locator the checkpoint carries, else the "
@@ -66,7 +66,7 @@ def add_finder_arguments(parser) -> None:
 
 
 def _camera(args: argparse.Namespace):
-    from srnpose.frame_path import resolve_frame_camera
+    from srnpose.inference.frame_path import resolve_frame_camera
 
     if args.camera is None and args.intrinsics is None:
         raise UserError("give --camera NAME or --intrinsics fx,fy,cx,cy")
@@ -122,10 +122,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from srnpose.errors import require_extra
-    from srnpose.infer import estimate_frames, load
-    from srnpose.run_lock import check_out_dir
-    from srnpose.sensors import open_sources
-    from srnpose.smoothing import OneEuroFilter
+    from srnpose.inference.estimator import estimate_frames, load
+    from srnpose.inference.sensors import open_sources
+    from srnpose.inference.smoothing import OneEuroFilter
+    from srnpose.training.lock import check_out_dir
     from srnpose.viz import save_gif, save_png
 
     if not args.fps > 0:
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         for frame, result in estimate_frames(estimator, frames, cam, smoother):
             if not unit_checked and (frame.depth > 0).any():
                 unit_checked = True
-                from srnpose.frame_path import depth_unit_warning
+                from srnpose.inference.frame_path import depth_unit_warning
 
                 if message := depth_unit_warning(frame.depth, cam.depth_unit_mm, "--depth-unit"):
                     tqdm.write(f"srnpose predict: warning: {frame.source}: {message}", file=sys.stderr)
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
                 if len(source) > 1:
                     gif_frames.append(rgb[::2, ::2] if rgb.shape[1] > 400 else rgb)
         if held:
-            from srnpose.angles import fit_angles
+            from srnpose.hand.angles import fit_angles
 
             for (name, _), result in zip(held, fit_angles([r for _, r in held], args.handedness)):
                 _write_record(jsonl, name, result)

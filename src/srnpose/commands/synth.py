@@ -12,11 +12,11 @@ MAX_RESOLUTION_PX = 8192
 
 
 def _formats() -> list[str]:
-    """``native`` plus the dataset writers of ``srnpose.data.writers.WRITERS`` when that module exists."""
+    """``native`` plus the dataset writers of ``srnpose.data.public_layouts.WRITERS`` when that module exists."""
     try:
-        if importlib.util.find_spec("srnpose.data.writers") is None:
+        if importlib.util.find_spec("srnpose.data.public_layouts") is None:
             return [NATIVE_FORMAT]
-        from srnpose.data.writers import WRITERS
+        from srnpose.data.public_layouts import WRITERS
 
         return [NATIVE_FORMAT] + [name for name in WRITERS if name != NATIVE_FORMAT]
     except Exception:  # a broken optional writer must not break the command
@@ -151,11 +151,11 @@ def run(args: argparse.Namespace) -> int:
         write_dataset(out, frames, seed=seed, intrinsics=intrinsics, resolution=resolution, workers=workers,
                       progress=True)
     else:
-        from srnpose.data.writers import WRITERS
+        from srnpose.data.public_layouts import WRITERS
 
         WRITERS[args.format](out, frames, seed, intrinsics, resolution, workers, True)
     if preview is not None:
-        from srnpose.synth.scene import resolve_camera
+        from srnpose.synth.frame import resolve_camera
 
         k, res = resolve_camera(intrinsics, resolution)
         try:

@@ -29,7 +29,7 @@ LENGTH_KEYS = ("train.steps", "train.epochs", "train.minutes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.run_config import DEVICES, PRESETS
+    from srnpose.training.run_config import DEVICES, PRESETS
 
     parser.add_argument("--data", metavar="SPEC",
                         help="training data: synth (rendered on the fly), synth:DIR, nyu:DIR, icvl:DIR, "
@@ -92,7 +92,7 @@ def reconcile(saved, requested, extend: bool):
     """The config to resume with: the saved one, with the requested runtime keys (and, with ``extend``,
     length). Any other difference is a UserError naming the key and both values."""
     from srnpose.config import from_dict, to_dict
-    from srnpose.run_config import RunConfig
+    from srnpose.training.run_config import RunConfig
 
     old, new = _flatten(to_dict(saved)), _flatten(to_dict(requested))
     merged = dict(old)
@@ -116,8 +116,8 @@ def reconcile(saved, requested, extend: bool):
 
 def run(args: argparse.Namespace) -> int:
     from srnpose.config import apply_overrides
-    from srnpose.run_config import build_config, load_resume_config
-    from srnpose.train import train
+    from srnpose.training.loop import train
+    from srnpose.training.run_config import build_config, load_resume_config
 
     for flag, value in (("--steps", args.steps), ("--workers", args.workers)):
         if value is not None and value < (1 if flag == "--steps" else 0):
@@ -139,9 +139,9 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         extra.append(f"train.device={args.device}")
 
-    from srnpose.checkpoint import resolve_checkpoint_dir
-    from srnpose.run_config import resolve_data
-    from srnpose.run_lock import check_lock_free, check_run_dir
+    from srnpose.training.checkpoint import resolve_checkpoint_dir
+    from srnpose.training.lock import check_lock_free, check_run_dir
+    from srnpose.training.run_config import resolve_data
 
     # refused before anything is loaded or printed (train() checks again); rank 0 alone, as train() does:
     # under torchrun, rank 0 may already hold the lock when another rank gets here
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
                                  [f"data.spec={args.data}"] + extra + list(args.overrides or []))
     cfg = requested if saved is None else reconcile(saved, resolve_data(requested), args.extend)
     if saved is not None and int(os.environ.get("RANK", "0")) == 0:
-        from srnpose.checkpoint import TRAIN_STATE_FILE, load_train_state
+        from srnpose.training.checkpoint import TRAIN_STATE_FILE, load_train_state
 
         # read here first so that a refused train_state.pt is the only line, and the step can be said
         last = resolve_checkpoint_dir(Path(args.out) / "last")

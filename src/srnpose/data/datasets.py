@@ -45,7 +45,7 @@ class DatasetInfo:
     """One public dataset: its joint layout, camera, literature cube size and split sizes."""
 
     name: str
-    layout: str  # key of srnpose.skeleton.LAYOUTS
+    layout: str  # key of srnpose.hand.skeleton.LAYOUTS
     camera: str  # key of srnpose.cameras.CAMERAS
     cube_mm: float  # cube edge used by the literature for this dataset (see the table's comments)
     test_frames: int | None  # frames in the official test split (None: depends on the fold / folder)
@@ -205,7 +205,7 @@ def load_records(spec: str, split: str = "train", centers: str | Path | None = N
     """Parse a dataset folder into records for one split.
 
     ``centers``: a refined-centre file, one line per frame of the split in the dataset's own order
-    (see :mod:`srnpose.data.centers`); frames without a centre are estimated by the pipeline.
+    (see :mod:`srnpose.data.center_files`); frames without a centre are estimated by the pipeline.
     ``intrinsics`` overrides the dataset's camera (for data written with another camera).
     ``verify`` (default ``skip_bad``): read every depth frame now, so bad frames are found up front.
     """
@@ -215,7 +215,7 @@ def load_records(spec: str, split: str = "train", centers: str | Path | None = N
     bad = BadFrames(skip_bad)
     records, total = _parser(name)(root, split, option, intrinsics, bad)
     if centers is not None:
-        from srnpose.data.centers import load_centers
+        from srnpose.data.center_files import load_centers
 
         K = records[0].intrinsics if records else dataset_intrinsics(name, intrinsics)
         centers_uvd = load_centers(centers, total, K, centers_format)

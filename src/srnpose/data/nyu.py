@@ -27,7 +27,7 @@ from srnpose.data.datasets import BadFrames, dataset_intrinsics
 from srnpose.data.records import HandRecord
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
-from srnpose.skeleton import NYU_EVAL_INDICES
+from srnpose.hand.skeleton import NYU_EVAL_INDICES
 
 KINECT_VIEW = 0  # index into the mat's first axis: Kinect 1, the frontal camera
 NUM_POINTS = 36

@@ -134,7 +134,7 @@ def build_source(cfg) -> tuple[SampleSource, object, int]:
     """The training :class:`SampleSource` of a resolved run config, its crop config, and the record
     count (0 for the synthetic stream)."""
     from srnpose.data.pipeline import CropConfig
-    from srnpose.run_config import SYNTH_TRAIN_SEED
+    from srnpose.training.run_config import SYNTH_TRAIN_SEED
 
     d = cfg.data
     crop = CropConfig(input_size=cfg.model.input_size, cube_mm=float(d.cube_mm), augment=d.augment,

@@ -4,7 +4,7 @@
 ``SynthDataset`` renders on the fly for training (imported lazily: it needs torch).
 """
 
-from srnpose.synth.scene import SynthFrame, frame_seed, render_frame, visible_joints
+from srnpose.synth.frame import SynthFrame, frame_seed, render_frame, visible_joints
 from srnpose.synth.writer import read_labels, write_dataset
 
 __all__ = ["SynthDataset", "SynthFrame", "frame_seed", "read_labels", "render_frame", "visible_joints",

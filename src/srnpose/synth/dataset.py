@@ -7,7 +7,7 @@ import torch
 
 from srnpose.data.records import HandRecord
 from srnpose.geometry import Intrinsics
-from srnpose.synth.scene import frame_seed, render_frame, resolve_camera
+from srnpose.synth.frame import frame_seed, render_frame, resolve_camera
 
 
 class SynthDataset(torch.utils.data.Dataset):

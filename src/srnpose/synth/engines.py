@@ -38,9 +38,9 @@ MAX_ATTEMPTS = 8
 
 def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
            camera: str | None = None):
-    """One :class:`~srnpose.synth.scene.SynthFrame` of ``engine`` for ``seed``. ``camera``: a preset name
+    """One :class:`~srnpose.synth.frame.SynthFrame` of ``engine`` for ``seed``. ``camera``: a preset name
     whose sensor family v2 uses (None: a random family)."""
-    from srnpose.synth.scene import render_frame
+    from srnpose.synth.frame import render_frame
 
     if engine == "v1":
         return render_frame(seed, intrinsics, resolution)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from srnpose.geometry import Intrinsics
-from srnpose.synth import hand_model as hm
+from srnpose.hand import kinematics as hm
 from srnpose.synth.poses import HANDS_V1, HandDraw, sample_pose
 from srnpose.synth.scenes import (
     FAR_MARGIN_MM,

@@ -1,6 +1,6 @@
 """Hand poses within anatomical joint limits, with finger coupling, in recognisable families.
 
-Angles in degrees, see :class:`~srnpose.synth.hand_model.HandPose`. Each finger's flexion is driven
+Angles in degrees, see :class:`~srnpose.hand.kinematics.HandPose`. Each finger's flexion is driven
 by one *curl* in [0, 1] (MCP, PIP and DIP move together as in real hands: DIP ~ 2/3 PIP), plus
 jitter; neighbouring fingers' curls are correlated in random poses.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srnpose.synth.hand_model import HandPose
+from srnpose.hand.kinematics import HandPose
 
 # (low, high) per chain joint, deg. Thumb: CMC flexion, CMC abduction, MCP flexion, IP flexion.
 # Fingers: MCP flexion (negative = hyperextension), MCP abduction (+ radial), PIP, DIP.
@@ -64,7 +64,7 @@ HANDS_V1 = HandDraw()
 # hand's back (their silhouettes are mirror images), so a model of both hands guesses and mirrors
 # real hands (measured: the demo-size v2 model with both hands put the NYU frame's thumb on the little
 # finger's side, 63.6 mm; right hands only, 28.8 mm). NYU, ICVL and MSRA label right hands too;
-# inference reads a left hand as its mirror image (``handedness="left"``, srnpose.infer).
+# inference reads a left hand as its mirror image (``handedness="left"``, srnpose.inference.estimator).
 HANDS_V2 = HandDraw(dict(FAMILIES_V2), (1.05, 1.3), left_share=0.0)
 
 # The "prior" family: the shipped table, the noise added to each angle of a drawn row, and the DIP/PIP

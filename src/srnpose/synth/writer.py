@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.geometry import Intrinsics
-from srnpose.synth.scene import frame_seed, render_frame, resolve_camera
+from srnpose.synth.frame import frame_seed, render_frame, resolve_camera
 
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: ~3x faster than the default, files ~15% larger
 DEPTH_DIR = "depth"
@@ -74,7 +74,7 @@ def _render_chunk(task: tuple) -> list[str]:
 
 
 def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int, seed: int) -> None:
-    from srnpose.skeleton import CANONICAL_NAMES
+    from srnpose.hand.skeleton import CANONICAL_NAMES
 
     meta = {
         "intrinsics": intrinsics.as_dict(),

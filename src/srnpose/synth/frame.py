@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from srnpose.geometry import Intrinsics, xyz_to_uvd
-from srnpose.synth import hand_model as hm
+from srnpose.hand import kinematics as hm
 from srnpose.synth.person import third_person
 from srnpose.synth.poses import HANDS_V1, HandDraw
 from srnpose.synth.render import cast

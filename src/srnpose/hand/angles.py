@@ -1,8 +1,8 @@
 """Joint angles and a skeleton with constant bone lengths: the kinematic hand fitted to predictions.
 
-``fit_angles(results)`` takes the :class:`~srnpose.infer.PoseResult` of a sequence (one hand, in
-order; a single frame is a sequence of one) and fits the kinematic hand of :mod:`srnpose.synth.ik`
-through it (:func:`srnpose.synth.ik.fit_sequence`): one hand shape for the whole sequence, per frame
+``fit_angles(results)`` takes the :class:`~srnpose.inference.estimator.PoseResult` of a sequence (one hand, in
+order; a single frame is a sequence of one) and fits the kinematic hand of :mod:`srnpose.hand.ik`
+through it (:func:`srnpose.hand.ik.fit_sequence`): one hand shape for the whole sequence, per frame
 the pose within the joint limits (:data:`srnpose.synth.poses.LIMITS_DEG`) and the rigid frame. Each
 result gets
 
@@ -29,7 +29,7 @@ __all__ = ["ANGLE_NAMES", "fit_angles"]
 
 
 def _names() -> tuple[str, ...]:
-    from srnpose.synth.ik import ANGLE_NAMES as chains
+    from srnpose.hand.ik import ANGLE_NAMES as chains
 
     return tuple(name for chain in chains for name in chain)
 
@@ -41,7 +41,7 @@ def fit_angles(results: Sequence, handedness: str | None = None) -> list:
     """The results of one hand's sequence, with ``joint_angles``, ``joints_fitted_xyz`` and
     ``handedness`` filled in (see the module notes). ``handedness``: "right" or "left" to fix it,
     None to let the fit choose."""
-    from srnpose.synth.ik import fit_sequence
+    from srnpose.hand.ik import fit_sequence
 
     results = list(results)
     if handedness not in (None, "right", "left"):

@@ -74,7 +74,7 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
     """A fresh start must not overwrite a run: refuse a folder holding a checkpoint unless ``resume``,
     and refuse (resume or not) a folder whose every checkpoint fails its checksums: starting afresh
     there would overwrite the only copies."""
-    from srnpose.checkpoint import corrupt_checkpoints_message, resolve_checkpoint_dir
+    from srnpose.training.checkpoint import corrupt_checkpoints_message, resolve_checkpoint_dir
 
     corrupt = corrupt_checkpoints_message(run_dir / "last")
     if corrupt:

@@ -47,9 +47,9 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
 
     Returns the evaluation report (``report["stages"][s]["mean_error_mm"]`` per stage).
     """
-    from srnpose.evaluate_run import evaluate_checkpoint
-    from srnpose.run_config import build_config
-    from srnpose.train import train
+    from srnpose.evaluation.model_eval import evaluate_checkpoint
+    from srnpose.training.loop import train
+    from srnpose.training.run_config import build_config
 
     start = time.perf_counter()
     if not minutes > 0:
@@ -76,7 +76,7 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
     report = evaluate_checkpoint(out, "synth", out, frames=test_frames, verbose=False, center=center)
     report["train"] = {"steps": result.step, "samples_per_s": result.samples_per_s,
                        "minutes": (time.perf_counter() - start) / 60.0}
-    from srnpose.evaluate import write_report
+    from srnpose.evaluation.protocol import write_report
 
     write_report(out, report)  # again, with the training figures in report.json
     if verbose:

@@ -92,7 +92,7 @@ class DataConfig:
     # (what the first pass sees), 70 % from the joints' centroid off by N(0, 6 mm) per axis (what the
     # refinement pass sees, recentred on the first pass's joints).
     center: CenterRule = "joints"
-    # Refined hand-centre files (one line per frame of the split, see srnpose.data.centers): the
+    # Refined hand-centre files (one line per frame of the split, see srnpose.data.center_files): the
     # community's files for NYU, ICVL, MSRA; frames without one fall back to `center`.
     centers: str | None = None  # for the training split
     val_centers: str | None = None  # for the validation / test split
@@ -244,7 +244,7 @@ def check(cfg: RunConfig) -> None:
 def resolve_data(cfg: RunConfig) -> RunConfig:
     """Fill in the dataset's cube, layout and joint count (the model predicts the data's joints)."""
     from srnpose.data.datasets import get_dataset
-    from srnpose.skeleton import get_layout
+    from srnpose.hand.skeleton import get_layout
 
     name = "synth" if cfg.data.spec == "synth" else cfg.data.spec.partition(":")[0]
 
@@ -258,7 +258,7 @@ def resolve_data(cfg: RunConfig) -> RunConfig:
 
 def load_resume_config(run_dir: str | Path) -> RunConfig:
     """The resolved config of an existing run (its last complete checkpoint's config.yaml)."""
-    from srnpose.checkpoint import load_run_config, resolve_checkpoint_dir
+    from srnpose.training.checkpoint import load_run_config, resolve_checkpoint_dir
 
     last = resolve_checkpoint_dir(Path(run_dir) / "last")
     if last is None:

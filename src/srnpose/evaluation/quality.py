@@ -19,7 +19,7 @@ predicted joints, and each one fails for a class of wrong skeletons while a righ
 Every measure of one frame is a share in [0, 1] (0 = all joints/bones pass), or NaN where it cannot be
 judged (no hand found: NaN joints). :func:`quality_report` runs them all over a sequence.
 
-Conventions as in :mod:`srnpose.infer`: ``depth`` is the frame **as given** (raw units, 0 = no
+Conventions as in :mod:`srnpose.inference.estimator`: ``depth`` is the frame **as given** (raw units, 0 = no
 measurement, possibly mirrored), ``joints_xyz`` (J, 3) are camera-frame mm of the **un-mirrored**
 view, ``intrinsics`` those of the un-mirrored view. Projection into the frame as given:
 :func:`frame_uvd` (and its inverse :func:`frame_xyz`).
@@ -32,8 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from srnpose import skeleton
 from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from srnpose.hand import skeleton
 
 __all__ = [
     "SURFACE_TOLERANCE_MM",
@@ -311,7 +311,7 @@ def bone_lengths_mm(joints_xyz: np.ndarray, layout: skeleton.Layout | str = "can
 def _kinematic_canonical_joints(samples: int = 2000, seed: int = 0) -> np.ndarray:
     """(samples, 21, 3) canonical joints of the synthetic engine's kinematic hand: random shapes
     rescaled to a uniform length in HAND_LENGTH_RANGE_MM, random poses of every family."""
-    from srnpose.synth import hand_model as hm
+    from srnpose.hand import kinematics as hm
     from srnpose.synth.poses import sample_pose
 
     rng = np.random.default_rng(seed)
@@ -343,9 +343,9 @@ def _bone_range_cached(name: str) -> np.ndarray:
 def bone_length_range_mm(layout: skeleton.Layout | str = "canonical") -> np.ndarray:
     """(B, 2) min and max length (mm) of each of the layout's bones in anatomical hands.
 
-    Derived from the synthetic engine's kinematic hand (:mod:`srnpose.synth.hand_model`): 2000
+    Derived from the synthetic engine's kinematic hand (:mod:`srnpose.hand.kinematics`): 2000
     random hand shapes rescaled to lengths of 150-220 mm, in 2000 random poses of the pose sampler,
-    mapped to the layout with :func:`srnpose.skeleton.convert`. Bones between canonical joints are
+    mapped to the layout with :func:`srnpose.hand.skeleton.convert`. Bones between canonical joints are
     rigid; the layout's other "bones" (NYU's tip-PIP, finger-palm) span joints and vary with the
     pose, which the sampled poses cover. For NYU and ICVL, whose labels follow other conventions, the
     range is widened to cover the datasets' real labels (:data:`LABEL_BONE_RANGES_MM`).
@@ -447,7 +447,7 @@ def frame_quality(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrins
 
 def _camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
     """(intrinsics, depth_unit_mm, mirrored) of a preset name, a :class:`~srnpose.cameras.Camera`, or
-    anything with those three attributes (e.g. :class:`srnpose.infer.FrameCamera`)."""
+    anything with those three attributes (e.g. :class:`srnpose.inference.estimator.FrameCamera`)."""
     if isinstance(camera, str):
         from srnpose.cameras import get_camera
 
@@ -461,7 +461,7 @@ def quality_report(frames: Sequence[np.ndarray], results: Sequence[Any] | np.nda
                    layout: skeleton.Layout | str | None = None) -> dict:
     """All measures over a sequence of frames and their predictions.
 
-    ``frames``: depth frames as given (raw units). ``results``: one :class:`~srnpose.infer.PoseResult`
+    ``frames``: depth frames as given (raw units). ``results``: one :class:`~srnpose.inference.estimator.PoseResult`
     per frame (its ``joints_xyz``, ``hand_found`` and ``layout`` are read) or an array (T, J, 3) of
     camera-frame joints (NaN where no hand; then give ``layout``). ``camera``: a preset name, a
     :class:`~srnpose.cameras.Camera`, a ``FrameCamera`` or bare :class:`Intrinsics` (unit 1 mm, not mirrored).

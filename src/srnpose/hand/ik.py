@@ -1,6 +1,6 @@
 """Inverse kinematics of the kinematic hand: 21 joints -> (shape, pose, rigid frame), batched.
 
-The inverse of :func:`srnpose.synth.hand_model.forward_kinematics` up to what joints can tell:
+The inverse of :func:`srnpose.hand.kinematics.forward_kinematics` up to what joints can tell:
 
 ``joints_xyz = (mirror_x(fk(shape, pose)) if mirrored else fk(shape, pose)) @ rotation.T + translation``
 
@@ -8,8 +8,8 @@ Method (all steps vectorized over a batch of poses, numpy only):
 
 1. **Palm frame.** The wrist is the hand frame's origin (``translation``). The rotation, a palm scale
    ``(sx, sy, sy)`` and the ``cup`` come from the wrist and the four finger MCPs fitted to the
-   nominal palm (:data:`~srnpose.synth.hand_model.BASE_XYZ_MM`, ``x`` scaled by ``sx``, ``y`` and ``z``
-   by ``sy``, as :func:`~srnpose.synth.hand_model.sample_shape` scales it): a start by alternating
+   nominal palm (:data:`~srnpose.hand.kinematics.BASE_XYZ_MM`, ``x`` scaled by ``sx``, ``y`` and ``z``
+   by ``sy``, as :func:`~srnpose.hand.kinematics.sample_shape` scales it): a start by alternating
    orthogonal Procrustes and linear least squares, then Levenberg-Marquardt (the cup's lift is
    nearly a tilt of the palm). The thumb's base is left out of this fit: datasets place it
    differently (FPHA labels a point 14 mm from the wrist, the model's CMC is 31 mm away).
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from srnpose.synth import hand_model as hm
+from srnpose.hand import kinematics as hm
 from srnpose.synth.poses import LIMITS_DEG
 
 # Mirrors the literals of hand_model.forward_kinematics (tests compare the two forward passes):
@@ -144,7 +144,7 @@ def _chain_local(angles_deg: np.ndarray, length_mm: np.ndarray) -> np.ndarray:
 
 def forward_kinematics_batch(base_xyz_mm: np.ndarray, bone_length_mm: np.ndarray, chain_deg: np.ndarray,
                              cup: np.ndarray) -> np.ndarray:
-    """Batched :func:`~srnpose.synth.hand_model.forward_kinematics`: canonical joints (N, 21, 3), hand frame.
+    """Batched :func:`~srnpose.hand.kinematics.forward_kinematics`: canonical joints (N, 21, 3), hand frame.
 
     base_xyz_mm (N, 5, 3), bone_length_mm (N, 5, 3), chain_deg (N, 5, 4), cup (N,)."""
     n = len(chain_deg)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from srnpose.metrics import DEFAULT_THRESHOLDS_MM, auc
+from srnpose.evaluation.metrics import DEFAULT_THRESHOLDS_MM, auc
 
 __all__ = ["plot_success_curves", "plot_per_joint"]
 

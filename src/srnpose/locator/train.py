@@ -1,4 +1,4 @@
-"""Training the hand locator (:mod:`srnpose.locator`) on synthetic full frames.
+"""Training the hand locator (:mod:`srnpose.locator.model`) on synthetic full frames.
 
     srnpose locator train --out runs/locator --minutes 10      # or: train_locator(steps, out_path=...)
 
@@ -27,7 +27,14 @@ from torch import Tensor
 from srnpose.data.centering import joints_centroid_uvd
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
-from srnpose.locator import STRIDE, HandLocator, LocatorConfig, prepare_frame, save_locator, uvd_to_input_nrm
+from srnpose.locator.model import (
+    STRIDE,
+    HandLocator,
+    LocatorConfig,
+    prepare_frame,
+    save_locator,
+    uvd_to_input_nrm,
+)
 from srnpose.synth.poses import HANDS_V1, HandDraw
 
 __all__ = [
@@ -70,8 +77,8 @@ def render_without_hands(seed: int, intrinsics: Intrinsics, resolution: tuple[in
     camera sees without them (the upper arm ends at the elbow). Mirrors render_frame's steps for
     cameras with positive focal lengths (every training camera); tests/test_locator.py checks that the
     two agree away from the hands."""
+    from srnpose.synth.frame import BUILDERS, pick_scene  # render_frame's own table of scene builders
     from srnpose.synth.render import cast
-    from srnpose.synth.scene import BUILDERS, pick_scene  # render_frame's own table of scene builders
     from srnpose.synth.scenes import PART_OTHER_HAND
     from srnpose.synth.sensor import apply_sensor, get_profile
 
@@ -202,7 +209,7 @@ def _render_worker(queue, stop, sampler: Callable[[int], LocatorSample], seed: i
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
-    from srnpose.synth.scene import frame_seed
+    from srnpose.synth.frame import frame_seed
 
     parent = os.getppid()
     i, chunk = start, []
@@ -228,7 +235,7 @@ class _Feed:
                  workers: int) -> None:
         import multiprocessing as mp
 
-        from srnpose.synth.scene import frame_seed
+        from srnpose.synth.frame import frame_seed
 
         self.pool, self.procs, self.queue, self.stop = pool, [], None, None
         if workers <= 0:
@@ -285,7 +292,7 @@ def _resume(out: Path, model: HandLocator, opt, config: LocatorConfig) -> tuple[
 
 def _checkpoint(out: Path, model: HandLocator, opt, step: int, frames: int, elapsed_s: float, logs: dict,
                 batch: int, seed: int) -> None:
-    """The locator (:func:`srnpose.locator.save_locator`) and the state to resume from."""
+    """The locator (:func:`srnpose.locator.model.save_locator`) and the state to resume from."""
     from srnpose.config import to_dict
 
     train = {"steps": step, "batch": batch, "seed": seed, "frames_rendered": frames,
@@ -312,7 +319,7 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
                   time_budget_s: float | None = None, workers: int = 1, pool_size: int = 12000,
                   sampler: Callable[[int], LocatorSample] | None = None, resume: bool = True,
                   progress: bool = True, save_every_s: float = 60.0) -> Path:
-    """Train a :class:`~srnpose.locator.HandLocator`; writes ``out_path/locator.safetensors``,
+    """Train a :class:`~srnpose.locator.model.HandLocator`; writes ``out_path/locator.safetensors``,
     ``locator.yaml`` (config and training summary) and ``locator_train.pt`` (to resume). Returns ``out_path``.
 
     Samples come from ``sampler(frame_seed(seed, i))`` (default :func:`render_sample`). ``workers`` >= 1

@@ -1,7 +1,7 @@
 """The frame-path engine: a depth frame (or a labelled record) in, every stage's joints in mm out.
 
 Everything that turns frames into joints runs through :class:`FramePath`: ``predict``, ``live`` and
-the API (:class:`srnpose.infer.HandPoseEstimator`), ``evaluate --checkpoint``, validation during
+the API (:class:`srnpose.inference.estimator.HandPoseEstimator`), ``evaluate --checkpoint``, validation during
 training, the demo's test, the int8 accuracy report and the benchmarks. Its steps, each a function
 with its inverse where it has one::
 
@@ -15,11 +15,11 @@ with its inverse where it has one::
 
 Its arguments come from one place, the checkpoint: the cube, the centre rule, the passes and the
 depth range (:meth:`srnpose.data.centering.CenterPolicy.from_config`), and the hand locator it carries
-(:func:`srnpose.locator.find_locator`). ``finder`` chooses how the first centre is found: "auto" (the
+(:func:`srnpose.locator.model.find_locator`). ``finder`` chooses how the first centre is found: "auto" (the
 locator when there is one, else the nearest-blob search), "locator" (required) or "depth" (the
 nearest-blob search, as without a locator). With several hands the locator takes ``hand``: the nearest,
 or the one on the left / right of the frame as given. Frames are in the camera's own, un-mirrored view
-here; :mod:`srnpose.infer` flips mirrored sensors' frames in and out.
+here; :mod:`srnpose.inference.estimator` flips mirrored sensors' frames in and out.
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ class FramePath:
         if hand not in HANDS:
             raise UserError(f"hand {hand!r} is not one of {', '.join(HANDS)}")
         self.runner = runner
-        self.locator = locator  # a srnpose.locator.Locator, or None: the policy's nearest-blob search
+        self.locator = locator  # a srnpose.locator.model.Locator, or None: the policy's nearest-blob search
         self.hand = hand
         self.input_size = int(input_size)
         self.num_stages = int(num_stages)
@@ -228,7 +228,7 @@ class FramePath:
                    onnx_path: str | Path | bytes | None = None, threads: int | None = None, locator: Any = None,
                    hand: str = "nearest") -> FramePath:
         """Wrap an :class:`~srnpose.model.SRN` (the torch model, or its ONNX export on ``onnxruntime``)."""
-        from srnpose.backends import make_runner
+        from srnpose.inference.backends import make_runner
 
         cfg = model.config
         return cls(make_runner(model, backend, onnx_path, threads), cfg.input_size, cfg.num_stages,
@@ -238,7 +238,7 @@ class FramePath:
     def from_checkpoint(cls, ckpt, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
                         threads: int | None = None, passes: int | None = None, finder: str = "auto",
                         hand: str = "nearest") -> FramePath:
-        """The engine of a loaded :class:`~srnpose.checkpoint.Checkpoint`, with its own policy and, by
+        """The engine of a loaded :class:`~srnpose.training.checkpoint.Checkpoint`, with its own policy and, by
         ``finder`` (see the module notes), the hand locator it carries."""
         policy = ckpt.policy if passes is None else ckpt.policy.with_passes(passes)
         return cls.from_model(ckpt.model, policy, ckpt.layout, backend, onnx_path, threads,
@@ -247,7 +247,7 @@ class FramePath:
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> FramePath:
         """An ONNX file written by ``srnpose export`` (its metadata carries the policy and layout)."""
-        from srnpose.backends import OrtRunner, make_ort_session, read_metadata
+        from srnpose.inference.backends import OrtRunner, make_ort_session, read_metadata
 
         meta = read_metadata(path)
         policy = CenterPolicy.for_rule(meta.get("center", "depth"), meta["cube_mm"],
@@ -340,11 +340,11 @@ class FramePath:
 
 
 def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: str = "torch"):
-    """The :class:`~srnpose.locator.Locator` a checkpoint's engine uses by ``finder``, or None (the
+    """The :class:`~srnpose.locator.model.Locator` a checkpoint's engine uses by ``finder``, or None (the
     nearest-blob search). "auto" takes the checkpoint's own; "locator" the checkpoint's, else the one
     shipped in the package; without either it is a UserError naming where it was looked for. The
     locator runs on ONNX Runtime (one thread) when the network does (``backend`` onnxruntime*)."""
-    from srnpose.locator import find_locator, load_locator
+    from srnpose.locator.model import find_locator, load_locator
 
     if finder not in FINDERS:
         raise UserError(f"centre finder {finder!r} is not one of {', '.join(FINDERS)}")

@@ -1,6 +1,6 @@
 """``srnpose export``'s library: the checkpoint's ONNX file, parity checks and int8 quantization.
 
-The ONNX export itself (graph, metadata) is :func:`srnpose.backends.export_onnx`; the crops used for
+The ONNX export itself (graph, metadata) is :func:`srnpose.inference.backends.export_onnx`; the crops used for
 checks and calibration are cut by the frame-path engine, as ``predict`` cuts them.
 
 int8: static QDQ quantization (onnxruntime.quantization) of the ResNet stem and stages, calibrated
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from srnpose.backends import INPUT_NAME, METADATA_KEY, export_onnx, read_metadata
 from srnpose.errors import UserError, require_extra
+from srnpose.inference.backends import INPUT_NAME, METADATA_KEY, export_onnx, read_metadata
 
 __all__ = [
     "CALIBRATION_FRAMES",
@@ -35,7 +35,7 @@ CALIBRATION_FRAMES = 64  # synthetic frames whose crops calibrate int8 (export -
 
 
 def export_checkpoint(engine, path: str | Path) -> Path:
-    """Export a :class:`~srnpose.frame_path.FramePath`'s torch model with the engine's metadata."""
+    """Export a :class:`~srnpose.inference.frame_path.FramePath`'s torch model with the engine's metadata."""
     return export_onnx(engine.runner.model, path, engine.metadata())
 
 
@@ -55,8 +55,8 @@ def max_difference(model, session, crops: np.ndarray) -> float:
 def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int = 8) -> np.ndarray:
     """First-pass crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by
     the engine as ``predict`` cuts them."""
-    from srnpose.frame_path import resolve_frame_camera
-    from srnpose.sensors import FolderSource
+    from srnpose.inference.frame_path import resolve_frame_camera
+    from srnpose.inference.sensors import FolderSource
 
     cam = resolve_frame_camera(camera=camera)
     crops = []
@@ -74,7 +74,7 @@ def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int =
 
 def synthetic_crops(engine, count: int, seed: int = 777) -> np.ndarray:
     """First-pass crops (N, 1, S, S) of synthetic frames, cut by the engine (calibration data)."""
-    from srnpose.frame_path import FrameCamera
+    from srnpose.inference.frame_path import FrameCamera
     from srnpose.synth import frame_seed, render_frame
 
     crops = []
@@ -191,8 +191,8 @@ def export_int8(engine, fp32_path: str | Path, out_path: str | Path, mode: str =
 def int8_accuracy(engines: dict, test_frames: int) -> dict:
     """Mean 3D error (mm) of each engine on the held-out synthetic test set, label-free path and
     joints-centroid crops, and how far each engine's joints move from the first one's."""
-    from srnpose.evaluate_run import load_test_records, score_estimates
-    from srnpose.frame_path import estimate_records
+    from srnpose.evaluation.model_eval import load_test_records, score_estimates
+    from srnpose.inference.frame_path import estimate_records
 
     records = load_test_records("synth", test_frames)
     out: dict = {}

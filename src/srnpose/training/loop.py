@@ -3,10 +3,10 @@
     cfg = run_config.build_config("tiny", overrides=["data.spec=synth"])
     train(cfg, "runs/tiny")                    # or resume=True: continue RUN if it holds a checkpoint
 
-What a run is (model, data, recipe, presets) lives in :mod:`srnpose.run_config`; where its samples
+What a run is (model, data, recipe, presets) lives in :mod:`srnpose.training.run_config`; where its samples
 come from in :mod:`srnpose.data.sampling`; where crops go in :mod:`srnpose.data.centering`; the
-learning rate in :mod:`srnpose.schedule`; ``metrics.csv`` in :mod:`srnpose.run_log`; checkpoints in
-:mod:`srnpose.checkpoint`. Validation runs the frame-path engine (:mod:`srnpose.frame_path`), as
+learning rate in :mod:`srnpose.training.schedule`; ``metrics.csv`` in :mod:`srnpose.training.log`; checkpoints in
+:mod:`srnpose.training.checkpoint`. Validation runs the frame-path engine (:mod:`srnpose.inference.frame_path`), as
 ``evaluate`` and ``predict`` do.
 
 Multi-process (torchrun)
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from srnpose.errors import UserError
-from srnpose.run_config import RunConfig, check, resolve_data
-from srnpose.run_log import METRICS_FILE, MetricsWriter, metrics_columns
+from srnpose.training.log import METRICS_FILE, MetricsWriter, metrics_columns
+from srnpose.training.run_config import RunConfig, check, resolve_data
 
 __all__ = ["TrainResult", "train", "RUN_CONFIG_FILE", "COMMIT_AFTER_STEPS", "TIME_CAP_FACTOR"]
 
@@ -122,7 +122,12 @@ def _planned_steps(cfg: RunConfig, record_count: int, world_size: int) -> tuple[
 
 def _restore(run: _Run, last: Path, extend: bool) -> None:
     """Load ``last/`` (weights, optimizer, counters, RNG) into ``run``."""
-    from srnpose.checkpoint import load_state_dict_file, load_train_state, load_weights, set_rng_state
+    from srnpose.training.checkpoint import (
+        load_state_dict_file,
+        load_train_state,
+        load_weights,
+        set_rng_state,
+    )
 
     saved = load_train_state(last / "train_state.pt")
     load_weights(run.net, load_state_dict_file(last / "model.safetensors"), last / "model.safetensors")
@@ -148,10 +153,10 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
 
     import torch
 
-    from srnpose.checkpoint import resolve_checkpoint_dir
     from srnpose.config import save_yaml
     from srnpose.data.sampling import build_source
     from srnpose.model import SRN
+    from srnpose.training.checkpoint import resolve_checkpoint_dir
 
     t = cfg.train
     torch.manual_seed(t.seed)  # identical initial weights on every rank
@@ -198,7 +203,7 @@ def build_loader(run: _Run, source):
 def _validation_records(cfg: RunConfig, info) -> list:
     """This rank's share of the fixed, unaugmented validation set."""
     from srnpose.data.sampling import load_eval_records
-    from srnpose.run_config import SYNTH_VAL_SEED
+    from srnpose.training.run_config import SYNTH_VAL_SEED
 
     d = cfg.data
     spec = d.val_spec or ("synth" if d.spec == "synth" else d.spec)
@@ -215,7 +220,7 @@ def train_step(run: _Run, batch: dict | None) -> tuple[int, float, list[float]]:
     import torch
 
     from srnpose.data.pipeline import nrm_to_xyz, uvd_to_xyz_batched
-    from srnpose.losses import srn_loss
+    from srnpose.training.losses import srn_loss
 
     t, info, model, optimizer = run.cfg.train, run.info, run.model, run.optimizer
     if batch is None:  # a batch of bad frames only: nothing to learn from
@@ -251,12 +256,12 @@ def validate(run: _Run) -> list[float]:
     """Per-stage mean error (mm) on the validation set, through the frame-path engine with the run's
     centre policy (the frames whose hand is found; all ranks together). On engine v2's synthetic frames
     the first crop sits at the labelled joints' centroid (:func:`srnpose.data.sampling.synthetic_first_crop`)."""
-    from srnpose import distributed
-    from srnpose.backends import TorchRunner
     from srnpose.data.centering import CenterPolicy
     from srnpose.data.sampling import synthetic_first_crop
-    from srnpose.evaluate_run import score_estimates
-    from srnpose.frame_path import FramePath, estimate_records
+    from srnpose.evaluation.model_eval import score_estimates
+    from srnpose.inference.backends import TorchRunner
+    from srnpose.inference.frame_path import FramePath, estimate_records
+    from srnpose.training import distributed
 
     d, m = run.cfg.data, run.cfg.model
     sums = [0.0] * (1 + m.num_stages)
@@ -275,7 +280,7 @@ def validate(run: _Run) -> list[float]:
 
 def save_last(run: _Run) -> None:
     """``RUN/last``: weights, config, optimizer, counters and RNG states (rank 0)."""
-    from srnpose.checkpoint import rng_state, save_checkpoint
+    from srnpose.training.checkpoint import rng_state, save_checkpoint
 
     run.state["time_s"] = run.elapsed()
     if run.info.is_main:
@@ -290,7 +295,7 @@ def _commit_length(run: _Run, step: int) -> None:
     """A --minutes run: after timing ``COMMIT_AFTER_STEPS`` steps, commit to the step count that fits
     the budget (averaged over ranks), once. The cosine schedule then runs over that count, also
     across restarts."""
-    from srnpose import distributed
+    from srnpose.training import distributed
 
     if not run.time_mode or run.state["total_steps"] is not None or len(run.step_times) < COMMIT_AFTER_STEPS:
         return
@@ -303,7 +308,7 @@ def _commit_length(run: _Run, step: int) -> None:
 
 
 def _log_train_row(run: _Run, step: int, lr: float) -> None:
-    from srnpose import distributed
+    from srnpose.training import distributed
 
     state, stages = run.state, run.cfg.model.num_stages
     sums = distributed.all_reduce_sum(state["acc"] + [state["acc_bad"]], run.info)
@@ -320,7 +325,7 @@ def _log_train_row(run: _Run, step: int, lr: float) -> None:
 
 
 def _validate_and_log(run: _Run, step: int, lr: float) -> list[float]:
-    from srnpose.checkpoint import save_checkpoint
+    from srnpose.training.checkpoint import save_checkpoint
 
     val = validate(run)
     state = run.state
@@ -338,7 +343,7 @@ def _validate_and_log(run: _Run, step: int, lr: float) -> list[float]:
 
 
 def _finished(run: _Run, step: int) -> bool:
-    from srnpose import distributed
+    from srnpose.training import distributed
 
     total, t = run.state["total_steps"], run.cfg.train
     done = total is not None and step >= total
@@ -354,7 +359,7 @@ def _finished(run: _Run, step: int) -> bool:
 
 def _loop(run: _Run, loader, on_step) -> list[float] | None:
     """Steps until the run's length; logs, validates and checkpoints on the way."""
-    from srnpose.schedule import lr_at
+    from srnpose.training.schedule import lr_at
 
     t, state = run.cfg.train, run.state
     per_step = t.batch_size * run.info.world_size
@@ -424,8 +429,8 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
     """
     import torch
 
-    from srnpose import distributed
-    from srnpose.run_lock import check_run_dir, run_lock
+    from srnpose.training import distributed
+    from srnpose.training.lock import check_run_dir, run_lock
 
     run_dir = Path(run_dir)
     check(cfg)

@@ -1,8 +1,8 @@
 """Inference backends: the network as a function ``crops (B, 1, S, S) -> stage joints (B, K, J, 3)``.
 
 A leaf module (it imports no other part of the frame path): the ONNX export of the network, the
-ONNX Runtime session, the model metadata, and the two runners. :mod:`srnpose.frame_path`,
-:mod:`srnpose.infer` and :mod:`srnpose.export` all import it.
+ONNX Runtime session, the model metadata, and the two runners. :mod:`srnpose.inference.frame_path`,
+:mod:`srnpose.inference.estimator` and :mod:`srnpose.inference.export` all import it.
 
 The exported graph takes ``depth`` (B, 1, S, S) float32 normalized crops and returns
 ``stage_joints`` (B, stages, J, 3) in normalized crop coordinates; the batch is dynamic, opset 17.
@@ -65,7 +65,7 @@ def export_onnx(model, path: str | Path | None = None, metadata: dict | None = N
     """Export ``model`` (an SRN) to ``path``, or return the ONNX bytes when ``path`` is None.
 
     ``metadata``: what the frame path needs around the network (cube, layout, centre rule, passes; see
-    :func:`srnpose.frame_path.FramePath.metadata`), stored as JSON under the key ``srnpose`` with the
+    :func:`srnpose.inference.frame_path.FramePath.metadata`), stored as JSON under the key ``srnpose`` with the
     input size, stage and joint counts and the model config added here.
     """
     onnx = require_extra("onnx", "onnx")

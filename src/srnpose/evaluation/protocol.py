@@ -3,7 +3,7 @@
 File format (the community's, e.g. the "awesome hand pose estimation" evaluation collection): one text
 line per test frame, ``u v d`` for every joint, whitespace separated (u, v in pixels, d in mm). Predictions
 and labels are back-projected to camera ``xyz`` (mm) with the dataset's intrinsics, then compared with
-:mod:`srnpose.metrics`.
+:mod:`srnpose.evaluation.metrics`.
 
 Report schema (``report.json``) for published methods::
 
@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from srnpose import metrics
 from srnpose.cameras import CAMERAS
 from srnpose.errors import UserError
+from srnpose.evaluation import metrics
 from srnpose.geometry import Intrinsics, uvd_to_xyz
-from srnpose.skeleton import LAYOUTS
+from srnpose.hand.skeleton import LAYOUTS
 
 __all__ = [
     "DATASET_INTRINSICS",
@@ -191,7 +191,7 @@ def compare_methods(predictions_uvd: Mapping[str, np.ndarray], gt_uvd: np.ndarra
 
 def check_joint_count(dataset: str | None, num_joints: int, labels: str) -> None:
     """Files of another dataset's layout (NYU's 14 joints scored as ICVL's 16) are refused, naming both."""
-    from srnpose.skeleton import LAYOUTS
+    from srnpose.hand.skeleton import LAYOUTS
 
     if dataset not in LAYOUTS:
         return
@@ -252,7 +252,7 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any],
     Works for the multi-method report of :func:`compare_methods` and for a single-model report (extra keys
     such as ``stages`` are kept in the JSON). Plots are made for the rows that carry the needed metrics.
     """
-    from srnpose.plots import plot_per_joint, plot_success_curves
+    from srnpose.evaluation.plots import plot_per_joint, plot_success_curves
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

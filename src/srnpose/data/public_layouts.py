@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
-from srnpose.skeleton import convert
+from srnpose.hand.skeleton import convert
 
 
 def _resolve(camera_name: str, intrinsics: Intrinsics | None,
@@ -92,7 +92,7 @@ def write_nyu(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intri
 
     from srnpose.data.depth_io import write_nyu_rgb
     from srnpose.data.nyu import depth_name
-    from srnpose.skeleton import NYU36
+    from srnpose.hand.skeleton import NYU36
 
     _check_frames(frames, 2, "nyu")
     out_dir = Path(out_dir)

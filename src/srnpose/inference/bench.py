@@ -1,7 +1,7 @@
 """Inference benchmark: batch-1 latency (p50, p95) and FPS per backend, end to end and network only.
 
 * ``end_to_end``: a full sensor frame (uint16, in memory) in, joints in mm out: centre finding,
-  crop, network and decode (:meth:`srnpose.infer.HandPoseEstimator.predict`).
+  crop, network and decode (:meth:`srnpose.inference.estimator.HandPoseEstimator.predict`).
 * ``network``: the bare network on a prepared (1, 1, S, S) crop.
 
 One statistic for every figure of a table: the median (p50) latency. ``fps`` is 1000 / p50, the
@@ -50,7 +50,7 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         ort_version = None
     from srnpose import __version__
-    from srnpose.backends import cores
+    from srnpose.inference.backends import cores
 
     cpu = platform.processor() or ""
     try:
@@ -72,8 +72,8 @@ def machine_info() -> dict[str, Any]:
 def benchmark_frames(data: str | Path | None = None, camera: str = "kinect2", count: int = 30) -> tuple[list, Any, str]:
     """Full frames to time on: the PNGs of ``data`` (default ../shared/data/kinect2 when it exists),
     else synthetic frames rendered for ``camera``. Returns ``(frames, FrameCamera, description)``."""
-    from srnpose.frame_path import resolve_frame_camera
-    from srnpose.sensors import FolderSource
+    from srnpose.inference.frame_path import resolve_frame_camera
+    from srnpose.inference.sensors import FolderSource
 
     cam = resolve_frame_camera(camera=camera)
     folder = Path(data) if data is not None else DEFAULT_DATA
@@ -99,15 +99,15 @@ def _stats(latencies_ms: list[float]) -> dict[str, float]:
 
 
 def _estimators(model, policy, layout: str, backends: tuple[str, ...], tmp: Path, calibration_frames: int) -> dict:
-    """One :class:`~srnpose.infer.HandPoseEstimator` per backend, all on the same engine settings; the
-    int8 model is ``srnpose export --int8``'s (:func:`srnpose.export.export_int8`)."""
-    from srnpose.frame_path import FramePath
-    from srnpose.infer import HandPoseEstimator
+    """One :class:`~srnpose.inference.estimator.HandPoseEstimator` per backend, all on the same engine settings; the
+    int8 model is ``srnpose export --int8``'s (:func:`srnpose.inference.export.export_int8`)."""
+    from srnpose.inference.estimator import HandPoseEstimator
+    from srnpose.inference.frame_path import FramePath
 
     estimators = {}
     for b in backends:
         if b == "onnxruntime-int8":
-            from srnpose.export import export_checkpoint, export_int8
+            from srnpose.inference.export import export_checkpoint, export_int8
 
             torch_engine = FramePath.from_model(model, policy, layout, "torch")
             fp32 = export_checkpoint(torch_engine, tmp / "fp32.onnx")
@@ -153,7 +153,7 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
     ``cube_mm`` and ``1 + refine`` passes."""
     from srnpose.config import to_dict
     from srnpose.data.centering import CenterPolicy
-    from srnpose.export import CALIBRATION_FRAMES
+    from srnpose.inference.export import CALIBRATION_FRAMES
     from srnpose.model import model_summary
 
     for b in backends:
@@ -213,7 +213,7 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
             results.append(entry)
     summary = model_summary(model.config)
-    from srnpose.backends import cores
+    from srnpose.inference.backends import cores
 
     machine["matmul_gflops_per_s"] = round(matmul_gflops(cores()), 1)
     for entry in results:  # the network's FLOP rate, one pass, as a share of the matmul rate

@@ -3,7 +3,7 @@
     evaluate_checkpoint("runs/demo", "synth", "runs/demo/eval")        # the held-out synthetic test set
     evaluate_checkpoint("runs/nyu", "nyu:/data/nyu", "runs/nyu/eval")  # the dataset's test split
 
-Writes in ``out_dir`` (through :func:`srnpose.evaluate.write_report`): ``report.json`` (the final stage's
+Writes in ``out_dir`` (through :func:`srnpose.evaluation.protocol.write_report`): ``report.json`` (the final stage's
 metrics at the top level, ``"stages": [{...}, ...]`` one per stage), ``summary.md``,
 ``success_curves.png``, ``per_joint.png``; plus ``predictions.txt`` (the final stage's uvd, community
 format: one line per frame, u v d per joint; ``nan`` where no hand was found) and, with ``overlays > 0``, ``overlays.png``.
@@ -31,7 +31,7 @@ def load_test_records(data_spec: str, frames: int | None = None, synth_resolutio
     """Test records: ``synth`` = the fixed held-out synthetic set of ``synth_engine``; a dataset spec =
     its test split."""
     from srnpose.data.sampling import load_eval_records
-    from srnpose.run_config import SYNTH_TEST_SEED
+    from srnpose.training.run_config import SYNTH_TEST_SEED
 
     if data_spec == "synth":
         return load_eval_records("synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED, synth_resolution,
@@ -56,9 +56,9 @@ class Scores:
 
 
 def score_estimates(estimates: list, records: list, mapping: np.ndarray | None = None) -> Scores:
-    """Compare :func:`srnpose.frame_path.estimate_records`'s output with the records' labels.
+    """Compare :func:`srnpose.inference.frame_path.estimate_records`'s output with the records' labels.
     ``mapping`` (J_labels, J_model): converts the predictions to the labels' layout first
-    (:func:`srnpose.skeleton.mapping_matrix`)."""
+    (:func:`srnpose.hand.skeleton.mapping_matrix`)."""
     from srnpose.geometry import uvd_to_xyz, xyz_to_uvd
 
     found = np.array([e.hand_found for e in estimates], dtype=bool)
@@ -112,7 +112,7 @@ def _joint_mapping(ck, data_spec: str, records: list) -> tuple[str, np.ndarray |
     """The labels' layout, the (J_labels, J_model) matrix that converts predictions to it (None: same
     layout), and a sentence saying how."""
     from srnpose.data.datasets import get_dataset
-    from srnpose.skeleton import get_layout, mapping_matrix
+    from srnpose.hand.skeleton import get_layout, mapping_matrix
 
     name = "synth" if data_spec == "synth" else data_spec.partition(":")[0]
     labels_layout = get_dataset(name).layout
@@ -129,7 +129,7 @@ def _joint_mapping(ck, data_spec: str, records: list) -> tuple[str, np.ndarray |
     if mapping.shape[0] != joints:
         raise UserError(f"{data_spec}: frames have {joints} joints but layout {labels_layout} has {mapping.shape[0]}")
     exact = bool(np.all((mapping == 0) | (mapping == 1)) and np.all(mapping.sum(axis=1) == 1))
-    how = ("an exact reordering" if exact else "the documented approximations of srnpose.skeleton (points "
+    how = ("an exact reordering" if exact else "the documented approximations of srnpose.hand.skeleton (points "
            "between joints as weighted means of canonical joints)")
     return labels_layout, mapping, f"{ck.layout} -> {labels_layout} by {how}"
 
@@ -151,7 +151,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
                         synth_engine: str | None = None) -> dict[str, Any]:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
-    Every frame goes through :class:`srnpose.frame_path.FramePath`, the engine ``predict`` runs, with
+    Every frame goes through :class:`srnpose.inference.frame_path.FramePath`, the engine ``predict`` runs, with
     the checkpoint's cube, centre rule and passes. ``center``: "auto" (default: the label-free path of
     ``predict``: the checkpoint's hand locator, else the nearest-blob search), "locator", "depth" (the
     nearest-blob search) or "joints" (first crop at the labelled joints' centroid). A frame whose hand
@@ -162,12 +162,17 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     first (default: the checkpoint's policy, 1 for ``center=mixed``). ``synth_engine``: the engine of the
     ``synth`` test set (default: the one the checkpoint trained on).
     """
-    from srnpose.checkpoint import load_checkpoint
     from srnpose.data.centering import MAX_PASSES
-    from srnpose.evaluate import evaluate_predictions, format_table, write_predictions_txt, write_report
-    from srnpose.frame_path import FramePath, estimate_records
+    from srnpose.evaluation.protocol import (
+        evaluate_predictions,
+        format_table,
+        write_predictions_txt,
+        write_report,
+    )
     from srnpose.geometry import Intrinsics
-    from srnpose.skeleton import LAYOUTS
+    from srnpose.hand.skeleton import LAYOUTS
+    from srnpose.inference.frame_path import FramePath, estimate_records
+    from srnpose.training.checkpoint import load_checkpoint
 
     center = center or "auto"
     if center not in CENTER_MODES:

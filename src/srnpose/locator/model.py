@@ -30,12 +30,12 @@ Steps, each a function with its inverse where it has one::
 * Depth head: per cell, the nearest surface in the cell (a min-pool of the input) plus a learned
   offset of up to a few ``depth_offset_mm``: the hand's centroid lies behind its visible surface.
 * Presence: a logit from the pooled deepest features; trained on scenes rendered without their hands
-  and on empty frames (:mod:`srnpose.locator_train`).
+  and on empty frames (:mod:`srnpose.locator.train`).
 
 Two hands: :meth:`Locator.locate` takes the nearest of the peaks scoring at least ``PEAK_SHARE`` of
 the best one (``prefer="nearest"``, the default), the best-scoring one (``"score"``), or the one
 furthest left/right *in the view it is given* (``"left"``/``"right"``; the locator does not tell a
-left hand from a right one). :mod:`srnpose.frame_path` maps a user's left/right (of the frame as
+left hand from a right one). :mod:`srnpose.inference.frame_path` maps a user's left/right (of the frame as
 given) onto the un-mirrored view.
 
 Files (:func:`save_locator`, :func:`load_locator`): ``locator.safetensors`` (weights) and
@@ -43,7 +43,7 @@ Files (:func:`save_locator`, :func:`load_locator`): ``locator.safetensors`` (wei
 into a run folder, where :func:`find_locator` finds them for every checkpoint of the run.
 
 Frames are in the camera's own, un-mirrored view here (flip a mirrored sensor's frame first, as
-:mod:`srnpose.frame_path` does).
+:mod:`srnpose.inference.frame_path` does).
 """
 
 from __future__ import annotations
@@ -385,7 +385,7 @@ class Locator:
         self.backend = backend
         self._session = None
         if backend == "onnxruntime":
-            from srnpose.backends import make_ort_session
+            from srnpose.inference.backends import make_ort_session
 
             source = export_locator_onnx(model) if onnx_path is None else onnx_path
             self._session = make_ort_session(source, threads)  # a tiny network: one thread is fastest

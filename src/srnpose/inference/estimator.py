@@ -5,7 +5,7 @@
     res = est.predict(depth, camera="kinect2")             # or intrinsics=Intrinsics(...), depth_unit_mm=, mirrored=
     res.joints_xyz                                         # (J, 3) mm, camera frame
 
-The steps (locate, crop, network, recentre, decode) are :class:`srnpose.frame_path.FramePath`'s,
+The steps (locate, crop, network, recentre, decode) are :class:`srnpose.inference.frame_path.FramePath`'s,
 the engine that evaluation and training's validation run too; this module adds what a user of full
 frames needs around it: frame checks, mirrored sensors, timings and :class:`PoseResult`.
 ``center_method="reference"`` searches the hand on every pixel instead of every 4th.
@@ -31,10 +31,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from srnpose import geometry
-from srnpose.backends import BACKENDS, make_ort_session, ort_session_options
 from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
-from srnpose.frame_path import (
+from srnpose.inference.backends import BACKENDS, make_ort_session, ort_session_options
+from srnpose.inference.frame_path import (
     HANDEDNESS,
     PLAUSIBLE_DEPTH_MM,
     Estimate,
@@ -80,7 +80,7 @@ class PoseResult:
     crop_box: np.ndarray  # (4,) u0, v0, u1, v1: the cube's window in the frame, for drawing
     timings: dict[str, float] = field(default_factory=dict)  # ms: center, crop, network, decode, total
     layout: str = "canonical"
-    # Filled by srnpose.angles.fit_angles (None until then, and when no hand): the kinematic hand fitted
+    # Filled by srnpose.hand.angles.fit_angles (None until then, and when no hand): the kinematic hand fitted
     # through the sequence: named angles in degrees, its joints (J, 3) mm with constant bone lengths.
     joint_angles: dict[str, float] | None = None
     joints_fitted_xyz: np.ndarray | None = None
@@ -88,7 +88,7 @@ class PoseResult:
 
     def to_json(self, frame: str | int | None = None, ndigits: int = 2) -> dict:
         """The ``predictions.jsonl`` record: frame, hand_found, joints_uvd, joints_xyz, center_uvd,
-        latency_ms; after :func:`srnpose.angles.fit_angles` also joint_angles, joints_fitted_xyz, handedness."""
+        latency_ms; after :func:`srnpose.hand.angles.fit_angles` also joint_angles, joints_fitted_xyz, handedness."""
 
         def plain(a: np.ndarray):
             return np.round(a, ndigits).tolist() if self.hand_found else None
@@ -113,7 +113,7 @@ def _no_hand(num_stages: int, num_joints: int, layout: str, timings: dict) -> Po
 
 
 class HandPoseEstimator:
-    """A :class:`~srnpose.frame_path.FramePath` for full frames as sensors give them.
+    """A :class:`~srnpose.inference.frame_path.FramePath` for full frames as sensors give them.
     Build with :func:`load`, :meth:`from_model` or :meth:`from_onnx`."""
 
     def __init__(self, engine: FramePath) -> None:
@@ -223,7 +223,7 @@ class HandPoseEstimator:
         """Several frames from one camera, (B, H, W) or a list: one network call per pass for all hands.
 
         Models learn right hands (the convention of NYU, ICVL, MSRA and srnpose's engine v2): a left hand
-        (``handedness="left"``) is read as its mirror image, a right hand (:func:`srnpose.frame_path.mirror_world`),
+        (``handedness="left"``) is read as its mirror image, a right hand (:func:`srnpose.inference.frame_path.mirror_world`),
         and its joints are mirrored back.
 
         Per-frame timings hold each frame's own centre/crop/decode time and the shared network time
@@ -277,7 +277,7 @@ class HandPoseEstimator:
 
 
 def smooth_result(result: PoseResult, smoother, t_s: float, cam: FrameCamera, width: int) -> PoseResult:
-    """Filter a sequence's ``joints_xyz`` with ``smoother`` (a :class:`~srnpose.smoothing.OneEuroFilter`)
+    """Filter a sequence's ``joints_xyz`` with ``smoother`` (a :class:`~srnpose.inference.smoothing.OneEuroFilter`)
     and recompute ``joints_uvd`` from them; a frame without a hand resets the filter."""
     if not result.hand_found:
         smoother.reset()
@@ -292,7 +292,7 @@ def smooth_result(result: PoseResult, smoother, t_s: float, cam: FrameCamera, wi
 
 def estimate_frames(estimator: HandPoseEstimator, frames, cam: FrameCamera, smoother=None):
     """The frame loop of ``predict`` and ``live``: ``(frame, PoseResult)`` for each frame of a
-    :mod:`srnpose.sensors` source (``.depth``, ``.source``, ``.timestamp_s``). A frame that is not a
+    :mod:`srnpose.inference.sensors` source (``.depth``, ``.source``, ``.timestamp_s``). A frame that is not a
     depth frame stops with a UserError naming its source; ``smoother`` filters the sequence."""
     for frame in frames:
         try:
@@ -317,7 +317,7 @@ def load(path: str | Path | None = None, backend: str = "torch", threads: int | 
     ``handedness``: the tracked hand is a "right" (default) or "left" hand; models learn right hands and
     read a left one as its mirror image (:meth:`HandPoseEstimator.predict_batch`).
     """
-    from srnpose.frame_path import FINDERS, HANDS
+    from srnpose.inference.frame_path import FINDERS, HANDS
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
@@ -336,7 +336,7 @@ def load(path: str | Path | None = None, backend: str = "torch", threads: int | 
             raise UserError(f"{path}: an exported .onnx carries no hand locator; give the checkpoint folder")
         estimator = HandPoseEstimator.from_onnx(path, threads)
     else:
-        from srnpose.checkpoint import load_checkpoint
+        from srnpose.training.checkpoint import load_checkpoint
 
         estimator = HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads, center, hand)
     estimator.handedness = handedness

@@ -3,7 +3,7 @@
 A training run folder::
 
     RUN/config.yaml              the resolved run config: {model: SRNConfig, data: {...}, train: {...}}
-    RUN/metrics.csv              one row per log/validation event (see srnpose.train)
+    RUN/metrics.csv              one row per log/validation event (see srnpose.training.loop)
     RUN/last/model.safetensors   the latest weights
     RUN/last/config.yaml         the same run config (so a checkpoint folder stands alone)
     RUN/last/train_state.pt      optimizer, schedule, step/epoch counters, RNG states (torch, numpy,
@@ -72,7 +72,7 @@ class Checkpoint:
     model_config: Any  # srnpose.config.SRNConfig
     input_size: int  # crop side in pixels
     cube_mm: float  # cube edge the model was trained with
-    layout: str  # key of srnpose.skeleton.LAYOUTS: the joint order of the model's outputs
+    layout: str  # key of srnpose.hand.skeleton.LAYOUTS: the joint order of the model's outputs
     config: dict  # the full run config {model, data, train}
     path: Path  # the weights file that was loaded
 

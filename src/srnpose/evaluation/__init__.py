@@ -1,0 +1,1 @@
+"""Evaluation: the community protocol, metrics, plots, label-free quality on real frames."""

@@ -1,0 +1,1 @@
+"""Inference: the frame path, the estimator API, backends, ONNX export, cameras, smoothing, speed."""

@@ -1,0 +1,1 @@
+"""The learned hand locator: its network and its training."""
