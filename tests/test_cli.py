@@ -30,3 +30,27 @@ def test_camera_table():
     assert CAMERAS["nyu"].intrinsics.fy == -587.07
     with pytest.raises(UserError, match="available: kinect2"):
         get_camera("kinect3")
+
+
+HELP_WITHOUT_TORCH = """
+import contextlib, io, sys
+from srnpose import cli
+argvs = [["--help"]] + [[name, "--help"] for name in cli.COMMANDS] + [["locator", "train", "--help"]]
+for argv in argvs:
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        try:
+            cli.main(argv)
+        except SystemExit as exc:
+            assert exc.code == 0, (argv, exc.code)
+    assert "usage: srnpose" in out.getvalue(), argv
+    assert "torch" not in sys.modules, f"srnpose {' '.join(argv)} imported torch"
+print("ok", len(argvs))
+"""
+
+
+def test_help_of_every_command_does_not_import_torch():
+    # the parsers' tables (cameras, backends, finders, presets, datasets, engines) must come from torch-free
+    # modules: importing torch is most of a second idle and many seconds on a loaded machine
+    out = subprocess.run([sys.executable, "-c", HELP_WITHOUT_TORCH], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ok")

@@ -19,18 +19,15 @@ Every function takes numpy arrays or torch tensors of shape ``(..., 3)`` and ret
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-try:  # torch is a runtime dependency, but geometry stays importable without it
-    import torch
-except ImportError:  # pragma: no cover
-    torch = None
-
 __all__ = [
     "Intrinsics",
+    "ViewFlip",
     "uvd_to_xyz",
     "xyz_to_uvd",
     "crop_transform",
@@ -91,8 +88,19 @@ def _check_last3(points: Any, name: str) -> None:
         raise ValueError(f"{name} must have shape (..., 3), got {shape}")
 
 
+def _torch_if_tensor(x: Any) -> Any:
+    """The torch module when ``x`` is a torch tensor, else None.
+
+    Geometry never imports torch itself (``srnpose --help`` and the table modules stay torch-free): a
+    tensor can only exist once its caller has imported torch, so ``sys.modules`` is asked instead.
+    """
+    torch = sys.modules.get("torch")
+    return torch if torch is not None and isinstance(x, torch.Tensor) else None
+
+
 def _stack(parts: list, like: Any) -> Any:
-    if torch is not None and isinstance(like, torch.Tensor):
+    torch = _torch_if_tensor(like)
+    if torch is not None:
         return torch.stack(parts, dim=-1)
     return np.stack(parts, axis=-1)
 
@@ -111,6 +119,76 @@ def xyz_to_uvd(xyz: Any, intrinsics: Intrinsics) -> Any:
     fx, fy, cx, cy = intrinsics.as_tuple()
     x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
     return _stack([x * fx / z + cx, y * fy / z + cy, z], xyz)
+
+
+# --------------------------------------------------------------------------- the view flip
+
+
+@dataclass(frozen=True)
+class ViewFlip:
+    """The left-right flip between a frame **as given** and the **view** the network reads: the one
+    owner of ``u -> width - 1 - u`` and of how the two reasons for it combine.
+
+    * ``sensor_mirrored``: the sensor stores its frames flipped left-right (Kinect V2's sample frames);
+      its intrinsics describe the un-mirrored view.
+    * ``left``: a left hand is read as its mirror image, a right hand: the view images the mirror
+      world (``x -> -x``), whose principal point is ``cx -> width - 1 - cx``.
+
+    The view's pixels are the frame's flipped iff exactly one holds (:attr:`pixels`). Every method maps
+    the frame's side to the view's, and, being an involution, the view's back to the frame's: frames
+    (:meth:`frame`), uvd points (:meth:`uvd`), intrinsics (:meth:`intrinsics`), camera-frame points
+    (:meth:`xyz`), crop transforms (:meth:`transform`) and boxes (:meth:`box`).
+    """
+
+    width: int  # px, of the frame
+    sensor_mirrored: bool = False
+    left: bool = False
+
+    @property
+    def pixels(self) -> bool:
+        """Whether the view's pixels are the frame's flipped left-right."""
+        return bool(self.sensor_mirrored) != bool(self.left)
+
+    def frame(self, depth: np.ndarray) -> np.ndarray:
+        """A (H, W) frame as given <-> its view (a flipped view of the array, no copy)."""
+        return depth[:, ::-1] if self.pixels else depth
+
+    def uvd(self, uvd: Any) -> np.ndarray:
+        """Points (..., 3) in the frame's pixels <-> the view's (a new float64 array)."""
+        _check_last3(np.asarray(uvd), "uvd")
+        out = np.array(uvd, dtype=np.float64)
+        if self.pixels:
+            out[..., 0] = (self.width - 1) - out[..., 0]
+        return out
+
+    def intrinsics(self, intrinsics: Intrinsics) -> Intrinsics:
+        """The un-mirrored camera's intrinsics <-> the view's (``cx`` flipped for a left hand)."""
+        if not self.left:
+            return intrinsics
+        k = intrinsics
+        return Intrinsics(k.fx, k.fy, (self.width - 1) - k.cx, k.cy)
+
+    def xyz(self, xyz: Any) -> np.ndarray:
+        """Camera-frame points (..., 3) mm <-> the view's world (``x -> -x`` for a left hand)."""
+        _check_last3(np.asarray(xyz), "xyz")
+        out = np.array(xyz, dtype=np.float64)
+        if self.left:
+            out[..., 0] = -out[..., 0]
+        return out
+
+    def transform(self, M: np.ndarray) -> np.ndarray:
+        """A 3x3 map from the view's pixels (a crop transform) <-> the same map from the frame's."""
+        if not self.pixels:
+            return M
+        return M @ np.array([[-1.0, 0.0, self.width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+    def box(self, box: Any) -> np.ndarray:
+        """A window ``(u0, v0, u1, v1)`` in the frame's pixels <-> the view's (``u0 <= u1`` kept)."""
+        b = np.asarray(box, dtype=np.float64)
+        if not self.pixels:
+            return b
+        flip = self.width - 1
+        return np.array([flip - b[2], b[1], flip - b[0], b[3]])
 
 
 # --------------------------------------------------------------------------- metric cube crop
@@ -215,7 +293,8 @@ def _apply_affine(M: Any, u: Any, v: Any) -> tuple[Any, Any]:
 
 
 def _as_like(a: Any, like: Any) -> Any:
-    if torch is not None and isinstance(like, torch.Tensor):
+    torch = _torch_if_tensor(like)
+    if torch is not None:
         return torch.as_tensor(a, dtype=like.dtype, device=like.device)
     return np.asarray(a, dtype=np.float64)
 
@@ -242,7 +321,8 @@ def crop_to_uvd(crop_nrm: Any, M: Any, center_d: Any, cube_z: Any, size: int) ->
     _check_last3(crop_nrm, "crop_nrm")
     M = _as_like(M, crop_nrm)
     center_d, cube_z = _as_like(center_d, crop_nrm), _as_like(cube_z, crop_nrm)
-    Minv = torch.linalg.inv(M) if (torch is not None and isinstance(M, torch.Tensor)) else np.linalg.inv(M)
+    torch = _torch_if_tensor(M)
+    Minv = torch.linalg.inv(M) if torch is not None else np.linalg.inv(M)
     Mb = Minv if Minv.ndim == 2 else Minv.reshape(Minv.shape[:1] + (1,) * (crop_nrm.ndim - 2) + (3, 3))
     cd = center_d if center_d.ndim == 0 else center_d.reshape(center_d.shape[:1] + (1,) * (crop_nrm.ndim - 2))
     cz = cube_z if cube_z.ndim == 0 else cube_z.reshape(cube_z.shape[:1] + (1,) * (crop_nrm.ndim - 2))
