@@ -8,6 +8,7 @@ _LAZY = {
     "HandPoseEstimator": ("srnpose.inference.estimator", "HandPoseEstimator"),
     "PoseResult": ("srnpose.inference.estimator", "PoseResult"),
     "fit_angles": ("srnpose.hand.angles", "fit_angles"),
+    "samples": ("srnpose.weights", "samples"),
 }
 
 
