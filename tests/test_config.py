@@ -145,7 +145,28 @@ def test_info_config_file_and_overrides(tmp_path, capsys):
     assert summary["input_size"] == 32  # from the preset
     assert main(["info", "--preset", "tiny"]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0].startswith("parameters") and "regression" in table
+    assert table.splitlines()[0].split() == ["model", "preset", "tiny"] and "regression" in table
+    assert table.splitlines()[1].startswith("parameters")
+
+
+def test_info_describes_the_shipped_model_by_default(capsys):
+    from srnpose.config import SRNConfig, from_dict
+    from srnpose.training.checkpoint import load_run_config
+    from srnpose.training.run_config import PRESETS
+    from srnpose.weights import release_dir
+
+    assert main(["info", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    shipped = from_dict(SRNConfig, load_run_config(release_dir())["model"])
+    assert summary["model"].startswith("the shipped model")
+    assert (summary["input_size"], summary["num_stages"]) == (shipped.input_size, shipped.num_stages)
+    assert summary["params"] != 33_627_773  # not the paper's model
+    assert main(["info", "--checkpoint", str(release_dir()), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == summary["params"]
+    with pytest.raises(SystemExit):
+        main(["info", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"{', '.join(PRESETS)} (default: the shipped model" in help_text and "release" in PRESETS
 
 
 def test_info_user_errors_are_one_line(capsys):

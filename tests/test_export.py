@@ -109,6 +109,18 @@ def test_export_command_prints_parity(tmp_path, shared_data, capsys, monkeypatch
     assert main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "m.txt")]) == 2
 
 
+def test_export_without_checkpoint_exports_the_shipped_model(tmp_path, capsys):
+    from srnpose.cli import main
+    from srnpose.inference.backends import read_metadata
+    from srnpose.training.checkpoint import load_run_config
+    from srnpose.weights import SAMPLES_DIR, release_dir, sample_frames
+
+    out = tmp_path / "shipped.onnx"
+    assert main(["export", "--out", str(out), "--crops", str(SAMPLES_DIR), "--camera", sample_frames()[1]]) == 0
+    assert "max |difference|" in capsys.readouterr().out
+    assert read_metadata(out)["model"] == load_run_config(release_dir())["model"]
+
+
 def test_int8_keeps_the_crop_that_the_reparameterization_reads_in_float(tiny_onnx, tmp_path):
     """A quantized copy of the input crop shared with the re-parameterization turns background (+1)
     into hand in its foreground mask: stages 2+ then broke (+84 mm on the demo model)."""

@@ -1,5 +1,6 @@
 """``srnpose export``: a checkpoint to ONNX (whole network, dynamic batch, opset 17), checked against torch.
 
+    srnpose export --out model.onnx                          # the shipped model
     srnpose export --checkpoint runs/demo --out model.onnx
     srnpose export --checkpoint runs/demo --out model.int8.onnx --int8
 
@@ -25,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from srnpose.cameras import CAMERAS
     from srnpose.inference.export import CALIBRATION_FRAMES
 
-    parser.add_argument("--checkpoint", required=True, metavar="RUN", help="a run folder, checkpoint folder or .safetensors")
+    parser.add_argument("--checkpoint", metavar="RUN",
+                        help="a run folder, checkpoint folder or .safetensors (default: the shipped model, "
+                             "see MODEL_CARD.md)")
     parser.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
     parser.add_argument("--int8", action="store_true", help="quantize to int8 (static QDQ, calibrated on synthetic crops)")
     parser.add_argument("--int8-mode", choices=("static", "dynamic"), default="static",
@@ -70,11 +73,12 @@ def run(args: argparse.Namespace) -> int:
     )
     from srnpose.inference.frame_path import FramePath
     from srnpose.training.checkpoint import load_checkpoint
+    from srnpose.weights import release_dir
 
     out, folder = _check_args(args)
     require_extra("onnx")
     require_extra("onnxruntime", "onnx")
-    ckpt = load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint or release_dir())
     engine = FramePath.from_checkpoint(ckpt)
     if folder is not None:
         crops, what = real_crops(engine, folder, args.camera, limit=16), f"real crops from {folder}"
