@@ -80,6 +80,46 @@ def test_realsense_without_the_package_says_how_to_install():
         RealSenseSource()
 
 
+class _BrokenImport:
+    """A meta-path finder: importing ``name`` fails as a compiled module fails when its shared library is
+    missing from the system."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        self.name, self.error = name, error
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.name:
+            raise self.error
+        return None
+
+
+@pytest.mark.parametrize("error", [
+    ImportError("libusb-1.0.so.0: cannot open shared object file: No such file or directory"),
+    OSError("libusb-1.0.so.0: cannot open shared object file: No such file or directory")])
+def test_realsense_with_a_missing_system_library_names_it(monkeypatch, error):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "pyrealsense2", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenImport("pyrealsense2", error), *sys.meta_path])
+    with pytest.raises(UserError) as exc:
+        RealSenseSource()
+    message = str(exc.value)
+    assert "libusb-1.0.so.0" in message and "apt-get install libusb-1.0-0" in message
+    assert "pip install" not in message
+
+
+def test_an_unknown_missing_library_is_named_with_a_way_to_find_its_package(monkeypatch):
+    import sys
+
+    from srnpose.errors import require_extra
+
+    monkeypatch.delitem(sys.modules, "pyrealsense2", raising=False)
+    error = ImportError("libfoo.so.3: cannot open shared object file: No such file or directory")
+    monkeypatch.setattr(sys, "meta_path", [_BrokenImport("pyrealsense2", error), *sys.meta_path])
+    with pytest.raises(UserError, match=r"system library libfoo\.so\.3: .*apt-file search libfoo\.so\.3"):
+        require_extra("pyrealsense2")
+
+
 def test_live_loop_on_a_replayed_folder(tmp_path, shared_data, capsys):
     import json
 

@@ -182,13 +182,13 @@ class RealSenseSource(FrameSource):
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: int = 30, max_frames: int | None = None) -> None:
-        try:
-            import pyrealsense2 as rs
-        except ImportError:
-            raise UserError("live capture needs pyrealsense2: pip install 'srnpose[realsense]'") from None
         from srnpose.cameras import Camera
+        from srnpose.errors import require_extra
         from srnpose.geometry import Intrinsics
 
+        # live capture needs pyrealsense2; a missing package and a missing system library (libusb) are
+        # told apart by require_extra
+        rs = require_extra("pyrealsense2", "realsense")
         self._rs = rs
         self.pipeline = rs.pipeline()
         config = rs.config()
