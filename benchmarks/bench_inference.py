@@ -37,7 +37,7 @@ def profile_frame_path(frames: list, cam, input_size: int = 128, cube_mm: float 
     from srnpose.geometry import crop_frame
 
     K, unit = cam.intrinsics, cam.depth_unit_mm
-    views = [f[:, ::-1] if cam.mirrored else f for f in frames]
+    views = [cam.view_flip(f.shape[1]).frame(f) for f in frames]
     centers = [geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit) for v in views]
     pairs = [(v, c) for v, c in zip(views, centers) if c is not None]
     M = geometry.crop_transform(pairs[0][1], cube_mm, input_size, K)

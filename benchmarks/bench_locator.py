@@ -121,7 +121,7 @@ def kinect_frames():
 
     cam = resolve_frame_camera(camera="kinect2")
     frames = [f.depth for f in FolderSource(KINECT_DIR)]
-    return [np.ascontiguousarray(d[:, ::-1]) if cam.mirrored else d for d in frames], cam  # camera's view
+    return [np.ascontiguousarray(cam.view_flip(d.shape[1]).frame(d)) for d in frames], cam  # camera's view
 
 
 def latency(locator_torch, locator_ort, views, cam, rounds: int = 5) -> dict:

@@ -124,3 +124,41 @@ def test_find_hand_center_looks_at_every_pixel_when_the_strided_search_misses_th
     c = geometry.find_hand_center(frame, ICVL)
     np.testing.assert_allclose(c, [159.5, 101.5, 450.0], atol=0.01)
     assert geometry.find_hand_center(frame, ICVL, min_pixels=100) is None
+
+
+@pytest.mark.parametrize("sensor_mirrored", [False, True])
+@pytest.mark.parametrize("left", [False, True])
+def test_view_flip_round_trips_and_images_the_same_world(sensor_mirrored, left):
+    """ViewFlip, the one owner of the left-right flip: each map is its own inverse (frames, uvd points,
+    intrinsics, camera-frame points, crop transforms, boxes), and a point seen in the frame as given
+    lands, through the view's pixels and intrinsics, on the view world's image of the same point."""
+    rng = np.random.default_rng(3)
+    width = 320
+    flip = geometry.ViewFlip(width, sensor_mirrored, left)
+    assert flip.pixels == (sensor_mirrored != left)
+    depth = rng.integers(0, 1000, (24, width)).astype(np.uint16)
+    np.testing.assert_array_equal(flip.frame(flip.frame(depth)), depth)
+    uvd = np.concatenate([rng.uniform(0, width - 1, (5, 1)), rng.uniform(0, 23, (5, 1)),
+                          rng.uniform(300, 900, (5, 1))], 1)
+    np.testing.assert_allclose(flip.uvd(flip.uvd(uvd)), uvd, atol=1e-12)
+    assert flip.intrinsics(flip.intrinsics(ICVL)) == ICVL
+    xyz = _random_xyz(rng, 5)
+    np.testing.assert_array_equal(flip.xyz(flip.xyz(xyz)), xyz)
+    M = geometry.crop_transform(uvd[0], 250.0, 32, ICVL)
+    np.testing.assert_allclose(flip.transform(flip.transform(M)), M, atol=1e-12)
+    box = np.array([10.0, 20.0, 50.0, 70.0])
+    np.testing.assert_array_equal(flip.box(flip.box(box)), box)
+    assert flip.box(box)[0] <= flip.box(box)[2]
+    # a point of the world at frame pixel uvd (the sensor's un-mirrored view: flip the sensor's mirroring)
+    world = geometry.uvd_to_xyz(geometry.ViewFlip(width, sensor_mirrored).uvd(uvd), ICVL)
+    view_uvd = flip.uvd(uvd)
+    np.testing.assert_allclose(geometry.uvd_to_xyz(view_uvd, flip.intrinsics(ICVL)), flip.xyz(world), atol=1e-9)
+    # the view's frame holds at view_uvd what the frame as given holds at uvd
+    u, v = np.rint(uvd[:, 0]).astype(int), np.rint(uvd[:, 1]).astype(int)
+    vu = np.rint(view_uvd[:, 0]).astype(int)
+    np.testing.assert_array_equal(flip.frame(depth)[v, vu], depth[v, u])
+    # a crop transform of the view's pixels, taken from the frame's, maps the same pixels
+    frame_M = flip.transform(M)
+    ones = np.ones((5, 1))
+    np.testing.assert_allclose((frame_M @ np.concatenate([uvd[:, :2], ones], 1).T).T,
+                               (M @ np.concatenate([view_uvd[:, :2], ones], 1).T).T, atol=1e-9)

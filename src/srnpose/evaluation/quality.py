@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from srnpose.geometry import Intrinsics, ViewFlip, uvd_to_xyz, xyz_to_uvd
 from srnpose.hand import skeleton
 
 __all__ = [
@@ -110,19 +110,14 @@ LABEL_BONE_RANGES_MM: dict[str, tuple[tuple[float, float], ...]] = {
 
 def frame_uvd(joints_xyz: np.ndarray, intrinsics: Intrinsics, width: int, mirrored: bool = False) -> np.ndarray:
     """Camera-frame joints (..., 3) mm of the un-mirrored view -> (..., 3) pixels of the frame as given
-    (``u`` flipped to ``width - 1 - u`` for a mirrored frame) and depth mm. Inverse: :func:`frame_xyz`."""
-    uvd = xyz_to_uvd(np.asarray(joints_xyz, dtype=np.float64), intrinsics)
-    if mirrored:
-        uvd[..., 0] = (width - 1) - uvd[..., 0]
-    return uvd
+    (``u`` flipped by :class:`~srnpose.geometry.ViewFlip` for a mirrored frame) and depth mm. Inverse:
+    :func:`frame_xyz`."""
+    return ViewFlip(width, mirrored).uvd(xyz_to_uvd(np.asarray(joints_xyz, dtype=np.float64), intrinsics))
 
 
 def frame_xyz(joints_uvd: np.ndarray, intrinsics: Intrinsics, width: int, mirrored: bool = False) -> np.ndarray:
     """Inverse of :func:`frame_uvd`: pixels of the frame as given (..., 3) -> camera-frame mm."""
-    uvd = np.array(joints_uvd, dtype=np.float64)
-    if mirrored:
-        uvd[..., 0] = (width - 1) - uvd[..., 0]
-    return uvd_to_xyz(uvd, intrinsics)
+    return uvd_to_xyz(ViewFlip(width, mirrored).uvd(joints_uvd), intrinsics)
 
 
 def _check_joints(joints_xyz: Any) -> np.ndarray:
@@ -236,7 +231,7 @@ def _hand_points(depth: np.ndarray, joints: np.ndarray, intrinsics: Intrinsics, 
                  mirrored: bool, radius_mm: float) -> np.ndarray:
     """(P, 3) camera-frame mm of the measured pixels within ``radius_mm`` of the joints' centroid."""
     h, w = depth.shape
-    view = depth[:, ::-1] if mirrored else depth
+    view = ViewFlip(w, mirrored).frame(depth)
     centre = joints.mean(0)
     c_uvd = xyz_to_uvd(centre, intrinsics)
     focal = max(abs(intrinsics.fx), abs(intrinsics.fy))

@@ -17,8 +17,12 @@ The report (``--json``)::
     {"model": {"params", "gflops", ...}, "machine": {...}, "settings": {...},
      "results": [{"backend", "scope", "fps", "latency_ms": {"p50", "p95", "mean"}, "frames",
                   "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only),
-                  "gflops_per_s", "share_of_matmul"  (network only: one pass's FLOPs / p50, and
+                  "gflops_per_s", "rate_vs_matmul"  (network only: one pass's FLOPs / p50, and
                   that rate over machine["matmul_gflops_per_s"], a plain fp32 matmul's in the same run)}]}
+
+The matmul is a reference rate, not a limit: ONNX Runtime's fused convolutions and torch's own
+kernels can run a small network faster than torch runs one (1024, 1024) product, so
+``rate_vs_matmul`` may exceed 1 (1.38 was measured).
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def benchmark_frames(data: str | Path | None = None, camera: str = "kinect2", co
     frames = []
     for i in range(count):
         f = render_frame(frame_seed(2024, i), intrinsics=cam.intrinsics, resolution=cam.resolution)
-        depth = f.depth_mm[:, ::-1].copy() if cam.mirrored else f.depth_mm  # as the sensor would store it
+        depth = np.ascontiguousarray(cam.view_flip(f.depth_mm.shape[1]).frame(f.depth_mm))  # as the sensor stores it
         frames.append(depth)
     return frames, cam, f"{len(frames)} synthetic frames rendered for {camera}"
 
@@ -122,7 +126,7 @@ MATMUL_N = 1024  # the reference: a plain (N, N) @ (N, N) fp32 product, 2 N^3 FL
 
 
 def matmul_gflops(threads: int, repeats: int = 15) -> float:
-    """The machine's practical fp32 rate (GFLOP/s): the median of ``repeats`` timed (1024, 1024) fp32
+    """A reference fp32 rate (GFLOP/s), not a limit: the median of ``repeats`` timed (1024, 1024) fp32
     matrix products in torch with ``threads`` intra-op threads (as many as ONNX Runtime runs)."""
     import torch
 
@@ -216,11 +220,11 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
     from srnpose.inference.backends import cores
 
     machine["matmul_gflops_per_s"] = round(matmul_gflops(cores()), 1)
-    for entry in results:  # the network's FLOP rate, one pass, as a share of the matmul rate
+    for entry in results:  # the network's FLOP rate, one pass, relative to the matmul's (may exceed 1)
         if entry["scope"] == "network":
             rate = float(summary["gflops"]) / (entry["latency_ms"]["p50"] / 1e3)
             entry["gflops_per_s"] = round(rate, 2)
-            entry["share_of_matmul"] = round(rate / machine["matmul_gflops_per_s"], 4)
+            entry["rate_vs_matmul"] = round(rate / machine["matmul_gflops_per_s"], 4)
     machine["loadavg_at_end"] = [round(x, 2) for x in __import__("os").getloadavg()]
     return {
         "model": {"params": int(summary["params"]), "gflops": float(summary["gflops"]),
@@ -247,7 +251,7 @@ def format_table(report: dict) -> str:
         parts = r.get("breakdown_ms")
         detail = ("  " + " ".join(f"{k} {v:.2f}" for k, v in parts.items())) if parts else ""
         if "gflops_per_s" in r:
-            detail = f"  {r['gflops_per_s']:.1f} GFLOP/s = {100 * r['share_of_matmul']:.1f} % of matmul"
+            detail = f"  {r['gflops_per_s']:.1f} GFLOP/s = {r['rate_vs_matmul']:.2f}x the matmul's rate"
         lines.append(f"{r['backend']:<18} {r['scope']:<11} {r['fps']:>8.1f} {r['latency_ms']['p50']:>8.2f} "
                      f"{r['latency_ms']['p95']:>8.2f} {ratio:>8}{detail}")
     m = report["model"]
@@ -255,8 +259,9 @@ def format_table(report: dict) -> str:
                  f"{m['num_stages']} stages; machine: {report['machine']['cpu']} ({report['machine']['cores']} cores); "
                  f"data: {report['settings']['data']}")
     if "matmul_gflops_per_s" in report["machine"]:
-        lines.append(f"plain fp32 matmul ({MATMUL_N}^3, torch, {report['machine']['cores']} threads): "
-                     f"{report['machine']['matmul_gflops_per_s']:.1f} GFLOP/s, the machine's practical limit")
+        lines.append(f"reference rate: a plain fp32 matmul ({MATMUL_N}^3, torch, {report['machine']['cores']} "
+                     f"threads) runs at {report['machine']['matmul_gflops_per_s']:.1f} GFLOP/s (a reference, not "
+                     "a limit: fused network kernels can exceed it)")
     if report["settings"].get("passes", 1) > 1:
         lines.append(f"end to end runs the network {report['settings']['passes']} times per frame (the "
                      "checkpoint's passes)")

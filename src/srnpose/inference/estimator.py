@@ -43,7 +43,7 @@ from srnpose.inference.frame_path import (
     FramePath,
     check_frame,
     depth_unit_warning,
-    mirror_world,
+    estimate_in_frame,
     resolve_frame_camera,
 )
 
@@ -118,8 +118,9 @@ class HandPoseEstimator:
 
     def __init__(self, engine: FramePath) -> None:
         self.engine = engine
-        # the first frame with a measurement is checked for a wrong depth unit (a UserWarning, once);
-        # `srnpose predict` turns this off and says it in its own words, naming --depth-unit
+        # every frame is checked for a wrong depth unit (a UserWarning for each that looks wrong: a frame
+        # in metres after good ones finds no hand); `srnpose predict` turns this off and says it in its
+        # own words, naming --depth-unit
         self.check_depth_unit = True
         self.handedness = "right"  # of the tracked hand; "left": read as its mirror image (predict_batch)
 
@@ -162,7 +163,7 @@ class HandPoseEstimator:
 
     # ------------------------------------------------------------------ per frame
 
-    def _given_center(self, center_uvd: Any, cam: FrameCamera, shape: tuple[int, int]) -> np.ndarray:
+    def _given_center(self, center_uvd: Any, flip: geometry.ViewFlip, shape: tuple[int, int]) -> np.ndarray:
         """A user's centre (pixels of the frame as given) in the view's pixels, checked."""
         center = np.asarray(center_uvd, dtype=np.float64)
         if center.size != 3:
@@ -176,29 +177,21 @@ class HandPoseEstimator:
                              f"({PLAUSIBLE_DEPTH_MM[0]:g}-{PLAUSIBLE_DEPTH_MM[1]:g} mm; d is in mm)")
         if not (0 <= center[0] < w and 0 <= center[1] < h):
             raise FrameError(f"center_uvd ({center[0]:g}, {center[1]:g}) lies outside the {w}x{h} frame")
-        if cam.mirrored:
-            center[0] = (w - 1) - center[0]
-        return center
+        return flip.uvd(center)
 
-    def _result(self, est: Estimate, cam: FrameCamera, width: int, total_ms: float, left: bool) -> PoseResult:
+    def _result(self, est: Estimate, flip: geometry.ViewFlip, total_ms: float) -> PoseResult:
+        """The engine's estimate on ``flip``'s view as a :class:`PoseResult` of the frame as given."""
         timings = dict(est.timings, total=total_ms)
         if not est.hand_found:
             return _no_hand(self.num_stages, self.num_joints, self.layout, timings)
         S = self.input_size
-        stage_uvd = est.stage_uvd.copy()
-        joints_xyz = geometry.uvd_to_xyz(stage_uvd[-1], cam.intrinsics)  # (J, 3) camera frame
-        if left:  # cam is the mirror world's (frame_path.mirror_world): back to the real one
-            joints_xyz[:, 0] = -joints_xyz[:, 0]
         Minv = np.linalg.inv(est.M)
         corners = Minv[:2, :2] @ np.array([[-0.5, S - 0.5], [-0.5, S - 0.5]]) + Minv[:2, 2:3]  # (2, 2) u;v x lo;hi
-        box = np.array([corners[0, 0], corners[1, 0], corners[0, 1], corners[1, 1]])
-        center = est.center_uvd.copy()
-        if cam.mirrored:  # back to the pixels of the frame as given
-            flip = width - 1
-            stage_uvd[..., 0] = flip - stage_uvd[..., 0]
-            center[0] = flip - center[0]
-            box = np.array([flip - box[2], box[1], flip - box[0], box[3]])
-        return PoseResult(True, stage_uvd[-1], joints_xyz, center, stage_uvd, box, timings, self.layout)
+        box = flip.box([corners[0, 0], corners[1, 0], corners[0, 1], corners[1, 1]])  # the frame's pixels
+        est = estimate_in_frame(est, flip)  # pixels of the frame as given, the real world's mm
+        joints_xyz = est.pass_xyz[-1].copy()  # (J, 3) camera frame: the last pass's final stage
+        return PoseResult(True, est.stage_uvd[-1], joints_xyz, est.center_uvd, est.stage_uvd, box, timings,
+                          self.layout)
 
     def predict(self, depth: Any, intrinsics: Any = None, depth_unit_mm: float | None = None,
                 mirrored: bool | None = None, camera: Any = None, center_uvd: Any = None,
@@ -223,7 +216,7 @@ class HandPoseEstimator:
         """Several frames from one camera, (B, H, W) or a list: one network call per pass for all hands.
 
         Models learn right hands (the convention of NYU, ICVL, MSRA and srnpose's engine v2): a left hand
-        (``handedness="left"``) is read as its mirror image, a right hand (:func:`srnpose.inference.frame_path.mirror_world`),
+        (``handedness="left"``) is read as its mirror image, a right hand (:class:`srnpose.geometry.ViewFlip`),
         and its joints are mirrored back.
 
         Per-frame timings hold each frame's own centre/crop/decode time and the shared network time
@@ -237,29 +230,28 @@ class HandPoseEstimator:
         left = handedness == "left"
         if isinstance(frames, np.ndarray) and frames.ndim != 3:
             raise FrameError(f"expected a batch of depth frames (B, H, W), got shape {frames.shape}")
-        views, given, cams = [], [], []
+        views, given, cams, flips = [], [], [], []
         for i, depth in enumerate(frames):
             try:
                 depth = check_frame(depth, cam)
             except FrameError as exc:
                 raise FrameError(f"frame {i}: {exc}" if len(frames) > 1 else str(exc)) from None
-            if self.check_depth_unit and (depth > 0).any():
-                self.check_depth_unit = False
-                if message := depth_unit_warning(depth, cam.depth_unit_mm):
-                    import warnings
+            if self.check_depth_unit and (message := depth_unit_warning(depth, cam.depth_unit_mm)):
+                import warnings
 
-                    warnings.warn(message, UserWarning, stacklevel=3)
-            view_cam = mirror_world(cam, depth.shape[1]) if left else cam
-            cams.append(view_cam)
-            views.append(depth[:, ::-1] if view_cam.mirrored else depth)  # the camera's own view (no copy)
+                warnings.warn(message, UserWarning, stacklevel=3)  # every frame that looks wrong, not the first only
+            flip = cam.view_flip(depth.shape[1], left)
+            flips.append(flip)
+            cams.append(cam.view(flip))
+            views.append(flip.frame(depth))  # the view the network reads (no copy)
             given.append(None if centers_uvd is None or centers_uvd[i] is None
-                         else self._given_center(centers_uvd[i], view_cam, depth.shape))
+                         else self._given_center(centers_uvd[i], flip, depth.shape))
         estimates = self.engine.estimate(views, cams, given)
         total_ms = (time.perf_counter() - t_start) * 1e3 / max(len(views), 1)
         results = []
-        for view, view_cam, est in zip(views, cams, estimates):
+        for flip, est in zip(flips, estimates):
             t0 = time.perf_counter()
-            result = self._result(est, view_cam, view.shape[1], total_ms, left)
+            result = self._result(est, flip, total_ms)
             result.timings["decode"] = (time.perf_counter() - t0) * 1e3
             result.timings["total"] = total_ms + result.timings["decode"]
             results.append(result)
@@ -271,7 +263,7 @@ class HandPoseEstimator:
 
     def crop(self, depth: np.ndarray, cam: FrameCamera) -> np.ndarray | None:
         """The first pass's crop (S, S) of a frame as given, or None when no hand is found."""
-        view = depth[:, ::-1] if cam.mirrored else depth
+        view = cam.view_flip(depth.shape[1]).frame(depth)
         center = self.engine.locate(view, cam)
         return None if center is None else self.engine.crop(view, center, cam)[0]
 
@@ -283,9 +275,7 @@ def smooth_result(result: PoseResult, smoother, t_s: float, cam: FrameCamera, wi
         smoother.reset()
         return result
     xyz = smoother.filter(result.joints_xyz, t_s)
-    uvd = geometry.xyz_to_uvd(xyz, cam.intrinsics)
-    if cam.mirrored:
-        uvd[..., 0] = (width - 1) - uvd[..., 0]
+    uvd = cam.view_flip(width).uvd(geometry.xyz_to_uvd(xyz, cam.intrinsics))
     stage = np.concatenate([result.stage_joints[:-1], uvd[None]])
     return dataclasses.replace(result, joints_xyz=xyz, joints_uvd=uvd, stage_joints=stage)
 

@@ -61,7 +61,7 @@ def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int =
     cam = resolve_frame_camera(camera=camera)
     crops = []
     for frame in FolderSource(folder):
-        view = frame.depth[:, ::-1] if cam.mirrored else frame.depth
+        view = cam.view_flip(frame.depth.shape[1]).frame(frame.depth)
         center = engine.locate(view, cam)
         if center is not None:
             crops.append(engine.crop(view, center, cam)[0])

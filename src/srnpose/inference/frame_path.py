@@ -34,7 +34,7 @@ import numpy as np
 from srnpose import geometry
 from srnpose.data.centering import CenterPolicy, joints_centroid_uvd
 from srnpose.errors import UserError
-from srnpose.geometry import Intrinsics
+from srnpose.geometry import Intrinsics, ViewFlip
 
 __all__ = [
     "FINDERS",
@@ -51,7 +51,7 @@ __all__ = [
 
 FINDERS = ("auto", "locator", "depth")  # how the first centre is found (see the module notes)
 HANDS = ("nearest", "left", "right")  # which hand the locator takes when it sees several
-HANDEDNESS = ("right", "left")  # of the tracked hand: models learn right hands (infer.py mirrors left ones)
+HANDEDNESS = ("right", "left")  # of the tracked hand: models learn right hands (geometry.ViewFlip mirrors left ones)
 
 
 class FrameError(UserError, ValueError):
@@ -68,15 +68,17 @@ class FrameCamera:
     resolution: tuple[int, int] | None = None  # (W, H) when known from a preset: frames are checked
     name: str = ""
 
+    def view(self, flip: ViewFlip) -> FrameCamera:
+        """The camera of ``flip``'s view (:class:`srnpose.geometry.ViewFlip`) of this camera's frames: the
+        view's intrinsics, and ``mirrored`` when the view's pixels are the frame's flipped (the engine's
+        left and right stay those of the frame as given)."""
+        return FrameCamera(flip.intrinsics(self.intrinsics), self.depth_unit_mm, flip.pixels, self.resolution,
+                           self.name)
 
-def mirror_world(cam: FrameCamera, width: int) -> FrameCamera:
-    """The camera that sees ``cam``'s frame flipped left-right as the mirror image of the world
-    (``x -> -x``): principal point ``cx -> width - 1 - cx`` and ``mirrored`` toggled, so the same pixels
-    of the frame as given come out. A left hand becomes a right hand: how a right-hand model reads
-    left hands (negate the joints' ``x`` afterwards to come back)."""
-    k = cam.intrinsics
-    return FrameCamera(Intrinsics(k.fx, k.fy, (width - 1) - k.cx, k.cy), cam.depth_unit_mm, not cam.mirrored,
-                       cam.resolution, cam.name)
+    def view_flip(self, width: int, left: bool = False) -> ViewFlip:
+        """The :class:`~srnpose.geometry.ViewFlip` of a ``width``-px frame of this camera, for a left hand
+        (read as its mirror image) or a right one."""
+        return ViewFlip(int(width), self.mirrored, bool(left))
 
 
 # a focal length outside this range (px) is a typo or intrinsics for another unit: depth cameras
@@ -134,7 +136,14 @@ PLAUSIBLE_DEPTH_MM = (50.0, 20000.0)
 def depth_unit_warning(depth: np.ndarray, depth_unit_mm: float, flag: str = "depth_unit_mm") -> str | None:
     """One line when a frame's median valid depth, in mm, is out of any depth camera's range (metres
     given as raw millimetres, or a wrong unit); None when plausible or when nothing is measured.
-    ``flag``: how the user sets the unit (``--depth-unit`` on the command line)."""
+    ``flag``: how the user sets the unit (``--depth-unit`` on the command line). Checked on every frame:
+    a look at every 4th pixel first (0.1 ms) clears a frame far inside the range."""
+    sample = depth[::4, ::4]
+    valid = sample[sample > 0]
+    if valid.size >= 256:
+        median_mm = float(np.median(valid)) * float(depth_unit_mm)
+        if 2.0 * PLAUSIBLE_DEPTH_MM[0] <= median_mm <= PLAUSIBLE_DEPTH_MM[1] / 2.0:
+            return None
     valid = depth[depth > 0]
     if valid.size == 0:
         return None
@@ -381,31 +390,27 @@ def estimate_records(engine: FramePath, records: Sequence, center: str = "policy
     results: list[Estimate] = []
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
-        views, cams, given, lefts = [], [], [], []
+        views, cams, given, flips = [], [], [], []
         for r in chunk:
             depth = r.load_depth()
-            left = bool(r.extra.get("is_left", False))  # synthetic labels say; datasets hold right hands
+            cam = FrameCamera(r.intrinsics)
+            # synthetic labels say; datasets hold right hands. A left one is read as its mirror image,
+            # as predict --handedness left does
+            flip = cam.view_flip(depth.shape[1], left=bool(r.extra.get("is_left", False)))
             c = joints_centroid_uvd(r.joints_uvd, r.intrinsics) if center == "joints" else r.center_uvd
-            if left:  # read as its mirror image, as predict --handedness left does
-                width = depth.shape[1]
-                depth = depth[:, ::-1]
-                c = None if c is None else np.array([(width - 1) - c[0], c[1], c[2]])
-            views.append(depth)
-            cams.append(mirror_world(FrameCamera(r.intrinsics), depth.shape[1]) if left else FrameCamera(r.intrinsics))
-            given.append(c)
-            lefts.append(left)
-        for est, view, left in zip(engine.estimate(views, cams, given), views, lefts):
-            results.append(unmirror_estimate(est, view.shape[1]) if left else est)
+            views.append(flip.frame(depth))
+            cams.append(cam.view(flip))
+            given.append(None if c is None else flip.uvd(c))
+            flips.append(flip)
+        for est, flip in zip(engine.estimate(views, cams, given), flips):
+            results.append(estimate_in_frame(est, flip))
     return results
 
 
-def unmirror_estimate(est: Estimate, width: int) -> Estimate:
-    """An :class:`Estimate` made on the mirror image of a frame (:func:`mirror_world`) in the frame's own
-    pixels and mm: ``u -> width - 1 - u``, ``x -> -x``, the crop transform composed with the flip."""
-    if not est.hand_found:
+def estimate_in_frame(est: Estimate, flip: ViewFlip) -> Estimate:
+    """An :class:`Estimate` made on ``flip``'s view of a frame, in the frame's own pixels and the real
+    world's mm (:class:`srnpose.geometry.ViewFlip`: pixels, points and the crop transform flipped back)."""
+    if not est.hand_found or not (flip.pixels or flip.left):
         return est
-    flip = np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    stage, center = est.stage_uvd.copy(), est.center_uvd.copy()
-    stage[..., 0] = (width - 1) - stage[..., 0]
-    center[0] = (width - 1) - center[0]
-    return Estimate(True, center, est.M @ flip, stage, est.pass_xyz * np.array([-1.0, 1.0, 1.0]), est.timings)
+    return Estimate(True, flip.uvd(est.center_uvd), flip.transform(est.M), flip.uvd(est.stage_uvd),
+                    flip.xyz(est.pass_xyz), est.timings)
