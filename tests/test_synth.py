@@ -29,7 +29,8 @@ def test_native_file_format(tmp_path):
 
     out = write_dataset(tmp_path / "s", 3, seed=1, resolution=(160, 120), progress=False)
     meta = json.loads((out / "meta.json").read_text())
-    assert set(meta) == {"intrinsics", "resolution", "depth_unit_mm", "joints", "frames", "seed"}
+    assert set(meta) == {"intrinsics", "resolution", "depth_unit_mm", "joints", "frames", "seed", "engine"}
+    assert meta["engine"] == "v1"  # the library's default; srnpose synth defaults to v2
     assert set(meta["intrinsics"]) == {"fx", "fy", "cx", "cy"}
     assert meta["resolution"] == [160, 120] and meta["frames"] == 3 and meta["seed"] == 1
     assert meta["depth_unit_mm"] == 1.0 and meta["joints"] == list(CANONICAL_NAMES)

@@ -77,3 +77,58 @@ def test_preview_inside_the_new_output_folder(tmp_path):
     out = tmp_path / "new"
     assert main(["synth", "--out", str(out), "--frames", "2", "--preview", str(out / "preview.png")]) == 0
     assert (out / "preview.png").stat().st_size > 0
+
+
+def test_synth_writes_the_frames_training_draws(tmp_path):
+    """The default engine is v2, training's: with training's seed and resolution the written frames are the
+    ones ``train --data synth`` crops (its SampleSource's records, before augmentation)."""
+    import numpy as np
+    from PIL import Image
+
+    from srnpose.data.sampling import build_source
+    from srnpose.synth import read_labels
+    from srnpose.training.run_config import PRESETS, SYNTH_TRAIN_SEED, resolve_data
+
+    cfg = resolve_data(PRESETS["demo"])
+    assert cfg.data.synth_engine == "v2"
+    width, height = cfg.data.synth_resolution
+    out = tmp_path / "s"
+    assert main(["synth", "--out", str(out), "--frames", "3", "--seed", str(SYNTH_TRAIN_SEED + cfg.train.seed),
+                 "--resolution", f"{width}x{height}"]) == 0
+    assert json.loads((out / "meta.json").read_text())["engine"] == "v2"
+    source, _, _ = build_source(cfg)
+    labels = read_labels(out / "labels.txt")
+    for g in range(3):
+        record = source._record(g)
+        with Image.open(out / "depth" / f"{g:06d}.png") as img:
+            np.testing.assert_array_equal(np.asarray(img).astype(np.float32), record.depth)
+        np.testing.assert_allclose(labels[g], record.joints_uvd, atol=5e-4)  # labels.txt keeps 3 decimals
+
+
+def test_synth_engine_v1_is_round_1s_frames(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from srnpose.synth import frame_seed, render_frame
+
+    out = tmp_path / "s"
+    assert main(["synth", "--out", str(out), "--frames", "2", "--seed", "5", "--engine", "v1",
+                 "--resolution", "160x120"]) == 0
+    assert json.loads((out / "meta.json").read_text())["engine"] == "v1"
+    with Image.open(out / "depth" / "000001.png") as img:
+        np.testing.assert_array_equal(np.asarray(img), render_frame(frame_seed(5, 1), resolution=(160, 120)).depth_mm)
+
+
+def test_synth_formats_take_the_engine(tmp_path):
+    """A dataset layout renders the engine's frames with the dataset camera's sensor family (v2)."""
+    import numpy as np
+
+    from srnpose.data.datasets import load_records
+    from srnpose.synth import frame_seed
+    from srnpose.synth.engines import render
+
+    out = tmp_path / "icvl"
+    assert main(["synth", "--out", str(out), "--frames", "2", "--seed", "3", "--format", "icvl"]) == 0
+    first = load_records(f"icvl:{out}", "train")[0]
+    expected = render("v2", frame_seed(3, 0), camera="icvl")
+    np.testing.assert_array_equal(first.load_depth(), expected.depth_mm.astype(np.float32))

@@ -37,6 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write into a folder that is not empty (frames of an earlier, larger run are removed)")
     parser.add_argument("--format", default=NATIVE_FORMAT, choices=_formats(),
                         help="output layout (default native: meta.json, depth/*.png, labels.txt)")
+    from srnpose.synth.engines import ENGINES
+
+    parser.add_argument("--engine", choices=ENGINES, default="v2",
+                        help="synthetic engine (default v2, the one training draws from: third-person, "
+                             "first-person, hand-with-object and close-range scenes, right hands, sensor "
+                             "families; with --camera the camera's sensor family); v1: round 1's close-range "
+                             "hands. --seed 1000 --resolution 160x120 --engine v2 writes the frames "
+                             "'train --data synth' draws with train.seed 0 (before augmentation)")
 
 
 def _int(text: str, flag: str, minimum: int) -> int:
@@ -113,14 +121,16 @@ def _check_out_dir(text: str, overwrite: bool = False):
     return out
 
 
-def write_preview(path, frames: int, seed: int, intrinsics, resolution) -> None:
-    """A grid of the first frames, depth coloured around the hand, skeleton drawn."""
-    from srnpose.synth import frame_seed, render_frame, visible_joints
+def write_preview(path, frames: int, seed: int, intrinsics, resolution, engine: str = "v1",
+                  camera: str | None = None) -> None:
+    """A grid of the first frames (the ones written), depth coloured around the hand, skeleton drawn."""
+    from srnpose.synth import frame_seed, visible_joints
+    from srnpose.synth.engines import render
     from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid, save_png
 
     images = []
     for i in range(min(frames, PREVIEW_FRAMES)):
-        frame = render_frame(frame_seed(seed, i), intrinsics, resolution)
+        frame = render(engine, frame_seed(seed, i), intrinsics, resolution, camera)
         # Colour range around the hand: the background saturates, the hand's relief stays readable.
         near = float(frame.joints_uvd[:, 2].min()) - 25.0
         far = float(frame.joints_uvd[:, 2].max()) + 40.0
@@ -149,19 +159,19 @@ def run(args: argparse.Namespace) -> int:
         from srnpose.synth import write_dataset
 
         write_dataset(out, frames, seed=seed, intrinsics=intrinsics, resolution=resolution, workers=workers,
-                      progress=True)
+                      progress=True, engine=args.engine, camera=args.camera)
     else:
         from srnpose.data.public_layouts import WRITERS
 
-        WRITERS[args.format](out, frames, seed, intrinsics, resolution, workers, True)
+        WRITERS[args.format](out, frames, seed, intrinsics, resolution, workers, True, engine=args.engine)
     if preview is not None:
         from srnpose.synth.frame import resolve_camera
 
         k, res = resolve_camera(intrinsics, resolution)
         try:
-            write_preview(preview, frames, seed, k, res)
+            write_preview(preview, frames, seed, k, res, args.engine, args.camera)
         except OSError as exc:
             raise UserError(f"--preview: cannot write {preview} ({exc})") from None
         print(f"preview: {preview}")
-    print(f"wrote {frames} frames to {out}")
+    print(f"wrote {frames} frames of engine {args.engine} to {out}")
     return 0

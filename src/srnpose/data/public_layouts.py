@@ -1,7 +1,8 @@
 """Synthetic data written in each public dataset's exact native layout and file format.
 
-``WRITERS[fmt](out_dir, frames, seed, intrinsics, resolution, workers, progress)`` renders ``frames``
-frames with :func:`srnpose.synth.render_frame` (frame ``i`` from ``frame_seed(seed, i)``) and writes
+``WRITERS[fmt](out_dir, frames, seed, intrinsics, resolution, workers, progress, engine="v1")`` renders
+``frames`` frames of the synthetic ``engine`` (frame ``i`` is ``srnpose.synth.engines.render(engine,
+frame_seed(seed, i), ...)``, v2 with the dataset camera's sensor family) and writes
 them as the dataset ships, so every loader is tested end to end from files in the real format.
 Defaults: the dataset's own camera and resolution, its joint layout (``skeleton.convert`` from the
 canonical joints in xyz, then projected), its file names, label files and depth encoding.
@@ -14,6 +15,7 @@ engine's own :func:`srnpose.synth.write_dataset`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -21,6 +23,19 @@ import numpy as np
 
 from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
 from srnpose.hand.skeleton import convert
+from srnpose.outputs import OutputFolder, writing
+
+
+def _transaction(writer: Callable[..., None]) -> Callable[..., Path]:
+    """``writer(files, ...)`` as ``writer(out_dir, ...)``: every file staged in ``out_dir`` (a path or an
+    :class:`~srnpose.outputs.OutputFolder`) and renamed into place when all are written; a failure leaves
+    the folder as it was. Returns ``out_dir``."""
+    @functools.wraps(writer)
+    def run(out_dir, *args, **kwargs) -> Path:
+        with writing(out_dir) as files:
+            writer(files, *args, **kwargs)
+        return files.path
+    return run
 
 
 def _resolve(camera_name: str, intrinsics: Intrinsics | None,
@@ -34,18 +49,21 @@ def _resolve(camera_name: str, intrinsics: Intrinsics | None,
 
 
 def _render_one(task: tuple):
-    from srnpose.synth import frame_seed, render_frame
+    from srnpose.synth import frame_seed
+    from srnpose.synth.engines import render
 
-    seed, index, K, resolution = task
-    return render_frame(frame_seed(seed, index), K, resolution)
+    seed, index, K, resolution, engine, camera = task
+    return render(engine, frame_seed(seed, index), K, resolution, camera)
 
 
 def render_frames(frames: int, seed: int, K: Intrinsics, resolution: tuple[int, int], workers: int = 1,
-                  progress: bool = True, desc: str = "synth") -> Iterator:
-    """Yield the ``SynthFrame`` s ``0 .. frames-1`` in order (rendered in ``workers`` processes)."""
+                  progress: bool = True, desc: str = "synth", engine: str = "v1",
+                  camera: str | None = None) -> Iterator:
+    """Yield the ``SynthFrame`` s ``0 .. frames-1`` of ``engine`` in order (rendered in ``workers``
+    processes); ``camera``: the preset whose sensor family v2 draws."""
     from tqdm import tqdm
 
-    tasks = [(int(seed), i, K, resolution) for i in range(frames)]
+    tasks = [(int(seed), i, K, resolution, engine, camera) for i in range(frames)]
     with tqdm(total=frames, unit="frame", desc=desc, disable=not progress) as bar:
         if workers <= 1 or frames <= 1:
             for task in tasks:
@@ -83,8 +101,9 @@ def _numbers(values: np.ndarray) -> str:
 
 # --------------------------------------------------------------------------- NYU
 
-def write_nyu(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
-              resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True) -> Path:
+@_transaction
+def write_nyu(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
+              resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True, engine: str = "v1") -> Path:
     """``train/`` and ``test/``: ``depth_1_NNNNNNN.png`` (RGB, G high byte, B low byte) and
     ``joint_data.mat`` with ``joint_uvd``/``joint_xyz`` (3 views, frames, 36, 3) and ``joint_names``.
     Views 2 and 3 are copies of view 1 (only the file shape of the real 3-camera data is mirrored)."""
@@ -95,21 +114,20 @@ def write_nyu(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intri
     from srnpose.hand.skeleton import NYU36
 
     _check_frames(frames, 2, "nyu")
-    out_dir = Path(out_dir)
+    out_dir = files.path
     K, res = _resolve("nyu", intrinsics, resolution)
     first_test = _test_start(frames)
     labels: dict[str, list[np.ndarray]] = {"train": [], "test": []}
-    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "nyu")):
+    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "nyu", engine, "nyu")):
         split, j = ("train", i) if i < first_test else ("test", i - first_test)
-        (out_dir / split).mkdir(parents=True, exist_ok=True)
-        write_nyu_rgb(out_dir / split / depth_name(j), frame.depth_mm)
+        write_nyu_rgb(files.stage(out_dir / split / depth_name(j)), frame.depth_mm)
         labels[split].append(_layout_uvd(frame, "nyu36"))
     names = np.empty((1, 36), dtype=object)
     names[0, :] = list(NYU36.joint_names)
     for split, uvd_list in labels.items():
         uvd = np.stack(uvd_list).astype(np.float32)  # (N, 36, 3)
         xyz = uvd_to_xyz(uvd.astype(np.float64), K).astype(np.float32)  # (N, 36, 3), y up for fy < 0
-        scipy.io.savemat(str(out_dir / split / "joint_data.mat"),
+        scipy.io.savemat(str(files.stage(out_dir / split / "joint_data.mat")),
                          {"joint_uvd": np.stack([uvd] * 3), "joint_xyz": np.stack([xyz] * 3),
                           "joint_names": names}, do_compression=True)
     return out_dir
@@ -120,22 +138,23 @@ def write_nyu(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intri
 ICVL_FRAMES_PER_SEQUENCE = 1000
 
 
-def write_icvl(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
-               resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True) -> Path:
+@_transaction
+def write_icvl(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
+               resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True, engine: str = "v1") -> Path:
     """``Training/labels.txt`` + ``Training/Depth/<12-digit sequence>/image_NNNN.png``;
     ``Testing/test_seq_{1,2}.txt`` + ``Testing/Depth/test_seq_{1,2}/image_NNNN.png`` (16-bit PNG, mm).
     Lines: ``<path under Depth/> u v d x 16``."""
     from srnpose.data.depth_io import write_png16
 
     _check_frames(frames, 2, "icvl")
-    out_dir = Path(out_dir)
+    out_dir = files.path
     K, res = _resolve("icvl", intrinsics, resolution)
     first_test = _test_start(frames)
     n_test = frames - first_test
     lines: dict[Path, list[str]] = {out_dir / "Training" / "labels.txt": [],
                                     out_dir / "Testing" / "test_seq_1.txt": [],
                                     out_dir / "Testing" / "test_seq_2.txt": []}
-    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "icvl")):
+    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "icvl", engine, "icvl")):
         if i < first_test:
             top, label = "Training", out_dir / "Training" / "labels.txt"
             seq, j = f"2014{i // ICVL_FRAMES_PER_SEQUENCE:08d}", i % ICVL_FRAMES_PER_SEQUENCE
@@ -146,11 +165,10 @@ def write_icvl(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intr
             j = j if seq_no == 1 else j - half
             top, label, seq = "Testing", out_dir / "Testing" / f"test_seq_{seq_no}.txt", f"test_seq_{seq_no}"
         rel = f"{seq}/image_{j:04d}.png"
-        (out_dir / top / "Depth" / seq).mkdir(parents=True, exist_ok=True)
-        write_png16(out_dir / top / "Depth" / rel, frame.depth_mm)
+        write_png16(files.stage(out_dir / top / "Depth" / rel), frame.depth_mm)
         lines[label].append(f"{rel} {_numbers(_layout_uvd(frame, 'icvl'))}")
     for path, rows in lines.items():
-        path.write_text("".join(row + "\n" for row in rows))
+        files.write_text(path, "".join(row + "\n" for row in rows))
     return out_dir
 
 
@@ -172,27 +190,27 @@ def _msra_hand_only(frame) -> np.ndarray:
     return np.where(mask & (depth > 0), depth, np.float32(0))
 
 
-def write_msra(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
-               resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True) -> Path:
+@_transaction
+def write_msra(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
+               resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True, engine: str = "v1") -> Path:
     """``P0..P8/<gesture>/NNNNNN_depth.bin`` (header + float32 box of the segmented hand) and a
     ``joint.txt`` per gesture (frame count, then 21 x (x y z) with MSRA's y up, z negative)."""
     from srnpose.data.depth_io import write_msra_bin
     from srnpose.data.msra import GESTURES, SUBJECTS, depth_name, uvd_to_file_xyz
 
     _check_frames(frames, 2, "msra")
-    out_dir = Path(out_dir)
+    out_dir = files.path
     K, res = _resolve("msra", intrinsics, resolution)
     joints: dict[Path, list[str]] = {}
-    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "msra")):
+    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "msra", engine, "msra")):
         subject = SUBJECTS[i % len(SUBJECTS)]
         k = i // len(SUBJECTS)  # the subject's k-th frame
         folder = out_dir / subject / GESTURES[k % len(GESTURES)]
-        folder.mkdir(parents=True, exist_ok=True)
         rows = joints.setdefault(folder, [])
-        write_msra_bin(folder / depth_name(len(rows)), _msra_hand_only(frame))
+        write_msra_bin(files.stage(folder / depth_name(len(rows))), _msra_hand_only(frame))
         rows.append(_numbers(uvd_to_file_xyz(_layout_uvd(frame, "msra"), K)))
     for folder, rows in joints.items():
-        (folder / "joint.txt").write_text(f"{len(rows)}\n" + "".join(row + "\n" for row in rows))
+        files.write_text(folder / "joint.txt", f"{len(rows)}\n" + "".join(row + "\n" for row in rows))
     return out_dir
 
 
@@ -201,8 +219,9 @@ def write_msra(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intr
 HANDS17_BOX_MARGIN_PX = 10.0
 
 
-def write_hands17(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
-                  resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True) -> Path:
+@_transaction
+def write_hands17(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
+                  resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True, engine: str = "v1") -> Path:
     """``training/images/image_DNNNNNNNN.png`` + ``training/Training_Annotation.txt`` (name, then
     21 x (x y z) mm, tab-separated); ``frame/images/...`` + ``frame/BoundingBox.txt`` (name, x y w h)
     and, for local evaluation, ``frame/Test_Annotation.txt`` (not part of the real release)."""
@@ -210,30 +229,28 @@ def write_hands17(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: I
     from srnpose.data.hands17 import image_name
 
     _check_frames(frames, 2, "hands17")
-    out_dir = Path(out_dir)
+    out_dir = files.path
     K, res = _resolve("hands17", intrinsics, resolution)
     first_test = _test_start(frames)
-    for sub in ("training/images", "frame/images"):
-        (out_dir / sub).mkdir(parents=True, exist_ok=True)
     train_rows, test_rows, box_rows = [], [], []
-    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "hands17")):
+    for i, frame in enumerate(render_frames(frames, seed, K, res, workers, progress, "hands17", engine, "hands17")):
         xyz = uvd_to_xyz(_layout_uvd(frame, "hands17"), K)  # (21, 3)
         values = "\t".join(f"{v:.4f}" for v in xyz.reshape(-1))
         if i < first_test:
             name = image_name(i)
-            write_png16(out_dir / "training" / "images" / name, frame.depth_mm)
+            write_png16(files.stage(out_dir / "training" / "images" / name), frame.depth_mm)
             train_rows.append(f"{name}\t{values}")
         else:
             name = image_name(i - first_test)
-            write_png16(out_dir / "frame" / "images" / name, frame.depth_mm)
+            write_png16(files.stage(out_dir / "frame" / "images" / name), frame.depth_mm)
             test_rows.append(f"{name}\t{values}")
             uv = xyz_to_uvd(xyz, K)[:, :2]
             lo = uv.min(axis=0) - HANDS17_BOX_MARGIN_PX
             hi = uv.max(axis=0) + HANDS17_BOX_MARGIN_PX
             box_rows.append(f"{name}\t{lo[0]:.1f}\t{lo[1]:.1f}\t{hi[0] - lo[0]:.1f}\t{hi[1] - lo[1]:.1f}")
-    (out_dir / "training" / "Training_Annotation.txt").write_text("".join(r + "\n" for r in train_rows))
-    (out_dir / "frame" / "BoundingBox.txt").write_text("".join(r + "\n" for r in box_rows))
-    (out_dir / "frame" / "Test_Annotation.txt").write_text("".join(r + "\n" for r in test_rows))
+    files.write_text(out_dir / "training" / "Training_Annotation.txt", "".join(r + "\n" for r in train_rows))
+    files.write_text(out_dir / "frame" / "BoundingBox.txt", "".join(r + "\n" for r in box_rows))
+    files.write_text(out_dir / "frame" / "Test_Annotation.txt", "".join(r + "\n" for r in test_rows))
     return out_dir
 
 

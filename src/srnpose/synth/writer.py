@@ -1,11 +1,13 @@
 """Writing a synthetic dataset in srnpose's native layout.
 
 ``DIR/meta.json``   intrinsics {fx, fy, cx, cy}, resolution [W, H], depth_unit_mm, joints (canonical
-                    names), frames, seed
+                    names), frames, seed, engine (``srnpose.synth.engines.ENGINES``)
 ``DIR/depth/NNNNNN.png``  16-bit single-channel PNG, millimetres, 0 = no measurement
 ``DIR/labels.txt``  one line per frame: u v d of the 21 canonical joints (63 numbers)
 
-Frame ``i`` is rendered from ``frame_seed(seed, i)``, so the files are identical for any ``workers``.
+Frame ``i`` is ``engines.render(engine, frame_seed(seed, i), ...)``, so the files are identical for any
+``workers``, and a v2 dataset of seed ``SYNTH_TRAIN_SEED + train.seed`` at the run's ``synth_resolution``
+holds the frames training draws (before augmentation).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.geometry import Intrinsics
-from srnpose.synth.frame import frame_seed, render_frame, resolve_camera
+from srnpose.synth.engines import render
+from srnpose.synth.frame import frame_seed, resolve_camera
 
 PNG_COMPRESS_LEVEL = 1  # zlib level 1: ~3x faster than the default, files ~15% larger
 DEPTH_DIR = "depth"
@@ -64,16 +67,17 @@ def format_label(joints_uvd: np.ndarray) -> str:
 
 
 def _render_chunk(task: tuple) -> list[str]:
-    out_dir, seed, start, stop, intrinsics, resolution = task
+    out_dir, seed, start, stop, intrinsics, resolution, engine, camera = task
     lines = []
     for i in range(start, stop):
-        frame = render_frame(frame_seed(seed, i), intrinsics, resolution)
+        frame = render(engine, frame_seed(seed, i), intrinsics, resolution, camera)
         save_depth_png(os.path.join(out_dir, DEPTH_DIR, depth_name(i)), frame.depth_mm)
         lines.append(format_label(frame.joints_uvd))
     return lines
 
 
-def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int, seed: int) -> None:
+def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int, seed: int,
+               engine: str = "v1") -> None:
     from srnpose.hand.skeleton import CANONICAL_NAMES
 
     meta = {
@@ -83,19 +87,25 @@ def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int
         "joints": list(CANONICAL_NAMES),
         "frames": int(frames),
         "seed": int(seed),
+        "engine": str(engine),
     }
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
-                  resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True) -> Path:
-    """Render ``frames`` frames into ``out_dir`` (created) in the native layout; returns ``out_dir``."""
+                  resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True,
+                  engine: str = "v1", camera: str | None = None) -> Path:
+    """Render ``frames`` frames of ``engine`` into ``out_dir`` (created) in the native layout; returns ``out_dir``.
+
+    ``engine``: v1 by default here (``srnpose synth`` defaults to v2, the training engine); ``camera``: a
+    preset name whose sensor family v2 draws (None: a random family per frame, as training).
+    """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
     intrinsics, resolution = resolve_camera(intrinsics, resolution)
     (out_dir / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
-    tasks = [(str(out_dir), int(seed), s, min(s + _CHUNK, frames), intrinsics, resolution)
+    tasks = [(str(out_dir), int(seed), s, min(s + _CHUNK, frames), intrinsics, resolution, engine, camera)
              for s in range(0, frames, _CHUNK)]
     bar = tqdm(total=frames, unit="frame", desc="synth", disable=not progress)
     lines: list[str] = []
@@ -114,7 +124,7 @@ def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: I
     bar.close()
     remove_stale_frames(out_dir / DEPTH_DIR, frames)
     (out_dir / LABELS_FILE).write_text("".join(line + "\n" for line in lines))
-    write_meta(out_dir, intrinsics, resolution, frames, seed)
+    write_meta(out_dir, intrinsics, resolution, frames, seed, engine)
     return out_dir
 
 
