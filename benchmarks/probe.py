@@ -579,10 +579,9 @@ def build_cases(fx: Fixtures) -> list[Case]:
              ["export", "--checkpoint", r, "--out", str(kept), "--crops", str(t / "no_crops")], names=("--crops",),
              check=lambda o: None if kept.read_text() == "the user's file\n" else "--out was overwritten",
              extra={"prepare": lambda: kept.write_text("the user's file\n")}))
-    add(Case("flags", "predict --intrinsics with a negative fx, given apart", ["predict", str(frame), "--checkpoint", r,
-                                                                              "--intrinsics", "-241.42,241.42,160,120",
-                                                                              "--no-overlays", "--out", out("negf")],
-             expect="ok", check=stdout_has("1 frames")))
+    add(Case("flags", "predict --intrinsics with a negative fx, given apart: refused, naming --mirrored",
+             ["predict", str(frame), "--checkpoint", r, "--intrinsics", "-241.42,241.42,160,120", "--no-overlays",
+              "--out", out("negf")], names=("--intrinsics", "--mirrored")))
 
     # ---------------------------------------------------------------- output paths
     file_ = str(fx.afile)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from srnpose.errors import UserError
+
+REPORT_KEYS = ("model", "machine", "settings", "results")  # a benchmark report's keys: such a file may be replaced
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,13 +69,11 @@ def run(args: argparse.Namespace) -> int:
     if any(b.startswith("onnxruntime") for b in backends):
         require_extra("onnxruntime", "onnx")
         require_extra("onnx")
-    if args.json:
-        from srnpose.training.lock import check_out_dir
+    if args.json is not None:  # checked before anything is timed; a run's file is never replaced
+        from srnpose.outputs import check_file_target, is_json_with, refuse_replacing
 
-        json_path = Path(args.json)
-        if json_path.is_dir():
-            raise UserError(f"--json {json_path}: is a folder, expected a file name")
-        check_out_dir(json_path.parent if str(json_path.parent) else Path("."), "--json")
+        json_path = check_file_target(args.json, "--json")
+        refuse_replacing(json_path, "--json", is_json_with(REPORT_KEYS), "a benchmark report")
     if args.untrained and args.checkpoint:
         raise UserError("--untrained times the paper's model with random weights; leave out --checkpoint")
     if not args.untrained:
@@ -96,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
                            data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True,
                            policy=policy)
     print(format_table(report))
-    if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json is not None:
+        from srnpose.outputs import write_text
+
+        path = write_text(args.json, json.dumps(report, indent=2) + "\n")
         print(f"wrote {path}")
     return 0

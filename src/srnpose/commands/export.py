@@ -31,8 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "see MODEL_CARD.md)")
     parser.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
     parser.add_argument("--int8", action="store_true", help="quantize to int8 (static QDQ, calibrated on synthetic crops)")
-    parser.add_argument("--int8-mode", choices=("static", "dynamic"), default="static",
-                        help="static: calibrated QDQ (default); dynamic: weights only, no calibration")
+    parser.add_argument("--int8-mode", choices=("static", "dynamic"), default=None,
+                        help="with --int8: static: calibrated QDQ (default); dynamic: weights only, no calibration")
     parser.add_argument("--crops", metavar="DIR", help="depth PNGs for the parity check (default ../shared/data/kinect2)")
     parser.add_argument("--camera", default="kinect2", choices=tuple(CAMERAS), metavar="NAME",
                         help=f"camera preset of --crops: {', '.join(CAMERAS)} (default kinect2)")
@@ -44,14 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """Every flag checked before anything is written."""
-    from srnpose.training.lock import check_out_dir
+    from srnpose.outputs import check_file_target
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".onnx":
-        raise UserError(f"--out: {out}: expected a .onnx file name")
-    if out.is_dir():
-        raise UserError(f"--out {out}: is a folder, expected a .onnx file name")
-    check_out_dir(out.parent if str(out.parent) else Path("."), "--out")
+    out = check_file_target(args.out, "--out", (".onnx",))  # not a folder, not /proc: a folder that takes files
+    if args.int8_mode is not None and not args.int8:
+        raise UserError(f"--int8-mode {args.int8_mode}: goes with --int8 (without it the export is fp32)")
     if args.test_frames < 1 or args.calibration_frames < 1:
         raise UserError("--test-frames and --calibration-frames must be >= 1")
     folder = Path(args.crops) if args.crops else DEFAULT_CROPS
@@ -62,16 +59,9 @@ def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
 
 def run(args: argparse.Namespace) -> int:
     from srnpose.errors import require_extra
-    from srnpose.inference.backends import make_ort_session
-    from srnpose.inference.export import (
-        export_checkpoint,
-        export_int8,
-        int8_accuracy,
-        max_difference,
-        real_crops,
-        synthetic_crops,
-    )
+    from srnpose.inference.export import real_crops, synthetic_crops
     from srnpose.inference.frame_path import FramePath
+    from srnpose.outputs import output_folder
     from srnpose.training.checkpoint import load_checkpoint
     from srnpose.weights import release_dir
 
@@ -85,21 +75,35 @@ def run(args: argparse.Namespace) -> int:
     else:
         crops, what = synthetic_crops(engine, 16), "synthetic crops (no real frames found)"
     fp32_path = out.with_name(out.stem + ".fp32.onnx") if args.int8 else out
-    export_checkpoint(engine, fp32_path)
+    # both files are written under temporary names and renamed into place once every check has run:
+    # a failure (a full disk, Ctrl-C) leaves an earlier export exactly as it was
+    with output_folder(out.parent, "--out") as files:
+        return _export(args, ckpt, engine, crops, what, files, out, fp32_path)
+
+
+def _export(args, ckpt, engine, crops, what, files, out: Path, fp32_path: Path) -> int:
+    from srnpose.inference.backends import make_ort_session
+    from srnpose.inference.export import export_checkpoint, export_int8, int8_accuracy, max_difference
+    from srnpose.inference.frame_path import FramePath
+
+    fp32_tmp = files.stage(fp32_path.name)
+    export_checkpoint(engine, fp32_tmp)
     size = ckpt.input_size
     print(f"wrote {fp32_path} (opset 17, dynamic batch, {ckpt.model.num_stages} stages, {size}x{size} input, "
           f"{engine.policy.passes} pass(es) per frame)")
-    diff = max_difference(ckpt.model, make_ort_session(fp32_path), crops)
+    diff = max_difference(ckpt.model, make_ort_session(fp32_tmp), crops)
     print(f"parity torch vs onnxruntime fp32 on {len(crops)} {what}: max |difference| {diff:.2e} "
           f"normalized ({diff * ckpt.cube_mm / 2:.4f} mm)")
     if not args.int8:
         return 0 if diff <= 1e-3 else 1
 
-    export_int8(engine, fp32_path, out, args.int8_mode, args.calibration_frames)
-    diff8 = max_difference(ckpt.model, make_ort_session(out), crops)
-    print(f"wrote {out} (int8 {args.int8_mode}); max |difference| vs torch on the same crops {diff8:.2e} normalized")
+    mode = args.int8_mode or "static"
+    int8_tmp = files.stage(out.name)
+    export_int8(engine, fp32_tmp, int8_tmp, mode, args.calibration_frames)
+    diff8 = max_difference(ckpt.model, make_ort_session(int8_tmp), crops)
+    print(f"wrote {out} (int8 {mode}); max |difference| vs torch on the same crops {diff8:.2e} normalized")
     engines = {name: FramePath.from_checkpoint(ckpt, "onnxruntime", onnx_path=p) for name, p in
-               (("fp32", fp32_path), ("int8", out))}
+               (("fp32", fp32_tmp), ("int8", int8_tmp))}
     acc = int8_accuracy(engines, args.test_frames)
     for center, label in (("policy", "full frames, the label-free path"),
                           ("joints", "first crops at the joints' centroid")):

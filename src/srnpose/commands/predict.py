@@ -66,18 +66,32 @@ def add_finder_arguments(parser) -> None:
 
 
 def _camera(args: argparse.Namespace):
-    from srnpose.inference.frame_path import resolve_frame_camera
+    from srnpose.inference.frame_path import mirrored_camera_warning, resolve_frame_camera
 
     if args.camera is None and args.intrinsics is None:
         raise UserError("give --camera NAME or --intrinsics fx,fy,cx,cy")
     try:
-        return resolve_frame_camera(args.intrinsics, args.depth_unit, args.mirrored, args.camera)
+        cam = resolve_frame_camera(args.intrinsics, args.depth_unit, args.mirrored, args.camera)
     except UserError as exc:
         flag = "--intrinsics" if args.intrinsics and "intrinsics" in str(exc) else "--depth-unit" \
             if "depth unit" in str(exc) else "--camera"
         raise UserError(f"{flag}: {exc}") from None
+    if args.mirrored is None and (message := mirrored_camera_warning(cam, ("--mirrored", "--no-mirrored"))):
+        import sys
+
+        print(f"srnpose predict: warning: --intrinsics: {message}", file=sys.stderr)
+    return cam
 
 
+
+
+def _check_out(text: str):
+    """``--out`` checked before anything is loaded: not empty, not a file, not another command's folder."""
+    from srnpose.outputs import check_folder_target, refuse_foreign_folder
+
+    out = check_folder_target(text, "--out")
+    refuse_foreign_folder(out, "--out", (None, "a predict output folder"), "give predict a folder of its own")
+    return out
 
 
 def overlay(depth_mm, result, layout: str):
@@ -125,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from srnpose.inference.estimator import estimate_frames, load
     from srnpose.inference.sensors import open_sources
     from srnpose.inference.smoothing import OneEuroFilter
-    from srnpose.training.lock import check_out_dir
+    from srnpose.outputs import output_folder
     from srnpose.viz import save_gif, save_png
 
     if not args.fps > 0:
@@ -142,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     elif not args.inputs:
         raise UserError("give INPUT frames (PNG files, folders, .npy stacks) or --sample")
     cam = _camera(args)
-    out = check_out_dir(args.out)
+    out = _check_out(args.out)  # created when the first file is written, and removed again if predict fails
     source = open_sources(args.inputs, fps=args.fps)
     backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
     if backend == "onnxruntime":
@@ -150,7 +164,6 @@ def run(args: argparse.Namespace) -> int:
     estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand,
                      handedness=args.handedness)
     estimator.check_depth_unit = False  # checked below, naming --depth-unit
-    (out / "overlays").mkdir(parents=True, exist_ok=True)
     smoother = OneEuroFilter() if args.smooth else None
     gif_frames = []
     found, latencies = 0, []
@@ -159,15 +172,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--angles: joint angles need a 21-joint model; {args.checkpoint or 'the shipped model'} predicts the "
                         f"{estimator.layout} layout")
     held = []  # --angles: (name, result) until the sequence is fitted
-    with source, open(out / "predictions.jsonl", "w", encoding="utf-8") as jsonl:
-        frames = tqdm(source, total=len(source), desc="predict", unit="frame")
-        unit_checked = False  # the first frame with valid depth is checked for a wrong depth unit
-        for frame, result in estimate_frames(estimator, frames, cam, smoother):
-            if not unit_checked and (frame.depth > 0).any():
-                unit_checked = True
-                from srnpose.inference.frame_path import depth_unit_warning
+    from srnpose.inference.frame_path import depth_unit_warning
 
-                if message := depth_unit_warning(frame.depth, cam.depth_unit_mm, "--depth-unit"):
+    wrong_unit = 0  # frames whose depth looks like another unit: the first is named, the count said at the end
+    # every file is staged and renamed into place when all frames are done: a failure leaves OUT as it was
+    with output_folder(out) as files, source, files.open("predictions.jsonl") as jsonl:
+        frames = tqdm(source, total=len(source), desc="predict", unit="frame")
+        for frame, result in estimate_frames(estimator, frames, cam, smoother):
+            if message := depth_unit_warning(frame.depth, cam.depth_unit_mm, "--depth-unit"):
+                wrong_unit += 1
+                if wrong_unit == 1:
                     tqdm.write(f"srnpose predict: warning: {frame.source}: {message}", file=sys.stderr)
             if args.angles:
                 held.append((frame.name, result))
@@ -178,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_overlays:
                 depth_mm = frame.depth.astype(np.float32) * np.float32(cam.depth_unit_mm)
                 rgb = overlay(depth_mm, result, estimator.layout)
-                save_png(out / "overlays" / f"{frame.name}.png", rgb)
+                save_png(files.stage(f"overlays/{frame.name}.png"), rgb)
                 if len(source) > 1:
                     gif_frames.append(rgb[::2, ::2] if rgb.shape[1] > 400 else rgb)
         if held:
@@ -186,10 +200,11 @@ def run(args: argparse.Namespace) -> int:
 
             for (name, _), result in zip(held, fit_angles([r for _, r in held], args.handedness)):
                 _write_record(jsonl, name, result)
-    if gif_frames:
-        save_gif(out / "overlays.gif", gif_frames, fps=min(args.fps, 15.0))
+        if gif_frames:
+            save_gif(files.stage("overlays.gif"), gif_frames, fps=min(args.fps, 15.0))
     n = len(latencies)
     print(f"{n} frames, hand found in {found}; latency p50 {np.median(latencies):.1f} ms "
           f"({estimator.backend}); {time.perf_counter() - t_start:.1f} s in all; wrote {out / 'predictions.jsonl'}"
-          + ("" if args.no_overlays else f" and {out / 'overlays'}"))
+          + ("" if args.no_overlays else f" and {out / 'overlays'}")
+          + (f"; {wrong_unit} frames look like another depth unit (--depth-unit)" if wrong_unit > 1 else ""))
     return 0

@@ -101,23 +101,23 @@ def resolve_camera_flags(args: argparse.Namespace):
 
 
 def _check_out_dir(text: str, overwrite: bool = False):
-    import os
-    from pathlib import Path
-
+    """``--out`` checked before anything is rendered (created when the dataset is written, and removed
+    again if synth fails)."""
     from srnpose.errors import UserError
+    from srnpose.outputs import check_folder_target, out_path, refuse_foreign_folder
 
-    out = Path(text)
+    out = out_path(text, "--out")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} exists and is not a directory")
+    ancestor = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
+    if not ancestor.is_dir():
+        raise UserError(f"--out: cannot create {out} ({ancestor} is not a directory)")
+    check_folder_target(out, "--out")  # a folder that takes files (not /proc, not read-only)
     if out.is_dir() and not overwrite and any(out.iterdir()):
         # an earlier run's frames would stay beside the new labels: refuse, as train refuses a run folder
         raise UserError(f"--out: {out} is not empty; add --overwrite to write over it or choose a new folder")
-    try:
-        (out / "depth").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--out: cannot create {out} ({exc.strerror or exc})") from None
-    if not os.access(out, os.W_OK) or not os.access(out / "depth", os.W_OK):
-        raise UserError(f"--out: {out} is not writable")
+    # --overwrite replaces a synthetic dataset, never another command's folder
+    refuse_foreign_folder(out, "--out", (None, "a synthetic dataset"), "synth writes datasets only")
     return out
 
 
@@ -148,30 +148,38 @@ def run(args: argparse.Namespace) -> int:
     seed = _int(args.seed, "--seed", 0)
     workers = _int(args.workers, "--workers", 1)
     intrinsics, resolution = resolve_camera_flags(args)
-    preview = Path(args.preview) if args.preview else None
+    preview = Path(args.preview) if args.preview is not None else None
+    if preview is not None and preview.suffix.lower() != ".png":
+        raise UserError(f"--preview {preview}: expected a .png file name")
     # the preview may go inside --out, which is created below
     inside_out = preview is not None and preview.parent.resolve() == Path(args.out).resolve()
     if preview is not None and (preview.is_dir() or not (preview.parent.is_dir() or inside_out)):
         raise UserError(f"--preview: cannot write {preview} (not a file path in an existing directory)")
     out = _check_out_dir(args.out, args.overwrite)
+    from srnpose.outputs import is_disk_full, output_folder
 
-    if args.format == NATIVE_FORMAT:
-        from srnpose.synth import write_dataset
+    # one transaction: frames, labels and the preview are staged and renamed into place at the end
+    with output_folder(out) as files:
+        if args.format == NATIVE_FORMAT:
+            from srnpose.synth import write_dataset
 
-        write_dataset(out, frames, seed=seed, intrinsics=intrinsics, resolution=resolution, workers=workers,
-                      progress=True, engine=args.engine, camera=args.camera)
-    else:
-        from srnpose.data.public_layouts import WRITERS
+            write_dataset(files, frames, seed=seed, intrinsics=intrinsics, resolution=resolution, workers=workers,
+                          progress=True, engine=args.engine, camera=args.camera)
+        else:
+            from srnpose.data.public_layouts import WRITERS
 
-        WRITERS[args.format](out, frames, seed, intrinsics, resolution, workers, True, engine=args.engine)
+            WRITERS[args.format](files, frames, seed, intrinsics, resolution, workers, True, engine=args.engine)
+        if preview is not None:
+            from srnpose.synth.frame import resolve_camera
+
+            k, res = resolve_camera(intrinsics, resolution)
+            try:
+                write_preview(files.stage(preview.absolute()), frames, seed, k, res, args.engine, args.camera)
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise
+                raise UserError(f"--preview: cannot write {preview} ({exc})") from None
     if preview is not None:
-        from srnpose.synth.frame import resolve_camera
-
-        k, res = resolve_camera(intrinsics, resolution)
-        try:
-            write_preview(preview, frames, seed, k, res, args.engine, args.camera)
-        except OSError as exc:
-            raise UserError(f"--preview: cannot write {preview} ({exc})") from None
         print(f"preview: {preview}")
     print(f"wrote {frames} frames of engine {args.engine} to {out}")
     return 0

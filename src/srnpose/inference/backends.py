@@ -97,10 +97,9 @@ def export_onnx(model, path: str | Path | None = None, metadata: dict | None = N
     proto.producer_name = "srnpose"
     if path is None:
         return proto.SerializeToString()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
-    return path
+    from srnpose.outputs import write_bytes
+
+    return write_bytes(path, proto.SerializeToString())  # a temporary name, then renamed: never half a file
 
 
 def read_metadata(path: str | Path) -> dict:

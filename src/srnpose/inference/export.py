@@ -123,11 +123,15 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.n
     """
     import logging
 
+    from srnpose.outputs import atomic_path
+
     root = logging.getLogger()
     level = root.level
     root.setLevel(max(level, logging.ERROR))  # the quantizer logs advice at WARNING on the root logger
     try:
-        return _quantize(fp32_path, out_path, calibration, mode)
+        with atomic_path(out_path) as tmp:  # written beside it, renamed when complete: never half a model
+            _quantize(fp32_path, tmp, calibration, mode)
+        return Path(out_path)
     finally:
         root.setLevel(level)
 

@@ -13,7 +13,6 @@ holds the frames training draws (before augmentation).
 from __future__ import annotations
 
 import json
-import os
 import struct
 import zlib
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.geometry import Intrinsics
+from srnpose.outputs import OutputFolder, writing
 from srnpose.synth.engines import render
 from srnpose.synth.frame import frame_seed, resolve_camera
 
@@ -67,17 +67,17 @@ def format_label(joints_uvd: np.ndarray) -> str:
 
 
 def _render_chunk(task: tuple) -> list[str]:
-    out_dir, seed, start, stop, intrinsics, resolution, engine, camera = task
+    paths, seed, start, stop, intrinsics, resolution, engine, camera = task  # paths: the frames' staged names
     lines = []
     for i in range(start, stop):
         frame = render(engine, frame_seed(seed, i), intrinsics, resolution, camera)
-        save_depth_png(os.path.join(out_dir, DEPTH_DIR, depth_name(i)), frame.depth_mm)
+        save_depth_png(paths[i - start], frame.depth_mm)
         lines.append(format_label(frame.joints_uvd))
     return lines
 
 
-def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int, seed: int,
-               engine: str = "v1") -> None:
+def write_meta(out_dir: Path | OutputFolder, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int,
+               seed: int, engine: str = "v1") -> None:
     from srnpose.hand.skeleton import CANONICAL_NAMES
 
     meta = {
@@ -89,7 +89,8 @@ def write_meta(out_dir: Path, intrinsics: Intrinsics, resolution: tuple[int, int
         "seed": int(seed),
         "engine": str(engine),
     }
-    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+    with writing(out_dir) as files:
+        files.write_text(META_FILE, json.dumps(meta, indent=2) + "\n")
 
 
 def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: Intrinsics | None = None,
@@ -100,12 +101,20 @@ def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: I
     ``engine``: v1 by default here (``srnpose synth`` defaults to v2, the training engine); ``camera``: a
     preset name whose sensor family v2 draws (None: a random family per frame, as training).
     """
+    intrinsics, resolution = resolve_camera(intrinsics, resolution)
+    # every file is staged and renamed into place when all frames are rendered: a failure (a full disk,
+    # Ctrl-C) leaves the folder as it was, and removes it if it was created here
+    with writing(out_dir) as files:
+        _write_frames(files, frames, seed, intrinsics, resolution, workers, progress, engine, camera)
+    return files.path
+
+
+def _write_frames(files: OutputFolder, frames: int, seed: int, intrinsics: Intrinsics, resolution: tuple[int, int],
+                  workers: int, progress: bool, engine: str, camera: str | None) -> None:
     from tqdm import tqdm
 
-    out_dir = Path(out_dir)
-    intrinsics, resolution = resolve_camera(intrinsics, resolution)
-    (out_dir / DEPTH_DIR).mkdir(parents=True, exist_ok=True)
-    tasks = [(str(out_dir), int(seed), s, min(s + _CHUNK, frames), intrinsics, resolution, engine, camera)
+    paths = [str(files.stage(f"{DEPTH_DIR}/{depth_name(i)}")) for i in range(frames)]
+    tasks = [(paths[s:s + _CHUNK], int(seed), s, min(s + _CHUNK, frames), intrinsics, resolution, engine, camera)
              for s in range(0, frames, _CHUNK)]
     bar = tqdm(total=frames, unit="frame", desc="synth", disable=not progress)
     lines: list[str] = []
@@ -122,16 +131,23 @@ def write_dataset(out_dir: str | Path, frames: int, seed: int = 0, intrinsics: I
                 lines += chunk
                 bar.update(task[3] - task[2])
     bar.close()
-    remove_stale_frames(out_dir / DEPTH_DIR, frames)
-    (out_dir / LABELS_FILE).write_text("".join(line + "\n" for line in lines))
-    write_meta(out_dir, intrinsics, resolution, frames, seed, engine)
-    return out_dir
+    for path in stale_frames(files.path / DEPTH_DIR, frames):
+        files.delete_on_commit(path)
+    files.write_text(LABELS_FILE, "".join(line + "\n" for line in lines))
+    write_meta(files, intrinsics, resolution, frames, seed, engine)
+
+
+def stale_frames(depth_dir: Path, frames: int) -> list[Path]:
+    """``NNNNNN.png`` frames numbered ``frames`` and up (left by an earlier, larger run in the same folder,
+    they would lie beside labels that do not describe them)."""
+    if not depth_dir.is_dir():
+        return []
+    return [p for p in depth_dir.glob("*.png") if p.stem.isdigit() and len(p.stem) == 6 and int(p.stem) >= frames]
 
 
 def remove_stale_frames(depth_dir: Path, frames: int) -> int:
-    """Delete ``NNNNNN.png`` frames numbered ``frames`` and up (left by an earlier, larger run in the same
-    folder, they would lie beside labels that do not describe them); returns how many."""
-    stale = [p for p in depth_dir.glob("*.png") if p.stem.isdigit() and len(p.stem) == 6 and int(p.stem) >= frames]
+    """Delete :func:`stale_frames`; returns how many."""
+    stale = stale_frames(depth_dir, frames)
     for path in stale:
         path.unlink()
     return len(stale)
