@@ -96,3 +96,42 @@ def test_predict_angles_writes_a_constant_bone_skeleton(run_dir, shared_data, tm
     wrist_to_tips = np.linalg.norm(fitted[:, [4, 8, 12, 16, 20]] - fitted[:, [3, 7, 11, 15, 19]], axis=-1)
     assert np.ptp(wrist_to_tips, axis=0).max() < 0.05  # distal bones: the same length in every frame (2-digit JSON)
     assert all(len(r["joint_angles"]) == 20 and r["handedness"] in ("left", "right") for r in records)
+
+
+def test_kinect2_intrinsics_without_mirroring_warn(shared_data):
+    """The Kinect V2's frames are mirrored: its intrinsics without mirrored=True find the hand with joints
+    hundreds of mm off. The API warns naming mirrored=True; a preset or an explicit answer does not."""
+    import warnings
+
+    from PIL import Image
+
+    import srnpose
+    from srnpose.cameras import CAMERAS
+    from srnpose.geometry import Intrinsics
+
+    with Image.open(shared_data / "kinect2" / "00000001.png") as img:
+        depth = np.asarray(img)
+    estimator = srnpose.load()
+    k = CAMERAS["kinect2"].intrinsics
+    with pytest.warns(UserWarning, match=r"mirrored=True \(or mirrored=False"):
+        estimator.predict(depth, intrinsics=k)
+    half = Intrinsics(k.fx / 2, k.fy / 2, (k.cx + 0.5) / 2 - 0.5, (k.cy + 0.5) / 2 - 0.5)  # the same camera, 256x212
+    with pytest.warns(UserWarning, match="mirrored=True"):
+        estimator.predict(depth[::2, ::2].copy(), intrinsics=half)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for kwargs in ({"intrinsics": k, "mirrored": True}, {"intrinsics": k, "mirrored": False},
+                       {"camera": "kinect2"}, {"intrinsics": CAMERAS["sr300"].intrinsics}):
+            estimator.predict(depth, **kwargs)
+
+
+def test_predict_names_mirrored_for_kinect2_intrinsics(run_dir, shared_data, tmp_path, capsys):
+    frame = str(shared_data / "kinect2" / "00000001.png")
+    k = "363.9,363.9,255.4,206.3"
+    assert main(["predict", frame, "--checkpoint", str(run_dir), "--intrinsics", k, "--out", str(tmp_path / "a"),
+                 "--no-overlays"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --intrinsics:" in err and "give --mirrored (or --no-mirrored" in err
+    assert main(["predict", frame, "--checkpoint", str(run_dir), "--intrinsics", k, "--mirrored",
+                 "--out", str(tmp_path / "b"), "--no-overlays"]) == 0
+    assert "--mirrored" not in capsys.readouterr().err

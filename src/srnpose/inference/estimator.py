@@ -44,6 +44,7 @@ from srnpose.inference.frame_path import (
     check_frame,
     depth_unit_warning,
     estimate_in_frame,
+    mirrored_camera_warning,
     resolve_frame_camera,
 )
 
@@ -224,6 +225,11 @@ class HandPoseEstimator:
         """
         t_start = time.perf_counter()
         cam = resolve_frame_camera(intrinsics, depth_unit_mm, mirrored, camera)
+        if mirrored is None and not isinstance(intrinsics, FrameCamera) and \
+                (message := mirrored_camera_warning(cam)):  # a Kinect V2's intrinsics, mirroring left unsaid
+            import warnings
+
+            warnings.warn(message, UserWarning, stacklevel=3)
         handedness = self.handedness if handedness is None else handedness
         if handedness not in HANDEDNESS:
             raise UserError(f"handedness must be one of {', '.join(HANDEDNESS)}, got {handedness!r}")

@@ -42,6 +42,7 @@ __all__ = [
     "FrameError",
     "FrameCamera",
     "resolve_frame_camera",
+    "mirrored_camera_warning",
     "check_frame",
     "Estimate",
     "FramePath",
@@ -156,6 +157,36 @@ def depth_unit_warning(depth: np.ndarray, depth_unit_mm: float, flag: str = "dep
     if median_mm > PLAUSIBLE_DEPTH_MM[1]:
         return (f"median depth is {median_mm:.3g} mm, beyond any depth camera's range: is {flag} "
                 f"{depth_unit_mm:g} (mm per raw unit) right?")
+    return None
+
+
+# intrinsics within this share of a mirrored camera preset's (at any resolution: scaled alike) are taken
+# as that camera's
+MIRRORED_MATCH = 0.03
+
+
+def mirrored_camera_warning(cam: FrameCamera, flags: tuple[str, str] = ("mirrored=True", "mirrored=False")) -> str | None:
+    """One line when ``cam`` is not mirrored but its intrinsics are those of a camera preset whose frames
+    are (the Kinect V2's, at any resolution): read unflipped, such a frame's hand comes out as the other
+    hand, often found with joints hundreds of mm off. None otherwise. ``flags``: how the user says
+    mirrored and not mirrored (``--mirrored``, ``--no-mirrored`` on the command line). Callers ask only
+    when mirroring was left unsaid."""
+    from srnpose.cameras import CAMERAS
+
+    if cam.mirrored:
+        return None
+    k = cam.intrinsics
+    for preset in CAMERAS.values():
+        p = preset.intrinsics
+        if not preset.mirrored or k.fx <= 0 or p.fx <= 0:
+            continue
+        scale = k.fx / p.fx  # the same camera at another resolution scales every value alike
+        ratios = (k.fy / p.fy, (k.cx + 0.5) / (p.cx + 0.5), (k.cy + 0.5) / (p.cy + 0.5))
+        if all(abs(r / scale - 1.0) <= MIRRORED_MATCH for r in ratios):
+            return (f"intrinsics {k.fx:g},{k.fy:g},{k.cx:g},{k.cy:g} are the {preset.name} camera's, whose "
+                    f"frames are mirrored (flipped left-right), but mirroring is off: read unflipped, a hand "
+                    f"can be found with joints hundreds of mm off; give {flags[0]} (or {flags[1]} if your "
+                    "frames are not flipped)")
     return None
 
 
