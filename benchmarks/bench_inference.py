@@ -3,7 +3,7 @@
     python benchmarks/bench_inference.py [--frames 200] [--checkpoint RUN] [--json bench.json]
 
 1. The frame path's parts on the real Kinect V2 frames, each against the reference implementation:
-   centre (srnpose.geometry.find_hand_center, every pixel vs stride 4), crop
+   centre (the crop policy's hand search, every pixel vs stride 4), crop
    (geometry.crop_depth vs geometry.crop_frame), decode.
 2. ``srnpose benchmark``'s table, by the same function (:func:`srnpose.inference.bench.run_benchmark`) on the
    same engine: the checkpoint's passes, and ``srnpose export --int8``'s int8 model (64 calibration
@@ -32,24 +32,27 @@ def _time(fn, items, repeats: int = 5) -> float:
     return float(np.median(passes))
 
 
-def profile_frame_path(frames: list, cam, input_size: int = 128, cube_mm: float = 250.0) -> dict:
+def profile_frame_path(frames: list, cam, policy, input_size: int = 128) -> dict:
+    """The frame path's parts with ``policy``'s cube and hand search (a CenterPolicy)."""
+    from dataclasses import replace
+
     from srnpose import geometry
     from srnpose.geometry import crop_frame
 
-    K, unit = cam.intrinsics, cam.depth_unit_mm
+    K, unit, cube_mm = cam.intrinsics, cam.depth_unit_mm, policy.cube
+    every_pixel = replace(policy, stride=1)
     views = [cam.view_flip(f.shape[1]).frame(f) for f in frames]
-    centers = [geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit) for v in views]
+    centers = [policy.locate(v, K, unit) for v in views]
     pairs = [(v, c) for v, c in zip(views, centers) if c is not None]
     M = geometry.crop_transform(pairs[0][1], cube_mm, input_size, K)
     joints = np.zeros((3, 21, 3))
     return {
-        "center_reference_ms": _time(lambda v: geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit, stride=1),
-                                     views),
-        "center_fast_ms": _time(lambda v: geometry.find_hand_center(v, K, cube_mm, depth_unit_mm=unit), views),
+        "center_reference_ms": _time(lambda v: every_pixel.locate(v, K, unit), views),
+        "center_fast_ms": _time(lambda v: policy.locate(v, K, unit), views),
         "crop_reference_ms": _time(lambda p: geometry.crop_depth(p[0].astype(np.float32) * unit, p[1], cube_mm,
                                                                  input_size, K), pairs),
         "crop_fast_ms": _time(lambda p: crop_frame(p[0], p[1], cube_mm, input_size, K, unit), pairs),
-        "decode_ms": _time(lambda _: geometry.uvd_to_xyz(geometry.crop_to_uvd(joints, M, 600.0, cube_mm, input_size)[-1],
+        "decode_ms": _time(lambda _: geometry.uvd_to_xyz(geometry.crop_to_uvd(joints, M, 600.0, cube_mm[2], input_size)[-1],
                                                          K), range(100)),
     }
 
@@ -67,10 +70,6 @@ def main() -> None:
     from srnpose.inference.bench import benchmark_frames, format_table, run_benchmark
 
     frames, cam, description = benchmark_frames()
-    profile = profile_frame_path(frames, cam)
-    print(f"frame path on {description}:")
-    for key, value in profile.items():
-        print(f"  {key:<22} {value:7.3f}")
     if args.checkpoint:
         from srnpose.training.checkpoint import load_checkpoint
 
@@ -82,6 +81,10 @@ def main() -> None:
 
         torch.manual_seed(0)
         model, layout, policy = SRN().eval(), "canonical", CenterPolicy()
+    profile = profile_frame_path(frames, cam, policy)
+    print(f"frame path on {description}:")
+    for key, value in profile.items():
+        print(f"  {key:<22} {value:7.3f}")
     report = run_benchmark(model, layout=layout, backends=tuple(args.backends.split(",")), frames=args.frames,
                            policy=policy)
     report["frame_path_profile_ms"] = profile

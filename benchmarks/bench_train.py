@@ -49,7 +49,7 @@ def bench(preset: str, steps: int, warmup: int, batch_size: int | None) -> dict:
     cfg = resolve_data(build_config(preset, None, ["data.spec=synth"]))
     B = batch_size or cfg.train.batch_size
     d = cfg.data
-    crop = CropConfig(input_size=cfg.model.input_size, cube_mm=float(d.cube_mm), augment=d.augment)
+    crop = CropConfig(input_size=cfg.model.input_size, augment=d.augment)
     source = SampleSource(None, crop, CenterPolicy.for_rule(d.center, d.cube_mm), 0, False, synth_seed=SYNTH_TRAIN_SEED, synth_resolution=d.synth_resolution)
     torch.manual_seed(0)
     model = SRN.from_config(cfg.model).train()

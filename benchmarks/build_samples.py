@@ -26,8 +26,9 @@ FAMILIES = ("close_range", "hand_object", "third_person", "first_person")
 
 def main() -> None:
     from srnpose.cameras import get_camera
+    from srnpose.data.centering import CenterPolicy
     from srnpose.data.depth_io import write_png16
-    from srnpose.geometry import find_hand_center, uvd_to_xyz
+    from srnpose.geometry import uvd_to_xyz
     from srnpose.synth import frame_seed
     from srnpose.synth.engines import render
 
@@ -51,7 +52,7 @@ def main() -> None:
         u, v = f.joints_uvd[:, 0], f.joints_uvd[:, 1]
         if not ((u >= 0) & (u < cam.resolution[0]) & (v >= 0) & (v < cam.resolution[1])).all():
             continue
-        center = find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics)
+        center = CenterPolicy().locate(f.depth_mm.astype(np.float32), f.intrinsics)
         if center is None:
             continue
         if np.linalg.norm(uvd_to_xyz(center, f.intrinsics) - f.joints_xyz.mean(0)) > args.max_center_mm:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from srnpose import geometry
+from srnpose.data.centering import FAR_MM, NEAR_MM
 from srnpose.data.datasets import DATASETS, load_records
 from srnpose.hand.skeleton import NYU_EVAL_INDICES
 
@@ -22,7 +23,7 @@ def test_real_nyu_frame(shared_data):
 
     # every joint inside the 300 mm cube crop around the estimated centre
     cube = DATASETS["nyu"].cube_mm
-    center = geometry.find_hand_center(depth, record.intrinsics, cube)
+    center = geometry.find_hand_center(depth, record.intrinsics, cube, NEAR_MM, FAR_MM)
     _, M = geometry.crop_depth(depth, center, cube, 128, record.intrinsics)
     nrm = geometry.uvd_to_crop(record.joints_uvd, M, center[2], cube, 128)
     assert np.all(np.abs(nrm) < 1.0), nrm

@@ -65,7 +65,7 @@ def test_load_onnx_predicts_like_torch(tiny_onnx):
     model, path = tiny_onnx
     frame = render_frame(3)
     ort_est = load(path)
-    torch_est = HandPoseEstimator.from_model(model, cube_mm=220.0)
+    torch_est = HandPoseEstimator.from_model(model, CenterPolicy.for_rule("depth", 220.0))
     a = ort_est.predict(frame.depth_mm, intrinsics=frame.intrinsics)
     b = torch_est.predict(frame.depth_mm, intrinsics=frame.intrinsics)
     assert ort_est.backend == "onnxruntime" and a.hand_found

@@ -86,15 +86,15 @@ def test_a_frame_without_a_hand_is_counted_not_cropped_from_labels(tmp_path, rec
 
 def test_the_checkpoint_cube_reaches_training_crops():
     """Training's depth-map centres search with the run's cube, as predict does (round 1 used 250 mm)."""
-    from srnpose.data.centering import CenterPolicy
+    from srnpose.data.centering import FAR_MM, NEAR_MM, CenterPolicy
     from srnpose.geometry import find_hand_center
     from srnpose.synth import SynthDataset
 
     record = SynthDataset(1, seed=2, resolution=(160, 120))[0]
     policy = CenterPolicy.for_rule("depth", 120.0)
     got = policy.training_center(record.depth, record.joints_uvd, record.intrinsics, None)
-    np.testing.assert_array_equal(got, find_hand_center(record.depth, record.intrinsics, 120.0))
-    assert not np.allclose(got, find_hand_center(record.depth, record.intrinsics, 250.0))
+    np.testing.assert_array_equal(got, find_hand_center(record.depth, record.intrinsics, 120.0, NEAR_MM, FAR_MM))
+    assert not np.allclose(got, find_hand_center(record.depth, record.intrinsics, 250.0, NEAR_MM, FAR_MM))
 
 
 @pytest.mark.parametrize("center", ["policy", "joints"])

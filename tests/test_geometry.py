@@ -4,10 +4,12 @@ import torch
 
 from srnpose import geometry
 from srnpose.cameras import CAMERAS
+from srnpose.data.centering import FAR_MM, NEAR_MM
 from srnpose.geometry import Intrinsics
 
 NYU = CAMERAS["nyu"].intrinsics
 ICVL = CAMERAS["icvl"].intrinsics
+SEARCH = (250.0, NEAR_MM, FAR_MM)  # the hand search's cube and depth range (the crop policy's defaults)
 
 
 def _random_xyz(rng, n=50):
@@ -108,22 +110,22 @@ def test_find_hand_center_ignores_background_and_finds_nearest_blob():
     frame = _disk_frame(ICVL, (200, 100), 20, 400.0)
     frame[:, :40] = 1200.0  # a wall far behind
     frame[200:, :] = 900.0  # a table
-    c = geometry.find_hand_center(frame, ICVL)
+    c = geometry.find_hand_center(frame, ICVL, *SEARCH)
     np.testing.assert_allclose(c, [200, 100, 400], atol=1.0)
 
 
 def test_find_hand_center_none_without_hand():
-    assert geometry.find_hand_center(np.zeros((240, 320), np.float32), ICVL) is None
-    assert geometry.find_hand_center(np.full((240, 320), 3000.0, np.float32), ICVL) is None
+    assert geometry.find_hand_center(np.zeros((240, 320), np.float32), ICVL, *SEARCH) is None
+    assert geometry.find_hand_center(np.full((240, 320), 3000.0, np.float32), ICVL, *SEARCH) is None
 
 
 def test_find_hand_center_looks_at_every_pixel_when_the_strided_search_misses_the_hand():
     frame = np.zeros((240, 320), np.float32)
     frame[101:103, 140:180] = 450.0  # 80 pixels on rows that a stride-4 search skips
     assert frame[::4, ::4].max() == 0
-    c = geometry.find_hand_center(frame, ICVL)
+    c = geometry.find_hand_center(frame, ICVL, *SEARCH)
     np.testing.assert_allclose(c, [159.5, 101.5, 450.0], atol=0.01)
-    assert geometry.find_hand_center(frame, ICVL, min_pixels=100) is None
+    assert geometry.find_hand_center(frame, ICVL, *SEARCH, min_pixels=100) is None
 
 
 @pytest.mark.parametrize("sensor_mirrored", [False, True])

@@ -4,6 +4,7 @@ import torch
 
 from srnpose import geometry
 from srnpose.cameras import get_camera
+from srnpose.data.centering import CenterPolicy
 from srnpose.data.depth_io import read_png16
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics, crop_frame
@@ -28,36 +29,33 @@ def synth_frames():
 def test_strided_center_matches_every_pixel_on_synthetic_frames(synth_frames):
     gaps = []
     for f in synth_frames + [render_frame(frame_seed(6, i)) for i in range(8)]:
-        ref = geometry.find_hand_center(f.depth_mm, f.intrinsics, stride=1)
-        fast = geometry.find_hand_center(f.depth_mm, f.intrinsics)
+        ref = CenterPolicy(stride=1).locate(f.depth_mm, f.intrinsics)
+        fast = CenterPolicy().locate(f.depth_mm, f.intrinsics)
         gaps.append(np.linalg.norm(geometry.uvd_to_xyz(fast, f.intrinsics) - geometry.uvd_to_xyz(ref, f.intrinsics)))
         palm = f.joints_xyz[[0, 5, 9, 13, 17]].mean(axis=0)
         assert np.linalg.norm(geometry.uvd_to_xyz(fast, f.intrinsics) - palm) < 100.0  # on the hand
     assert np.median(gaps) < 1.0 and np.max(gaps) < 25.0  # mm
 
 
-def test_reference_center_method_searches_every_pixel(synth_frames):
+def test_a_policy_with_stride_1_searches_every_pixel(synth_frames):
     f = synth_frames[0]
-    est = HandPoseEstimator.from_model(SRN(**TINY).eval(), center_method="reference")
+    est = HandPoseEstimator.from_model(SRN(**TINY).eval(), CenterPolicy(stride=1))
     res = est.predict(f.depth_mm, intrinsics=f.intrinsics)
-    np.testing.assert_allclose(res.center_uvd, geometry.find_hand_center(f.depth_mm, f.intrinsics, stride=1))
-    with pytest.raises(UserError, match="unknown centre method 'exact'; available: fast, reference"):
-        HandPoseEstimator.from_model(SRN(**TINY).eval(), center_method="exact")
+    np.testing.assert_allclose(res.center_uvd, CenterPolicy(stride=1).locate(f.depth_mm, f.intrinsics))
 
 
 def test_center_respects_the_depth_unit_and_dtype(synth_frames):
     f = synth_frames[0]
     in_eighths = (f.depth_mm.astype(np.float64) * 8).astype(np.uint32)  # SR305-like 0.125 mm units
-    expected = geometry.find_hand_center(f.depth_mm, f.intrinsics)
-    np.testing.assert_allclose(geometry.find_hand_center(in_eighths, f.intrinsics, depth_unit_mm=0.125),
-                               expected, atol=1e-6)
-    np.testing.assert_allclose(geometry.find_hand_center(f.depth_mm.astype(np.float32), f.intrinsics),
-                               expected, atol=1e-6)
+    policy = CenterPolicy()
+    expected = policy.locate(f.depth_mm, f.intrinsics)
+    np.testing.assert_allclose(policy.locate(in_eighths, f.intrinsics, 0.125), expected, atol=1e-6)
+    np.testing.assert_allclose(policy.locate(f.depth_mm.astype(np.float32), f.intrinsics), expected, atol=1e-6)
 
 
 def test_crop_frame_is_exactly_geometry_crop_depth(synth_frames):
     for f in synth_frames:
-        center = geometry.find_hand_center(f.depth_mm, f.intrinsics)
+        center = CenterPolicy().locate(f.depth_mm, f.intrinsics)
         a, Ma = crop_frame(f.depth_mm, center, 250.0, 32, f.intrinsics)
         b, Mb = geometry.crop_depth(f.depth_mm.astype(np.float32), center, 250.0, 32, f.intrinsics)
         np.testing.assert_array_equal(a, b)
@@ -199,7 +197,7 @@ def test_refinement_pass_crops_again_at_the_first_pass_joints(synth_frames):
     torch.manual_seed(0)
     model = SRN(**TINY).eval()
     one = HandPoseEstimator.from_model(model)
-    two = HandPoseEstimator.from_model(model, refine=1)
+    two = HandPoseEstimator.from_model(model, CenterPolicy(passes=2))
     f = synth_frames[2]
     first = one.predict(f.depth_mm, intrinsics=f.intrinsics)
     centroid = geometry.xyz_to_uvd(first.joints_xyz.mean(axis=0), f.intrinsics)

@@ -38,7 +38,7 @@ def test_target_fields_of_a_real_looking_crop_decode_to_the_labels_within_1mm():
         centre = geometry.xyz_to_uvd(frame.joints_xyz.mean(axis=0), frame.intrinsics)  # (3,)
         record = HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
                             depth=frame.depth_mm.astype(np.float32), center_uvd=centre)
-        samples.append(make_sample(record, CropConfig(input_size=64)))
+        samples.append(make_sample(record, CropConfig(input_size=64), CenterPolicy.for_rule("joints", 250.0)))
     batch = collate(samples)
     model = SRN(num_stages=1, stage_kind="detection", input_size=64, width=8)  # F = 16, topk 30, theta 1
     depth, joints_nrm = batch["depth"], batch["joints_nrm"]

@@ -3,10 +3,12 @@ import torch
 
 from srnpose import geometry
 from srnpose.cameras import CAMERAS
+from srnpose.data.centering import CenterPolicy
 from srnpose.data.pipeline import CropConfig, collate, make_sample, nrm_to_xyz
 from srnpose.data.records import HandRecord
 
 K = CAMERAS["icvl"].intrinsics
+POLICY = CenterPolicy.for_rule("depth", 250.0)  # the crop's centre and cube: the policy's
 
 
 def _blob_record():
@@ -24,7 +26,7 @@ def _blob_record():
 
 
 def test_sample_keys_shapes_and_joints_inside():
-    s = make_sample(_blob_record(), CropConfig(input_size=64, cube_mm=250))
+    s = make_sample(_blob_record(), CropConfig(input_size=64), POLICY)
     assert s["depth"].shape == (1, 64, 64) and s["depth"].dtype == np.float32
     assert s["joints_nrm"].shape == (6, 3)
     assert np.all(np.abs(s["joints_nrm"]) < 1)
@@ -34,9 +36,9 @@ def test_sample_keys_shapes_and_joints_inside():
 def test_augmented_depth_and_joints_stay_consistent():
     """After rotation/scale/translation, each joint's crop pixel still reads its own disk's depth."""
     record = _blob_record()
-    cfg = CropConfig(input_size=64, cube_mm=250, augment=True)
+    cfg = CropConfig(input_size=64, augment=True)
     for seed in range(5):
-        s = make_sample(record, cfg, np.random.default_rng(seed))
+        s = make_sample(record, cfg, POLICY, np.random.default_rng(seed))
         S = cfg.input_size
         for (un, vn, _dn), (_, _, d_true) in zip(s["joints_nrm"], record.joints_uvd):
             j, i = int(round((un + 1) * S / 2 - 0.5)), int(round((vn + 1) * S / 2 - 0.5))
@@ -48,7 +50,7 @@ def test_augmented_depth_and_joints_stay_consistent():
 
 def test_normalized_joints_map_back_to_mm_exactly():
     record = _blob_record()
-    samples = [make_sample(record, CropConfig(input_size=32, augment=True), np.random.default_rng(i))
+    samples = [make_sample(record, CropConfig(input_size=32, augment=True), POLICY, np.random.default_rng(i))
                for i in range(2)]
     batch = collate(samples)
     xyz = nrm_to_xyz(batch["joints_nrm"].double(), batch, 32)
@@ -60,7 +62,7 @@ def test_normalized_joints_map_back_to_mm_exactly():
 def test_augmentation_is_deterministic_for_a_seed():
     record = _blob_record()
     cfg = CropConfig(input_size=32, augment=True)
-    a = make_sample(record, cfg, np.random.default_rng(7))
-    b = make_sample(record, cfg, np.random.default_rng(7))
+    a = make_sample(record, cfg, POLICY, np.random.default_rng(7))
+    b = make_sample(record, cfg, POLICY, np.random.default_rng(7))
     np.testing.assert_array_equal(a["depth"], b["depth"])
     np.testing.assert_array_equal(a["joints_nrm"], b["joints_nrm"])

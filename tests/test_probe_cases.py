@@ -309,7 +309,7 @@ def test_the_api_warns_once_about_metres_and_refuses_a_centre_50m_away():
     from srnpose.inference.estimator import HandPoseEstimator
     from srnpose.inference.frame_path import FrameError
 
-    est = HandPoseEstimator.from_model(SRN.from_config(TINY), cube_mm=250.0)
+    est = HandPoseEstimator.from_model(SRN.from_config(TINY))
     metres = np.full((240, 320), 0.6, np.float32)
     with pytest.warns(UserWarning, match=r"^median depth is 0\.6 mm, too near for a depth camera: metres\? give depth_unit_mm=1000$"):
         est.predict(metres, intrinsics="241,241,159.5,119.5")

@@ -145,14 +145,14 @@ def test_mixed_centres_crop_at_the_depth_centre_or_near_the_joints_centroid():
     from srnpose.data.centering import MIXED_DEPTH_SHARE, REFINE_JITTER_MM
     from srnpose.data.pipeline import CropConfig
     from srnpose.data.sampling import prepare_sample
-    from srnpose.geometry import find_hand_center, uvd_to_xyz
+    from srnpose.geometry import uvd_to_xyz
     from srnpose.synth import SynthDataset
 
     mixed = CenterPolicy.for_rule("mixed")
 
     record = SynthDataset(1, seed=3, resolution=(160, 120))[0]
     K = record.intrinsics
-    depth_center = uvd_to_xyz(find_hand_center(record.depth, K), K)
+    depth_center = uvd_to_xyz(mixed.locate(record.depth, K), K)
     centroid = uvd_to_xyz(record.joints_uvd, K).mean(axis=0)
     crop = CropConfig(input_size=32, augment=False)
     # no rng (validation, evaluation): always the depth map's centre, as a first pass sees it

@@ -345,12 +345,13 @@ FRONT_WINDOW_MM = 80.0  # depth of a hand held towards the camera, behind its ne
 CENTER_STRIDE = 4  # blob search on every 4th pixel: 16x fewer pixels, hands still span > 100 of them
 
 
-def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any = 250.0,
-                     near_mm: float = 100.0, far_mm: float = 1500.0, min_pixels: int = 50,
-                     iterations: int = 10, front_window_mm: float = FRONT_WINDOW_MM,
+def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any, near_mm: float, far_mm: float,
+                     min_pixels: int = 50, iterations: int = 10, front_window_mm: float = FRONT_WINDOW_MM,
                      depth_unit_mm: float = 1.0, stride: int = CENTER_STRIDE) -> np.ndarray | None:
     """Hand centre ``(u, v, d)`` (pixels of ``depth``, d in mm) of a full frame, or ``None`` when no
     hand is in range. ``depth``: any numeric dtype, in units of ``depth_unit_mm`` (0 = no measurement).
+    ``cube_mm`` and the depth range ``near_mm``-``far_mm`` come from the crop policy that owns them
+    (:meth:`srnpose.data.centering.CenterPolicy.locate`).
 
     The hand is taken to be the object nearest the camera, as in every hand pose benchmark. Training
     (``data.center=depth``) and inference use this one function:

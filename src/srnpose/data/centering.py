@@ -100,10 +100,14 @@ class CenterPolicy:
                    passes=cls.default_passes(rule) if passes is None else int(passes), **kwargs)
 
     @classmethod
-    def from_config(cls, config: dict | None) -> CenterPolicy:
-        """The policy of a run config (its ``data`` section: ``center``, ``cube_mm``), as saved beside
-        every checkpoint. A bare model config (no data section) gets rule "depth" and a 250 mm cube."""
-        data = (config or {}).get("data") or {}
+    def from_config(cls, config: Any) -> CenterPolicy:
+        """The policy of a run config (its ``data`` section: ``center``, ``cube_mm``): as saved beside
+        every checkpoint (a dict) or resolved for training (a :class:`~srnpose.training.run_config.RunConfig`).
+        A bare model config (no data section) gets rule "depth" and the default cube."""
+        data = (config or {}).get("data") if isinstance(config, dict) or config is None else config.data
+        if data is not None and not isinstance(data, dict):  # a resolved DataConfig
+            data = {"center": data.center, "cube_mm": data.cube_mm}
+        data = data or {}
         return cls.for_rule(str(data.get("center") or "depth"), data.get("cube_mm") or DEFAULT_CUBE_MM)
 
     @property

@@ -2,7 +2,8 @@
 
 A :class:`~srnpose.data.records.HandRecord` (full frame, joints in uvd) becomes a training sample:
 
-* the hand centre: the record's refined centre, or :func:`srnpose.geometry.find_hand_center`;
+* the hand centre and the cube: the run's :class:`~srnpose.data.centering.CenterPolicy`, the one owner of
+  every decision that places a crop (a record's refined centre from a ``--centers`` file wins);
 * SRN's online augmentation (Ren et al. 2019, following DeepPrior++), applied to depth and joints
   alike: in-plane rotation ``+-rot_deg`` about the crop centre, cube scale ``1 +- scale``, and a 3D
   translation of the centre by ``+-trans_mm`` per axis;
@@ -30,14 +31,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from srnpose import geometry
+from srnpose.data.centering import CenterPolicy
 from srnpose.data.records import HandRecord
-from srnpose.errors import UserError
 
 
 @dataclass(frozen=True)
 class CropConfig:
+    """The crop's size and training augmentation; where the crop goes and its cube are the
+    :class:`~srnpose.data.centering.CenterPolicy`'s."""
+
     input_size: int = 128  # the paper's crop size
-    cube_mm: float = 250.0  # cube edge; datasets override (NYU 300, ICVL 250, MSRA 200)
     augment: bool = False
     rot_deg: float = 180.0  # SRN: in-plane rotation +-180 degrees
     scale: float = 0.2  # SRN: cube scale +-20 %
@@ -54,22 +57,18 @@ def rotation_about_center(angle_rad: float, size: int) -> np.ndarray:
     return T @ R @ Tinv
 
 
-def hand_center(record: HandRecord, depth_mm: np.ndarray) -> np.ndarray:
-    """The record's refined centre if it has one, else the estimate from the depth map."""
-    if record.center_uvd is not None:
-        return np.asarray(record.center_uvd, dtype=np.float64)
-    center = geometry.find_hand_center(depth_mm, record.intrinsics)
-    if center is None:
-        raise UserError(f"{record.frame_id or 'frame'}: no hand found in the depth range")
-    return center
-
-
-def make_sample(record: HandRecord, cfg: CropConfig, rng: np.random.Generator | None = None) -> dict:
-    """Crop (and, with ``cfg.augment`` and an ``rng``, augment) one record into a sample dict."""
+def make_sample(record: HandRecord, cfg: CropConfig, policy: CenterPolicy,
+                rng: np.random.Generator | None = None) -> dict:
+    """Crop (and, with ``cfg.augment`` and an ``rng``, augment) one record into a sample dict, at the
+    centre and with the cube of ``policy`` (:meth:`~srnpose.data.centering.CenterPolicy.training_center`;
+    a record's refined centre wins)."""
     depth_mm = record.load_depth()
-    center = hand_center(record, depth_mm)
     K = record.intrinsics
-    cube = np.full(3, float(cfg.cube_mm))
+    if record.center_uvd is not None:
+        center = np.asarray(record.center_uvd, dtype=np.float64)
+    else:
+        center = policy.training_center(depth_mm, record.joints_uvd, K, rng)
+    cube = policy.cube.copy()
     angle = 0.0
     if cfg.augment and rng is not None:
         center_xyz = geometry.uvd_to_xyz(center, K) + rng.uniform(-cfg.trans_mm, cfg.trans_mm, 3)

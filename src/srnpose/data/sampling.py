@@ -13,7 +13,6 @@ augmentation and the normalization from :func:`srnpose.data.pipeline.make_sample
 
 from __future__ import annotations
 
-import copy
 import sys
 
 import numpy as np
@@ -36,12 +35,7 @@ def prepare_sample(record, crop_cfg, policy: CenterPolicy, rng: np.random.Genera
     policy gives (a record's refined centre wins); raises UserError for an unreadable or empty frame."""
     from srnpose.data.pipeline import make_sample
 
-    if record.center_uvd is None:
-        depth = record.load_depth()
-        record = copy.copy(record)
-        record.depth = depth
-        record.center_uvd = policy.training_center(depth, record.joints_uvd, record.intrinsics, rng)
-    sample = make_sample(record, crop_cfg, rng)
+    sample = make_sample(record, crop_cfg, policy, rng)
     if not np.all(np.isfinite(sample["depth"])) or not np.any(sample["depth"] < 1.0):
         raise UserError(f"{record.frame_id or 'frame'}: no depth measurement inside the hand crop")
     return sample
@@ -137,9 +131,9 @@ def build_source(cfg) -> tuple[SampleSource, object, int]:
     from srnpose.training.run_config import SYNTH_TRAIN_SEED
 
     d = cfg.data
-    crop = CropConfig(input_size=cfg.model.input_size, cube_mm=float(d.cube_mm), augment=d.augment,
-                      rot_deg=d.rot_deg, scale=d.scale, trans_mm=d.trans_mm)
-    policy = CenterPolicy.for_rule(d.center, d.cube_mm)
+    crop = CropConfig(input_size=cfg.model.input_size, augment=d.augment, rot_deg=d.rot_deg, scale=d.scale,
+                      trans_mm=d.trans_mm)
+    policy = CenterPolicy.from_config(cfg)
     if d.spec == "synth":
         source = SampleSource(None, crop, policy, cfg.train.seed, d.skip_bad,
                               synth_seed=SYNTH_TRAIN_SEED + cfg.train.seed, synth_resolution=d.synth_resolution,

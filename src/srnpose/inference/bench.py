@@ -146,15 +146,13 @@ def matmul_gflops(threads: int, repeats: int = 15) -> float:
     return 2.0 * MATMUL_N ** 3 / float(np.median(times)) / 1e9
 
 
-def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
+def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
                   frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
-                  rounds: int = 5, progress: bool = False, calibration_frames: int | None = None,
-                  refine: int = 0, policy=None) -> dict:
+                  rounds: int = 5, progress: bool = False, calibration_frames: int | None = None) -> dict:
     """Time every backend in both scopes on the same frames, interleaved in ``rounds``.
 
     ``policy``: the checkpoint's :class:`~srnpose.data.centering.CenterPolicy` (its cube and passes: end
-    to end runs the network ``policy.passes`` times per frame); without it, rule "depth" with
-    ``cube_mm`` and ``1 + refine`` passes."""
+    to end runs the network ``policy.passes`` times per frame); None: ``CenterPolicy()``, its defaults."""
     from srnpose.config import to_dict
     from srnpose.data.centering import CenterPolicy
     from srnpose.inference.export import CALIBRATION_FRAMES
@@ -163,7 +161,7 @@ def run_benchmark(model, cube_mm: Any = 250.0, layout: str = "canonical", backen
     for b in backends:
         if b not in BENCH_BACKENDS:
             raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BENCH_BACKENDS)}")
-    policy = policy or CenterPolicy.for_rule("depth", cube_mm, passes=1 + int(refine))
+    policy = policy or CenterPolicy()
     machine = machine_info()  # before the runs: the load average at start is the one that matters
     full_frames, cam, description = benchmark_frames(data, camera)
     tmp = tempfile.TemporaryDirectory(prefix="srnpose-bench-")

@@ -8,7 +8,9 @@
 The steps (locate, crop, network, recentre, decode) are :class:`srnpose.inference.frame_path.FramePath`'s,
 the engine that evaluation and training's validation run too; this module adds what a user of full
 frames needs around it: frame checks, mirrored sensors, timings and :class:`PoseResult`.
-``center_method="reference"`` searches the hand on every pixel instead of every 4th.
+Where the crops go (cube, centre rule, passes, the hand search's depth range and stride) is the
+:class:`~srnpose.data.centering.CenterPolicy`'s: ``CenterPolicy(stride=1)`` searches the hand on every
+pixel instead of every 4th.
 
 Conventions of a :class:`PoseResult`:
 
@@ -61,10 +63,6 @@ __all__ = [
     "smooth_result",
     "estimate_frames",
 ]
-
-# centre method -> the hand search's stride: "fast" (default, as in training) or every pixel
-CENTER_METHODS = {"fast": geometry.CENTER_STRIDE, "reference": 1}
-
 
 # --------------------------------------------------------------------------- results
 
@@ -141,15 +139,13 @@ class HandPoseEstimator:
         return self.engine.policy.passes - 1
 
     @classmethod
-    def from_model(cls, model, cube_mm: Any = 250.0, layout: str = "canonical", backend: str = "torch",
-                   onnx_path: str | Path | bytes | None = None, threads: int | None = None,
-                   center_method: str = "fast", refine: int = 0, center: str = "depth") -> HandPoseEstimator:
-        """Wrap an :class:`~srnpose.model.SRN`. ``backend="onnxruntime"`` exports it in memory
-        (or uses ``onnx_path``, e.g. an int8 file made from it)."""
-        if center_method not in CENTER_METHODS:
-            raise UserError(f"unknown centre method {center_method!r}; available: {', '.join(CENTER_METHODS)}")
-        policy = CenterPolicy.for_rule(center, cube_mm, passes=1 + int(refine), stride=CENTER_METHODS[center_method])
-        return cls(FramePath.from_model(model, policy, layout, backend, onnx_path, threads))
+    def from_model(cls, model, policy: CenterPolicy | None = None, layout: str = "canonical",
+                   backend: str = "torch", onnx_path: str | Path | bytes | None = None,
+                   threads: int | None = None) -> HandPoseEstimator:
+        """Wrap an :class:`~srnpose.model.SRN` with the crops of ``policy`` (None: ``CenterPolicy()``,
+        its defaults). ``backend="onnxruntime"`` exports it in memory (or uses ``onnx_path``, e.g. an
+        int8 file made from it)."""
+        return cls(FramePath.from_model(model, policy or CenterPolicy(), layout, backend, onnx_path, threads))
 
     @classmethod
     def from_checkpoint(cls, ckpt, backend: str = "torch", threads: int | None = None, center: str = "auto",

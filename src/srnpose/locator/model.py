@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from srnpose import geometry
-from srnpose.data.centering import FAR_MM, NEAR_MM
+from srnpose.data.centering import DEFAULT_CUBE_MM, FAR_MM, NEAR_MM
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
 from srnpose.model.resnet import BasicBlock, init_weights, make_layer
@@ -109,7 +109,7 @@ class LocatorConfig:
     near_mm: float = 0.0  # depth range mapped to [-1, 1]; beyond far_mm reads as missing (+1)
     far_mm: float = 2500.0  # a hand held up by a person 2.4 m away is still inside
     depth_offset_mm: float = 100.0  # scale of the depth head's offset behind the nearest surface
-    cube_mm: float = 250.0  # the refinement's cube (the crops' default cube)
+    cube_mm: float = DEFAULT_CUBE_MM  # the refinement's cube (the crop policy's default cube)
     # refine_center: the share of the cube it searches around the guess, and the furthest it may move it
     refine_margin: float = 0.6
     refine_accept_mm: float = 125.0
@@ -324,7 +324,7 @@ def decode_heatmap(logits: np.ndarray, depth_nrm: np.ndarray, surface: np.ndarra
     return peaks
 
 
-def refine_center(view: np.ndarray, intrinsics: Intrinsics, guess_uvd: np.ndarray, cube_mm: float = 250.0,
+def refine_center(view: np.ndarray, intrinsics: Intrinsics, guess_uvd: np.ndarray, cube_mm: float,
                   depth_unit_mm: float = 1.0, near_mm: float = NEAR_MM, far_mm: float = 2 * FAR_MM,
                   margin: float = LocatorConfig.refine_margin,
                   accept_mm: float | None = LocatorConfig.refine_accept_mm, stride: int = 2) -> np.ndarray | None:

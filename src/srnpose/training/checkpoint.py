@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from srnpose.data.centering import DEFAULT_CUBE_MM
 from srnpose.errors import UserError
 
 __all__ = [
@@ -71,7 +70,6 @@ class Checkpoint:
     model: Any  # srnpose.model.SRN, in eval mode
     model_config: Any  # srnpose.config.SRNConfig
     input_size: int  # crop side in pixels
-    cube_mm: float  # cube edge the model was trained with
     layout: str  # key of srnpose.hand.skeleton.LAYOUTS: the joint order of the model's outputs
     config: dict  # the full run config {model, data, train}
     path: Path  # the weights file that was loaded
@@ -83,6 +81,11 @@ class Checkpoint:
         from srnpose.data.centering import CenterPolicy
 
         return CenterPolicy.from_config(self.config)
+
+    @property
+    def cube_mm(self) -> float:
+        """The cube edge (mm) the model was trained with: its :attr:`policy`'s."""
+        return float(self.policy.cube[2])
 
     @property
     def refine(self) -> int:
@@ -474,6 +477,5 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     model.eval().to(device)
     data = config.get("data") or {}
     return Checkpoint(model=model, model_config=model_config, input_size=int(model_config.input_size),
-                      cube_mm=float(data.get("cube_mm") or DEFAULT_CUBE_MM),
                       layout=str(data.get("layout") or DEFAULT_LAYOUT),
                       config=config, path=weights)

@@ -267,7 +267,7 @@ def validate(run: _Run) -> list[float]:
     sums = [0.0] * (1 + m.num_stages)
     if run.val_records:
         engine = FramePath(TorchRunner(run.model), m.input_size, m.num_stages, m.num_joints,
-                           CenterPolicy.for_rule(d.center, d.cube_mm), d.layout or "canonical")
+                           CenterPolicy.from_config(run.cfg), d.layout or "canonical")
         first_crop = synthetic_first_crop(d.val_spec or d.spec, d.synth_engine)
         scores = score_estimates(estimate_records(engine, run.val_records, first_crop,
                                                   batch_size=max(run.cfg.train.batch_size, 16)), run.val_records)
