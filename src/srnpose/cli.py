@@ -16,11 +16,12 @@ from srnpose.errors import UserError
 # name -> (module, one-line help). Explicit, no registry.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("srnpose.commands.synth", "render a synthetic depth-hand dataset"),
-    "demo": ("srnpose.commands.demo", "train and evaluate an SRN on synthetic hands (the main job)"),
+    "demo": ("srnpose.commands.demo", "train and evaluate a small SRN on synthetic hands within --minutes"),
     "train": ("srnpose.commands.train", "train an SRN"),
     "evaluate": ("srnpose.commands.evaluate", "evaluate a checkpoint or published prediction files"),
     "info": ("srnpose.commands.info", "model summary (the shipped model unless told): parameters, GFLOPs, stages"),
-    "predict": ("srnpose.commands.predict", "estimate hand poses on full depth frames"),
+    "predict": ("srnpose.commands.predict",
+                "estimate hand poses on full depth frames (the main job; try: srnpose predict --sample --out DIR)"),
     "export": ("srnpose.commands.export", "export a checkpoint (default: the shipped model) to ONNX"),
     "benchmark": ("srnpose.commands.benchmark", "measure inference latency and FPS"),
     "live": ("srnpose.commands.live", "live capture from a depth camera"),

@@ -12,7 +12,8 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", metavar="DIR", help="run folder to create (default runs/demo)")
     parser.add_argument("--minutes", type=float, default=15.0, metavar="M",
-                        help="time budget for training plus evaluation (default 15)")
+                        help="time budget for training plus evaluation (default 15); the evaluation stops at "
+                             "the budget and says how many test frames it scored")
     parser.add_argument("--test-frames", type=int, default=500, metavar="N",
                         help="held-out synthetic test frames (default 500, fixed seed)")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=None,

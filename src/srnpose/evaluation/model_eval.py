@@ -12,6 +12,8 @@ format: one line per frame, u v d per joint; ``nan`` where no hand was found) an
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,19 @@ DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed r
 
 
 def load_test_records(data_spec: str, frames: int | None = None, synth_resolution=None,
-                      skip_bad: bool = False, centers: str | None = None, synth_engine: str = "v2") -> list:
+                      skip_bad: bool = False, centers: str | None = None, synth_engine: str = "v2",
+                      lazy: bool = False) -> Sequence:
     """Test records: ``synth`` = the fixed held-out synthetic set of ``synth_engine``; a dataset spec =
-    its test split."""
+    its test split. ``lazy``: the synthetic set as a :class:`~srnpose.synth.SynthDataset`, each frame
+    rendered when it is read (the same records: ``load_eval_records`` reads that dataset in order)."""
     from srnpose.data.sampling import load_eval_records
     from srnpose.training.run_config import SYNTH_TEST_SEED
 
+    if data_spec == "synth" and lazy:
+        from srnpose.synth import SynthDataset
+
+        return SynthDataset(frames or DEFAULT_SYNTH_TEST_FRAMES, seed=SYNTH_TEST_SEED, resolution=synth_resolution,
+                            engine=synth_engine)
     if data_spec == "synth":
         return load_eval_records("synth", frames or DEFAULT_SYNTH_TEST_FRAMES, SYNTH_TEST_SEED, synth_resolution,
                                  synth_engine=synth_engine)
@@ -76,6 +85,32 @@ def score_estimates(estimates: list, records: list, mapping: np.ndarray | None =
         pred_uvd = np.stack([xyz_to_uvd(x, r.intrinsics) for x, (_, r) in zip(pred_xyz, pairs)])
     pass_mm = [float(m) for m in np.linalg.norm(passes - gt_xyz[:, None], axis=-1).mean(axis=(0, 2))]
     return Scores(found, pred_uvd, pred_xyz, gt_xyz, pass_mm)
+
+
+def estimate_until(engine, records: Sequence, center: str, batch_size: int, intrinsics=None,
+                   deadline: float | None = None, progress: bool = False) -> tuple[list, list]:
+    """``(records done, their estimates)``: :func:`srnpose.inference.frame_path.estimate_records` one batch
+    at a time, each record read when its batch comes (a lazy synthetic set renders it then), with the
+    camera replaced by ``intrinsics`` when given. No batch starts after ``deadline`` (a
+    ``time.perf_counter()`` value), but the first always runs. Batches are the ones one call would make,
+    so the estimates are the same."""
+    from tqdm import tqdm
+
+    from srnpose.inference.frame_path import estimate_records
+
+    done: list = []
+    estimates: list = []
+    with tqdm(total=len(records), unit="frame", desc="evaluate", disable=not progress) as bar:
+        for start in range(0, len(records), batch_size):
+            if deadline is not None and done and time.perf_counter() >= deadline:
+                break
+            chunk = [records[i] for i in range(start, min(start + batch_size, len(records)))]
+            if intrinsics is not None:
+                chunk = [dataclasses.replace(r, intrinsics=intrinsics) for r in chunk]
+            estimates += estimate_records(engine, chunk, center, batch_size)
+            done += chunk
+            bar.update(len(chunk))
+    return done, estimates
 
 
 def _crop_box(joints_uv: np.ndarray, shape: tuple[int, int], margin: float = 0.35) -> tuple[int, int, int, int]:
@@ -148,7 +183,8 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
                         device: str = "cpu", center: str | None = None, overlays: int = 8,
                         skip_bad: bool = False, verbose: bool = True, records: list | None = None,
                         centers: str | None = None, refine: int | None = None,
-                        synth_engine: str | None = None) -> dict[str, Any]:
+                        synth_engine: str | None = None, deadline: float | None = None,
+                        progress: bool = False) -> dict[str, Any]:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
 
     Every frame goes through :class:`srnpose.inference.frame_path.FramePath`, the engine ``predict`` runs, with
@@ -160,7 +196,9 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``records``: evaluate these instead
     of loading. ``centers``: a refined-centre file for the test split. ``refine``: passes after the
     first (default: the checkpoint's policy, 1 for ``center=mixed``). ``synth_engine``: the engine of the
-    ``synth`` test set (default: the one the checkpoint trained on).
+    ``synth`` test set (default: the one the checkpoint trained on). ``deadline`` (a ``time.perf_counter()``
+    value): no batch of frames starts after it (the first always runs); the report's ``frames_total`` counts
+    the frames looked at and ``frames_planned`` the test set's. ``progress``: a progress bar over the frames.
     """
     from srnpose.data.centering import MAX_PASSES
     from srnpose.evaluation.protocol import (
@@ -171,7 +209,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     )
     from srnpose.geometry import Intrinsics
     from srnpose.hand.skeleton import LAYOUTS
-    from srnpose.inference.frame_path import FramePath, estimate_records
+    from srnpose.inference.frame_path import FramePath
     from srnpose.training.checkpoint import load_checkpoint
 
     center = center or "auto"
@@ -186,18 +224,20 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     synth_engine = synth_engine or data_cfg.get("synth_engine") or "v1"
     if records is None:
         records = load_test_records(data_spec, frames, data_cfg.get("synth_resolution"), skip_bad, centers,
-                                    synth_engine)
-    if not records:
+                                    synth_engine, lazy=True)
+    if not len(records):
         raise UserError(f"{data_spec}: no test frames")
+    K = None
     if intrinsics:
         try:
             K = Intrinsics.parse(intrinsics)
         except ValueError as exc:
             raise UserError(f"--intrinsics: {exc}") from None
-        records = [dataclasses.replace(r, intrinsics=K) for r in records]
+    planned = len(records)
+    records, estimates = estimate_until(engine, records, CENTER_MODES[center][0], batch_size, K, deadline,
+                                        progress)
     labels_layout, mapping, mapping_note = _joint_mapping(ck, data_spec, records)
-    scores = score_estimates(estimate_records(engine, records, CENTER_MODES[center][0], batch_size), records,
-                             mapping)
+    scores = score_estimates(estimates, records, mapping)
     if not scores.found.any():
         raise UserError(f"{data_spec}: no hand found in any of the {len(records)} test frames")
     found_records = [r for r, ok in zip(records, scores.found) if ok]
@@ -214,6 +254,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         "data": data_spec,
         **({"synth_engine": synth_engine} if data_spec == "synth" else {}),
         "frames_total": len(records),
+        "frames_planned": planned,  # more than frames_total when the deadline cut the test set short
         "hands_not_found": int((~scores.found).sum()),
         "center": center,
         "first_crop": CENTER_MODES[center][1],
