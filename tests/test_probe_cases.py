@@ -305,17 +305,19 @@ def test_a_binary_config_is_one_line(tmp_path, capsys):
     assert err[0].endswith(f"cannot read config {config}: not UTF-8 text (byte 16); a binary file?"), err
 
 
-def test_the_api_warns_once_about_metres_and_refuses_a_centre_50m_away():
+def test_the_api_warns_about_metres_on_every_such_frame_and_refuses_a_centre_50m_away():
     from srnpose.inference.estimator import HandPoseEstimator
     from srnpose.inference.frame_path import FrameError
 
     est = HandPoseEstimator.from_model(SRN.from_config(TINY))
     metres = np.full((240, 320), 0.6, np.float32)
-    with pytest.warns(UserWarning, match=r"^median depth is 0\.6 mm, too near for a depth camera: metres\? give depth_unit_mm=1000$"):
-        est.predict(metres, intrinsics="241,241,159.5,119.5")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # once per estimator
-        est.predict(metres, intrinsics="241,241,159.5,119.5")
+        warnings.simplefilter("error")  # a good frame: no warning
+        est.predict(np.full((240, 320), 600.0, np.float32), intrinsics="241,241,159.5,119.5")
+    for _ in range(2):  # after a good frame, and again on the next one: every frame that looks wrong
+        with pytest.warns(UserWarning, match=r"^median depth is 0\.6 mm, too near for a depth camera: metres\? "
+                                             r"give depth_unit_mm=1000$"):
+            est.predict(metres, intrinsics="241,241,159.5,119.5")
     with pytest.raises(FrameError, match=r"^center_uvd depth 50000 mm is outside any depth camera's range"):
         est.predict(np.full((240, 320), 600.0, np.float32), intrinsics="241,241,159.5,119.5",
                     center_uvd=(160, 120, 50000))

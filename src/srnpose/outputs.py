@@ -268,6 +268,9 @@ class OutputFolder:
         self._current: Path | None = None  # the file staged last (named when a write fails)
         self.done = False
 
+    def __fspath__(self) -> str:  # where it writes, for code that wants the folder as a path
+        return os.fspath(self.path)
+
     def final(self, name: str | Path) -> Path:
         """Where ``name`` (relative to the folder) lands."""
         return self.path / name
@@ -483,17 +486,39 @@ def check_file_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | N
 
 # --------------------------------------------------------------------------- who owns what
 
-# the files that say which command wrote a folder, checked in this order (a demo run holds a report too)
+def _pose_config(folder: Path) -> bool:
+    """Whether ``folder`` (or its ``last/``/``best/``) holds a pose model's run config: an SRN ``model``
+    section. A locator's folder may hold checkpoints too; its config has no stages."""
+    import yaml
+
+    for path in (folder / "config.yaml", folder / "last" / "config.yaml", folder / "best" / "config.yaml"):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        model = data.get("model") if isinstance(data, dict) else None
+        if isinstance(model, dict) and "num_stages" in model:
+            return True
+    return False
+
+
+def _is_run(p: Path) -> bool:
+    return (any((p / n).is_dir() for n in ("last", "best", "last.tmp", "last.prev")) or (p / "metrics.csv").is_file()) \
+        and _pose_config(p)
+
+
+# the files that say which command wrote a folder, checked in this order (a demo run holds a report too,
+# a run with a locator attached holds the locator's files)
 FOLDER_KINDS: tuple[tuple[str, Callable[[Path], bool]], ...] = (
-    ("a training run", lambda p: (p / "last").is_dir() or (p / "best").is_dir() or (p / "last.tmp").is_dir()
-     or ((p / "config.yaml").is_file() and (p / "metrics.csv").is_file())),
-    ("a checkpoint folder", lambda p: (p / "model.safetensors").is_file() and (p / "config.yaml").is_file()),
-    ("a hand locator's folder", lambda p: (p / "locator.safetensors").is_file() or (p / "locator.yaml").is_file()
-     or (p / "locator_state").is_dir()),
+    ("a pose model's training run", _is_run),
+    ("a pose model's checkpoint folder", lambda p: (p / "model.safetensors").is_file() and _pose_config(p)),
+    ("a hand locator's folder", lambda p: any((p / n).exists() for n in ("locator.safetensors", "locator.yaml",
+                                                                         "locator_train.pt"))),
     ("a predict output folder", lambda p: (p / "predictions.jsonl").is_file()),
     ("a synthetic dataset", lambda p: (p / "meta.json").is_file() and (p / "labels.txt").is_file()),
     ("an evaluation report", lambda p: (p / "report.json").is_file() and (p / "summary.md").is_file()),
 )
+RUN_KIND, CHECKPOINT_KIND, LOCATOR_KIND, PREDICT_KIND, SYNTH_KIND, REPORT_KIND = (k for k, _ in FOLDER_KINDS)
 
 
 def folder_kind(path: str | Path) -> str | None:

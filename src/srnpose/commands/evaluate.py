@@ -75,7 +75,7 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         raise UserError("give --data SPEC (e.g. synth, nyu:DIR): the test data for --checkpoint RUN or, without "
                         "it, the shipped model; or compare files with --predictions NAME=FILE --labels FILE")
     from srnpose.evaluation import model_eval as evaluate_run
-    from srnpose.training.lock import check_out_dir
+    from srnpose.outputs import output_folder
 
     if args.checkpoint is None:  # the shipped model: never write into the package
         from srnpose.weights import release_dir
@@ -83,10 +83,10 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         if not args.out:
             raise UserError("--out DIR: where to write the shipped model's evaluation (or give --checkpoint RUN)")
         args.checkpoint = str(release_dir())
-    out_dir = Path(args.out) if args.out else Path(args.checkpoint) / "eval"
+    out_dir = args.out if args.out is not None else Path(args.checkpoint) / "eval"
     if not Path(args.checkpoint).exists():  # named as the checkpoint, not as a folder we cannot create
         raise UserError(f"checkpoint {args.checkpoint}: no such file or folder")
-    check_out_dir(out_dir, "--out")
+    out_dir = _check_out(out_dir)
     opts = {}
     if args.dataset:
         opts["dataset"] = args.dataset
@@ -100,8 +100,26 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["refine"] = args.refine
     if args.synth_engine:
         opts["synth_engine"] = args.synth_engine
-    evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, out_dir, **opts)
+    with output_folder(out_dir) as files:  # staged, renamed into place at the end; a failure leaves no folder
+        evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, files, **opts)
     return 0
+
+
+def _check_out(out) -> Path:
+    """``--out`` checked before anything is read: not empty, not a file, creatable, and not another
+    command's folder (a training run or checkpoint folder takes its evaluation)."""
+    from srnpose.outputs import (
+        CHECKPOINT_KIND,
+        REPORT_KIND,
+        RUN_KIND,
+        check_folder_target,
+        refuse_foreign_folder,
+    )
+
+    out = check_folder_target(out, "--out")
+    refuse_foreign_folder(out, "--out", (None, REPORT_KIND, RUN_KIND, CHECKPOINT_KIND),
+                          "give evaluate a folder of its own")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,12 +157,13 @@ def run(args: argparse.Namespace) -> int:
 
         raise UserError(f"give --dataset ({', '.join(DATASET_INTRINSICS)}) or --intrinsics fx,fy,cx,cy")
 
-    from srnpose.training.lock import check_out_dir
+    from srnpose.outputs import output_folder
 
-    check_out_dir(args.out, "--out")  # before the files are read: a bad --out fails first, in one line
+    _check_out(args.out)  # before the files are read: a bad --out fails first, in one line
     report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)
     num_joints = len(next(iter(report["methods"].values()))["per_joint_mm"])
-    paths = write_report(args.out, report, joint_names_for(args.dataset, num_joints))
+    with output_folder(args.out) as files:
+        paths = write_report(files, report, joint_names_for(args.dataset, num_joints))
     used = intrinsics or get_dataset_intrinsics(args.dataset)
     print(f"{report['dataset']}: {report['frames']} frames, {num_joints} joints, "
           f"intrinsics fx={used.fx} fy={used.fy} cx={used.cx} cy={used.cy}")

@@ -33,6 +33,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     attach.add_argument("run", metavar="RUN", help="a run folder or a checkpoint folder")
 
 
+def _check_out(text: str) -> None:
+    """A locator trains in a folder of its own (or resumes there): a pose model's run or checkpoint folder,
+    or another command's folder, is refused; attaching a locator to a run is ``locator attach``'s."""
+    from srnpose.outputs import (
+        CHECKPOINT_KIND,
+        LOCATOR_KIND,
+        RUN_KIND,
+        check_folder_target,
+        folder_kind,
+        refuse_foreign_folder,
+    )
+
+    out = check_folder_target(text, "--out")
+    hint = "train the locator in a folder of its own"
+    if folder_kind(out) in (RUN_KIND, CHECKPOINT_KIND):
+        hint += f", then attach it: srnpose locator attach LOCATOR_DIR {out}"
+    refuse_foreign_folder(out, "--out", (None, LOCATOR_KIND), hint)
+
+
 def run(args: argparse.Namespace) -> int:
     from srnpose.locator.model import attach_locator, export_locator_onnx, load_locator
 
@@ -48,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--minutes", args.minutes), ("--steps", args.steps), ("--batch", args.batch)):
         if value is not None and value <= 0:
             raise UserError(f"{flag} must be positive, got {value}")
+    _check_out(args.out)
     out = train_locator(args.steps or 10 ** 9, args.batch, args.out, seed=args.seed,
                         time_budget_s=None if args.minutes is None else 60.0 * args.minutes, workers=args.workers)
     if args.onnx:

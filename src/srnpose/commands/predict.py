@@ -87,10 +87,10 @@ def _camera(args: argparse.Namespace):
 
 def _check_out(text: str):
     """``--out`` checked before anything is loaded: not empty, not a file, not another command's folder."""
-    from srnpose.outputs import check_folder_target, refuse_foreign_folder
+    from srnpose.outputs import PREDICT_KIND, check_folder_target, refuse_foreign_folder
 
     out = check_folder_target(text, "--out")
-    refuse_foreign_folder(out, "--out", (None, "a predict output folder"), "give predict a folder of its own")
+    refuse_foreign_folder(out, "--out", (None, PREDICT_KIND), "give predict a folder of its own")
     return out
 
 

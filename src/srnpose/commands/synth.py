@@ -104,7 +104,7 @@ def _check_out_dir(text: str, overwrite: bool = False):
     """``--out`` checked before anything is rendered (created when the dataset is written, and removed
     again if synth fails)."""
     from srnpose.errors import UserError
-    from srnpose.outputs import check_folder_target, out_path, refuse_foreign_folder
+    from srnpose.outputs import SYNTH_KIND, check_folder_target, out_path, refuse_foreign_folder
 
     out = out_path(text, "--out")
     if out.exists() and not out.is_dir():
@@ -117,7 +117,7 @@ def _check_out_dir(text: str, overwrite: bool = False):
         # an earlier run's frames would stay beside the new labels: refuse, as train refuses a run folder
         raise UserError(f"--out: {out} is not empty; add --overwrite to write over it or choose a new folder")
     # --overwrite replaces a synthetic dataset, never another command's folder
-    refuse_foreign_folder(out, "--out", (None, "a synthetic dataset"), "synth writes datasets only")
+    refuse_foreign_folder(out, "--out", (None, SYNTH_KIND), "synth writes datasets only")
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from srnpose.errors import UserError
+from srnpose.outputs import writing
 
 __all__ = ["DEFAULT_SYNTH_TEST_FRAMES", "Scores", "score_estimates", "evaluate_checkpoint", "load_test_records",
            "overlay_grid"]
@@ -267,19 +268,21 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         "joints_compared": list(LAYOUTS[labels_layout].joint_names) if labels_layout in LAYOUTS else None,
         "joint_mapping": mapping_note,
     }
-    out = Path(out_dir)
     layout = LAYOUTS.get(dataset or labels_layout)
     joint_count = scores.pred_xyz.shape[2]
     names = tuple(layout.joint_names) if layout is not None and len(layout.joint_names) == joint_count else None
-    paths = write_report(out, report, names)
-    every = np.full((len(records),) + scores.pred_uvd.shape[2:], np.nan)  # one line per frame, NaN: no hand
-    every[scores.found] = scores.pred_uvd[:, -1]
-    paths["predictions"] = write_predictions_txt(out / "predictions.txt", every)
-    if overlays > 0 and labels_layout in LAYOUTS:
-        from srnpose.viz import save_png
+    with writing(out_dir) as files:  # every file staged, renamed into place together
+        paths = write_report(files, report, names)
+        every = np.full((len(records),) + scores.pred_uvd.shape[2:], np.nan)  # one line per frame, NaN: no hand
+        every[scores.found] = scores.pred_uvd[:, -1]
+        write_predictions_txt(files.stage("predictions.txt"), every)
+        paths["predictions"] = files.final("predictions.txt")
+        if overlays > 0 and labels_layout in LAYOUTS:
+            from srnpose.viz import save_png
 
-        paths["overlays"] = out / "overlays.png"
-        save_png(paths["overlays"], overlay_grid(found_records, scores.pred_uvd[:, -1], labels_layout, overlays))
+            paths["overlays"] = files.final("overlays.png")
+            save_png(files.stage("overlays.png"),
+                     overlay_grid(found_records, scores.pred_uvd[:, -1], labels_layout, overlays))
     if verbose:
         missed = f"; no hand found in {report['hands_not_found']}" if report["hands_not_found"] else ""
         print(f"{data_spec}: {report['frames']} of {len(records)} frames scored{missed}; checkpoint {ck.path}")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.evaluation.metrics import DEFAULT_THRESHOLDS_MM, auc
+from srnpose.outputs import atomic_path
 
 __all__ = ["plot_success_curves", "plot_per_joint"]
 
@@ -54,8 +55,11 @@ def plot_success_curves(curves: Mapping[str, Sequence[float]], path: str | Path,
     ax.legend(loc="lower right", fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # a temporary name beside it, renamed when complete
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -97,6 +101,9 @@ def plot_per_joint(per_joint_mm: Mapping[str, Sequence[float]], joint_names: Seq
     ax.legend(fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # a temporary name beside it, renamed when complete
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return path

@@ -30,6 +30,7 @@ from srnpose.errors import UserError
 from srnpose.evaluation import metrics
 from srnpose.geometry import Intrinsics, uvd_to_xyz
 from srnpose.hand.skeleton import LAYOUTS
+from srnpose.outputs import OutputFolder, atomic_path, writing
 
 __all__ = [
     "DATASET_INTRINSICS",
@@ -139,8 +140,8 @@ def write_predictions_txt(path: str | Path, pred_uvd: np.ndarray) -> Path:
     if pred.ndim != 3 or pred.shape[-1] != 3:
         raise ValueError(f"expected predictions of shape (N, J, 3), got {pred.shape}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, pred.reshape(pred.shape[0], -1), fmt="%.4f", delimiter=" ")  # (N, 3J)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, pred.reshape(pred.shape[0], -1), fmt="%.4f", delimiter=" ")  # (N, 3J)
     return path
 
 
@@ -252,14 +253,15 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any],
     Works for the multi-method report of :func:`compare_methods` and for a single-model report (extra keys
     such as ``stages`` are kept in the JSON). Plots are made for the rows that carry the needed metrics.
     """
+    with writing(out_dir) as files:  # staged, renamed into place together: a failure leaves the old report
+        return _write_report(files, report, joint_names)
+
+
+def _write_report(files: OutputFolder, report: Mapping[str, Any], joint_names: Sequence[str] | None) -> dict[str, Path]:
     from srnpose.evaluation.plots import plot_per_joint, plot_success_curves
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {kind: out / name for kind, name in REPORT_FILES.items()}
-    with open(paths["report"], "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
-        f.write("\n")
+    paths = {kind: files.final(name) for kind, name in REPORT_FILES.items()}
+    files.write_text(REPORT_FILES["report"], json.dumps(report, indent=2) + "\n")
 
     rows = report_methods(report)
     dataset = report.get("dataset", "")
@@ -267,12 +269,12 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any],
     curves = {n: m["success_rate_max_frame"] for n, m in rows.items() if "success_rate_max_frame" in m}
     if curves:
         means = {n: m["mean_error_mm"] for n, m in rows.items() if "mean_error_mm" in m}
-        plot_success_curves(curves, paths["success_curves"], mean_errors_mm=means, title=title)
+        plot_success_curves(curves, files.stage(REPORT_FILES["success_curves"]), mean_errors_mm=means, title=title)
     else:
         del paths["success_curves"]
     per_joint = {n: m["per_joint_mm"] for n, m in rows.items() if "per_joint_mm" in m}
     if per_joint:
-        plot_per_joint(per_joint, joint_names, paths["per_joint"], title=title)
+        plot_per_joint(per_joint, joint_names, files.stage(REPORT_FILES["per_joint"]), title=title)
     else:
         del paths["per_joint"]
 
@@ -285,5 +287,5 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any],
               "- success rate: fraction of frames whose maximum joint error is <= tau; "
               "AUC: trapezoid mean of that curve over tau = 0..80 mm", "", format_table(report), ""]
     lines += [f"![{kind}]({p.name})" for kind, p in paths.items() if p.suffix == ".png"]
-    paths["summary"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+    files.write_text(REPORT_FILES["summary"], "\n".join(lines) + "\n")
     return paths

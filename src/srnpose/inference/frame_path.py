@@ -119,6 +119,9 @@ def resolve_frame_camera(intrinsics: Any = None, depth_unit_mm: float | None = N
             if not FOCAL_RANGE_PX[0] <= abs(f) <= FOCAL_RANGE_PX[1]:
                 raise UserError(f"intrinsics: {name}={f:g} px is not a depth camera's focal length "
                                 f"(expected {FOCAL_RANGE_PX[0]:g} to {FOCAL_RANGE_PX[1]:g} px in magnitude)")
+        if intrinsics.fx < 0:  # it would mirror x without a word; the flip has its own setting
+            raise UserError(f"intrinsics: fx={intrinsics.fx:g} px is negative: frames flipped left-right take a "
+                            "positive fx and mirrored=True (--mirrored on the command line)")
         base = FrameCamera(intrinsics, base.depth_unit_mm, base.mirrored, None, base.name)
     unit = base.depth_unit_mm if depth_unit_mm is None else float(depth_unit_mm)
     if not (np.isfinite(unit) and unit > 0):

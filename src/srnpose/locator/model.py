@@ -449,21 +449,19 @@ class Locator:
 def save_locator(model: HandLocator, folder: str | Path, train: dict | None = None) -> Path:
     """Write ``folder/locator.safetensors`` (the weights; the config in its metadata too) and
     ``folder/locator.yaml`` (``locator:`` the :class:`LocatorConfig`, ``train:`` a training summary).
-    Each file is written to a temporary name first, then renamed. Returns ``folder``."""
-    from safetensors.torch import save_file
+    Both files are written to temporary names first and renamed together (:mod:`srnpose.outputs`): a
+    failure, a full disk included, leaves the folder as it was. Returns ``folder``."""
+    from safetensors.torch import save
 
     from srnpose.config import save_yaml, to_dict
+    from srnpose.outputs import writing
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    tmp = folder / (WEIGHTS_FILE + ".tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", "srnpose_locator": json.dumps(to_dict(model.config))})
-    tmp.replace(folder / WEIGHTS_FILE)
-    tmp = folder / (CONFIG_FILE + ".tmp")
-    save_yaml({"locator": to_dict(model.config), "train": dict(train or {})}, tmp)
-    tmp.replace(folder / CONFIG_FILE)
-    return folder
+    data = save(tensors, metadata={"format": "pt", "srnpose_locator": json.dumps(to_dict(model.config))})
+    with writing(folder) as files:
+        files.write_bytes(WEIGHTS_FILE, data)
+        save_yaml({"locator": to_dict(model.config), "train": dict(train or {})}, files.stage(CONFIG_FILE))
+    return Path(folder)
 
 
 def _has_locator(folder: Path) -> bool:
@@ -494,10 +492,11 @@ def attach_locator(locator_dir: str | Path, run: str | Path) -> Path:
         raise UserError(f"{run}: not a folder (give a run folder or a checkpoint folder)")
     if not ((run / "best").is_dir() or (run / "last").is_dir() or (run / "model.safetensors").is_file()):
         raise UserError(f"{run}: not a run or checkpoint folder (no best/, last/ or model.safetensors)")
-    for name in (WEIGHTS_FILE, CONFIG_FILE):
-        tmp = run / (name + ".tmp")
-        shutil.copyfile(src / name, tmp)
-        tmp.replace(run / name)
+    from srnpose.outputs import writing
+
+    with writing(run) as files:  # both files renamed into place together
+        for name in (WEIGHTS_FILE, CONFIG_FILE):
+            shutil.copyfile(src / name, files.stage(name))
     return run
 
 
@@ -533,13 +532,13 @@ def export_locator_onnx(model: HandLocator, path: str | Path | None = None, opse
     require_extra("onnx")
     model = model.eval()
     x = torch.zeros(1, 1, *model.config.input_hw)
-    target: Any = io.BytesIO() if path is None else Path(path)
-    if path is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(model, (x,), target if path is None else str(target), input_names=["input"],
+    from srnpose.outputs import write_bytes
+
+    buffer = io.BytesIO()
+    torch.onnx.export(model, (x,), buffer, input_names=["input"],
                       output_names=["heatmap", "depth", "presence"], opset_version=opset,
                       dynamic_axes={"input": {0: "batch"}}, dynamo=False)
-    return target.getvalue() if path is None else target
+    return buffer.getvalue() if path is None else write_bytes(path, buffer.getvalue())  # renamed when complete
 
 
 def evaluate_centers(predicted_uvd: Sequence[np.ndarray | None], target_uvd: Sequence[np.ndarray],
