@@ -22,7 +22,7 @@ def _sequence(seed: int, frames: int, left: bool):
     for _ in range(frames):
         pose, _ = sample_pose(rng)
         pose = hm.HandPose(pose.chain_deg, pose.wrist_deg, 0.4)  # one palm arch: part of the shape here
-        j, _ = hm.forward_kinematics(shape, pose)
+        j = hm.forward_kinematics(shape, pose)
         rot = hm.rot_x(rng.uniform(-80, 80)) @ hm.rot_y(rng.uniform(-80, 80)) @ hm.rot_z(rng.uniform(-180, 180))
         joints.append((hm.mirror_x(j) if left else j) @ rot.T + rng.uniform(-200, 200, 3) + [0, 0, 700])
         angles.append(pose.chain_deg)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from srnpose.hand import kinematics as hm
-from srnpose.hand.ik import ANGLE_NAMES, fit_pose, fit_poses, forward_kinematics_batch, joint_angles_dict
+from srnpose.hand.ik import ANGLE_NAMES, _chain_local, fit_pose, fit_poses, joint_angles_dict
 from srnpose.hand.skeleton import convert
 from srnpose.synth.poses import LIMITS_DEG, load_pose_prior, prior_chain, sample_pose
 
@@ -18,15 +18,29 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     return q if np.linalg.det(q) > 0 else -q
 
 
-def test_batched_forward_kinematics_matches_the_hand_model():
+def test_one_forward_pass_batched_as_per_hand_and_the_solver_s_chains_agree():
+    """kinematics.forward_kinematics_batch is the one forward pass: a batch gives exactly each hand's
+    joints (the synthetic engine runs it per hand), and the chain model the IK solve fits
+    (ik._chain_local, closed form) places the same joints through the rest frames."""
     rng = np.random.default_rng(0)
-    for _ in range(5):
-        shape = hm.sample_shape(rng)
+    shapes, poses = [], []
+    for _ in range(6):
+        shapes.append(hm.sample_shape(rng))
         pose, _ = sample_pose(rng)
-        joints, _ = hm.forward_kinematics(shape, pose)
-        batch = forward_kinematics_batch(shape.base_xyz_mm[None], shape.bone_length_mm[None], pose.chain_deg[None],
-                                         np.array([pose.cup]))
-        np.testing.assert_allclose(batch[0], joints, atol=1e-9)
+        poses.append(hm.HandPose(pose.chain_deg, pose.wrist_deg, float(rng.uniform(0.0, 1.0))))
+    base = np.stack([s.base_xyz_mm for s in shapes]).reshape(2, 3, 5, 3)
+    length = np.stack([s.bone_length_mm for s in shapes]).reshape(2, 3, 5, 3)
+    angles = np.stack([p.chain_deg for p in poses]).reshape(2, 3, 5, 4)
+    cup = np.array([p.cup for p in poses]).reshape(2, 3)
+    batch = hm.forward_kinematics_batch(base, length, angles, cup)  # (2, 3, 21, 3)
+    assert batch.shape == (2, 3, 21, 3)
+    for i, (shape, pose) in enumerate(zip(shapes, poses)):
+        np.testing.assert_array_equal(batch.reshape(6, 21, 3)[i], hm.forward_kinematics(shape, pose))
+    joints = batch.reshape(6, 21, 3)
+    lifted = joints[:, hm.CHAIN_JOINTS[:, 0]]  # (6, 5, 3) chain bases, cup lift included
+    local = _chain_local(angles.reshape(6, 5, 4), length.reshape(6, 5, 3))  # (6, 5, 3, 3)
+    via_rest = local @ hm.rest_frames(cup.reshape(6)).swapaxes(-1, -2) + lifted[:, :, None]
+    np.testing.assert_allclose(via_rest, joints[:, hm.CHAIN_JOINTS[:, 1:]], atol=1e-9)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -38,7 +52,7 @@ def test_round_trip_recovers_pose_frame_and_handedness(seed):
     assert np.linalg.det(rot) > 0
     trans = rng.uniform(-300.0, 300.0, size=3) + [0.0, 0.0, 600.0]
     left = seed % 2 == 1
-    joints_h, _ = hm.forward_kinematics(shape, pose)
+    joints_h = hm.forward_kinematics(shape, pose)
     given = (hm.mirror_x(joints_h) if left else joints_h) @ rot.T + trans
 
     fit = fit_pose(given)
@@ -51,7 +65,7 @@ def test_round_trip_recovers_pose_frame_and_handedness(seed):
     np.testing.assert_allclose(fit.translation, trans, atol=1e-6)
     np.testing.assert_allclose(fit.shape.bone_length_mm, shape.bone_length_mm, atol=1e-6)
     # the fit's own parts rebuild its skeleton through the hand model
-    rebuilt, _ = hm.forward_kinematics(fit.shape, fit.pose)
+    rebuilt = hm.forward_kinematics(fit.shape, fit.pose)
     rebuilt = (hm.mirror_x(rebuilt) if fit.mirrored else rebuilt) @ fit.rotation.T + fit.translation
     np.testing.assert_allclose(rebuilt, fit.joints_xyz, atol=1e-6)
 

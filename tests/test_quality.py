@@ -125,7 +125,7 @@ def test_bone_ranges_cover_the_nominal_hand_in_every_layout():
 
     shape = hm.nominal_shape()
     pose, _ = sample_pose(np.random.default_rng(1), "open")
-    joints = hm.forward_kinematics(shape, pose)[0]
+    joints = hm.forward_kinematics(shape, pose)
     for name in skeleton.LAYOUTS:
         rng = quality.bone_length_range_mm(name)
         assert rng.shape == (len(skeleton.get_layout(name).bones), 2) and np.all(rng[:, 0] < rng[:, 1])

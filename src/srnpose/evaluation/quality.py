@@ -317,7 +317,7 @@ def _kinematic_canonical_joints(samples: int = 2000, seed: int = 0) -> np.ndarra
         shape = hm.HandShape(shape.base_xyz_mm * k, shape.bone_length_mm * k, shape.radius_mm, shape.palm_scale,
                              shape.forearm_radius_mm, shape.length_mm * k)
         pose, _ = sample_pose(rng)
-        out[i] = hm.forward_kinematics(shape, pose)[0]
+        out[i] = hm.forward_kinematics(shape, pose)
     return out
 
 

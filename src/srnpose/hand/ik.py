@@ -41,12 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from srnpose.hand import kinematics as hm
+from srnpose.hand.kinematics import CHAIN_JOINTS as _CHAIN_JOINTS
+from srnpose.hand.kinematics import CUP_BASE_Z_MM, forward_kinematics_batch, rest_frames
 from srnpose.synth.poses import LIMITS_DEG
-
-# Mirrors the literals of hand_model.forward_kinematics (tests compare the two forward passes):
-# the cup lifts the chain bases palmar (mm, z) and changes the fingers' splay (deg), per chain.
-CUP_BASE_Z_MM = np.array([0.0, 0.0, 3.0, 8.0, 14.0])
-CUP_SPLAY_DEG = np.array([0.0, -4.0, 0.0, 4.0, 10.0])
 
 # Names of the (5, 4) chain angles of HandPose.chain_deg, and of its wrist angles.
 ANGLE_NAMES: tuple[tuple[str, str, str, str], ...] = (
@@ -57,7 +54,6 @@ ANGLE_NAMES: tuple[tuple[str, str, str, str], ...] = (
 WRIST_ANGLE_NAMES = ("wrist_flexion", "wrist_radial_deviation")
 
 _FINGER_MCP = np.array([5, 9, 13, 17])  # canonical index of the index..little MCPs
-_CHAIN_JOINTS = np.arange(1, 21).reshape(5, 4)  # canonical index of (base, 2nd, 3rd, tip) per chain
 _ABDUCTION_PULL = 0.005  # mm of residual per degree of abduction (see step 4 of the module docstring)
 _PALM_START_ITERATIONS = 10
 _PALM_ITERATIONS = 20
@@ -112,50 +108,22 @@ class IKBatch:
                      float(self.residual_mm[i]), self.joints_xyz[i].copy())
 
 
-# --------------------------------------------------------------------------- batched forward pass
-
-def _rot_z(deg: np.ndarray) -> np.ndarray:
-    """(...,) degrees -> (..., 3, 3) rotations about z."""
-    a = np.deg2rad(deg)
-    c, s, z, o = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
-    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
-
-
-def rest_frames(cup: np.ndarray) -> np.ndarray:
-    """(N,) cup -> (N, 5, 3, 3): each chain's frame before its own angles (thumb rest, finger splay)."""
-    cup = np.asarray(cup, dtype=np.float64)
-    frames = _rot_z(-hm.SPLAY_DEG - cup[:, None] * CUP_SPLAY_DEG)  # (N, 5, 3, 3)
-    frames[:, 0] = hm.THUMB_REST
-    return frames
-
+# --------------------------------------------------------------------------- the solver's chain model
 
 def _chain_local(angles_deg: np.ndarray, length_mm: np.ndarray) -> np.ndarray:
     """Joints 2-4 of chains in their rest frames, base at 0: angles (..., 4), lengths (..., 3) -> (..., 3, 3).
 
-    ``rot_z(-a1) @ rot_x(a0)`` then flexions ``a2``, ``a3`` about the same axis: bone k points along
-    ``(-sin b cos P_k, cos b cos P_k, sin P_k)`` with ``b = -a1`` and ``P_k`` the summed flexions."""
+    The chain of :func:`~srnpose.hand.kinematics.forward_kinematics_batch` in closed form, the model the
+    chain solve fits with its analytic Jacobian (:func:`_chain_jacobian`); tests/test_ik.py checks it
+    against the forward pass. ``rot_z(-a1) @ rot_x(a0)`` then flexions ``a2``, ``a3`` about the same
+    axis: bone k points along ``(-sin b cos P_k, cos b cos P_k, sin P_k)`` with ``b = -a1`` and ``P_k``
+    the summed flexions."""
     a = np.deg2rad(angles_deg)
     b = -a[..., 1]
     phi = np.cumsum(np.stack([a[..., 0], a[..., 2], a[..., 3]], -1), axis=-1)  # (..., 3)
     cphi = np.cos(phi)
     dirs = np.stack([-np.sin(b)[..., None] * cphi, np.cos(b)[..., None] * cphi, np.sin(phi)], -1)  # (..., 3, 3)
     return np.cumsum(dirs * length_mm[..., None], axis=-2)
-
-
-def forward_kinematics_batch(base_xyz_mm: np.ndarray, bone_length_mm: np.ndarray, chain_deg: np.ndarray,
-                             cup: np.ndarray) -> np.ndarray:
-    """Batched :func:`~srnpose.hand.kinematics.forward_kinematics`: canonical joints (N, 21, 3), hand frame.
-
-    base_xyz_mm (N, 5, 3), bone_length_mm (N, 5, 3), chain_deg (N, 5, 4), cup (N,)."""
-    n = len(chain_deg)
-    base = np.array(base_xyz_mm, dtype=np.float64)
-    base[..., 2] += np.asarray(cup)[:, None] * CUP_BASE_Z_MM
-    local = _chain_local(np.asarray(chain_deg, dtype=np.float64), np.asarray(bone_length_mm, np.float64))
-    chain = local @ rest_frames(cup).swapaxes(-1, -2) + base[:, :, None]  # (N, 5, 3, 3)
-    joints = np.zeros((n, 21, 3))
-    joints[:, _CHAIN_JOINTS[:, 0]] = base
-    joints[:, _CHAIN_JOINTS[:, 1:]] = chain
-    return joints
 
 
 # --------------------------------------------------------------------------- solver pieces

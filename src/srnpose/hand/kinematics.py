@@ -134,28 +134,70 @@ class HandPose:
     cup: float = 0.0
 
 
-def forward_kinematics(shape: HandShape, pose: HandPose) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Canonical joints (21, 3) in the hand frame and, per chain, its 3 bone frames (3, 3, 3)."""
-    joints = np.zeros((21, 3))
-    frames = []
-    cup = pose.cup
-    for f in range(5):
-        base = shape.base_xyz_mm[f].copy()
-        a0, a1, a2, a3 = pose.chain_deg[f]
-        if f == 0:
-            r0 = THUMB_REST @ rot_z(-a1) @ rot_x(a0)  # abduction about the thumb's palmar axis, then flexion
-        else:
-            base[2] += cup * (0.0, 0.0, 3.0, 8.0, 14.0)[f]  # arch: ring and little come forward
-            r0 = rot_z(-SPLAY_DEG[f] - a1 - cup * (0.0, -4.0, 0.0, 4.0, 10.0)[f]) @ rot_x(a0)
-        r1 = r0 @ rot_x(a2)
-        r2 = r1 @ rot_x(a3)
-        lengths = shape.bone_length_mm[f]
-        p1 = base + r0[:, 1] * lengths[0]
-        p2 = p1 + r1[:, 1] * lengths[1]
-        p3 = p2 + r2[:, 1] * lengths[2]
-        joints[1 + 4 * f: 5 + 4 * f] = (base, p1, p2, p3)
-        frames.append(np.stack([r0, r1, r2]))
-    return joints, frames
+# The cup (HandPose.cup in [0, 1]) arches the palm: per chain, it lifts the base palmar (mm, z) and
+# changes the finger's splay (deg).
+CUP_BASE_Z_MM = np.array([0.0, 0.0, 3.0, 8.0, 14.0])
+CUP_SPLAY_DEG = np.array([0.0, -4.0, 0.0, 4.0, 10.0])
+CHAIN_JOINTS = np.arange(1, 21).reshape(5, 4)  # canonical index of (base, 2nd, 3rd, tip) per chain
+
+
+def _rot_x_batch(deg: np.ndarray) -> np.ndarray:
+    """(...,) degrees -> (..., 3, 3): :func:`rot_x` of each, entry for entry."""
+    a = np.deg2rad(deg)
+    c, s, z, o = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
+    return np.stack([np.stack([o, z, z], -1), np.stack([z, c, -s], -1), np.stack([z, s, c], -1)], -2)
+
+
+def _rot_z_batch(deg: np.ndarray) -> np.ndarray:
+    """(...,) degrees -> (..., 3, 3): :func:`rot_z` of each, entry for entry."""
+    a = np.deg2rad(deg)
+    c, s, z, o = np.cos(a), np.sin(a), np.zeros_like(a), np.ones_like(a)
+    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
+
+
+def rest_frames(cup: np.ndarray) -> np.ndarray:
+    """(...,) cup -> (..., 5, 3, 3): each chain's frame before its own angles (the thumb's rest frame,
+    the fingers' splay with the cup's)."""
+    cup = np.asarray(cup, dtype=np.float64)
+    frames = _rot_z_batch(-SPLAY_DEG - cup[..., None] * CUP_SPLAY_DEG)  # (..., 5, 3, 3)
+    frames[..., 0, :, :] = THUMB_REST
+    return frames
+
+
+def forward_kinematics_batch(base_xyz_mm: np.ndarray, bone_length_mm: np.ndarray, chain_deg: np.ndarray,
+                             cup: np.ndarray) -> np.ndarray:
+    """The hand's forward kinematics, batched: canonical joints (..., 21, 3) in the hand frame.
+
+    base_xyz_mm (..., 5, 3) chain bases before the cup's lift, bone_length_mm (..., 5, 3), chain_deg
+    (..., 5, 4) (:class:`HandPose`), cup (...). Per chain, the base rotation ``rot_z(-splay - a1) @
+    rot_x(a0)`` (the thumb's: ``THUMB_REST @ rot_z(-a1) @ rot_x(a0)``: abduction about its palmar axis,
+    then flexion), then flexions ``a2``, ``a3`` about the same axis; each bone runs along its frame's
+    ``y``. The one forward pass of the package: the synthetic engine (:func:`forward_kinematics`) and
+    the inverse kinematics (:mod:`srnpose.hand.ik`) both run it, with the same arithmetic per hand."""
+    chain_deg = np.asarray(chain_deg, dtype=np.float64)
+    lengths = np.asarray(bone_length_mm, dtype=np.float64)
+    cup = np.asarray(cup, dtype=np.float64)
+    base = np.array(base_xyz_mm, dtype=np.float64)  # (..., 5, 3)
+    base[..., 1:, 2] += cup[..., None] * CUP_BASE_Z_MM[1:]  # arch: ring and little come forward
+    a0, a1, a2, a3 = (chain_deg[..., k] for k in range(4))  # (..., 5)
+    z_deg = -SPLAY_DEG - a1 - cup[..., None] * CUP_SPLAY_DEG
+    z_deg[..., 0] = -a1[..., 0]
+    rz = _rot_z_batch(z_deg)  # (..., 5, 3, 3)
+    rz[..., 0, :, :] = THUMB_REST @ rz[..., 0, :, :]
+    r0 = rz @ _rot_x_batch(a0)
+    r1 = r0 @ _rot_x_batch(a2)
+    r2 = r1 @ _rot_x_batch(a3)
+    p1 = base + r0[..., :, 1] * lengths[..., 0:1]
+    p2 = p1 + r1[..., :, 1] * lengths[..., 1:2]
+    p3 = p2 + r2[..., :, 1] * lengths[..., 2:3]
+    joints = np.zeros(chain_deg.shape[:-2] + (21, 3))
+    joints[..., CHAIN_JOINTS, :] = np.stack([base, p1, p2, p3], -2)  # (..., 5, 4, 3)
+    return joints
+
+
+def forward_kinematics(shape: HandShape, pose: HandPose) -> np.ndarray:
+    """Canonical joints (21, 3) of one hand in the hand frame (:func:`forward_kinematics_batch`)."""
+    return forward_kinematics_batch(shape.base_xyz_mm, shape.bone_length_mm, pose.chain_deg, pose.cup)
 
 
 # Part ids: 0-14 chain bones (chain * 3 + bone), 15 palm, 16 forearm. Which parts hold each joint.

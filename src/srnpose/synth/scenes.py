@@ -112,7 +112,7 @@ def hand_volume(shape: hm.HandShape, pose: hm.HandPose, is_left: bool,
 
     hand_model's forearm is a stub ending ``FOREARM_STUB_MM`` (x the shape's y scale) from the wrist;
     ``forearm_mm`` extends it to the elbow (two more ``PART_FOREARM`` round cones)."""
-    joints, _ = hm.forward_kinematics(shape, pose)
+    joints = hm.forward_kinematics(shape, pose)
     volume = hm.primitives(shape, pose, joints)
     wrist = hm.rot_x(pose.wrist_deg[0]) @ hm.rot_z(-pose.wrist_deg[1])
     forearm = wrist @ np.array([0.0, -1.0, 0.0])
