@@ -316,21 +316,14 @@ def load_yaml(cls: type[T], path: str | Path) -> T:
 
 def save_yaml(cfg: Any, path: str | Path) -> Path:
     """Write ``cfg`` (a config dataclass or plain data) as YAML, field order kept, atomically: a
-    temporary file, fsynced, then renamed over ``path``. Creates parent folders. The one YAML writer."""
-    import os
-
+    temporary file, fsynced, then renamed over ``path`` (:func:`srnpose.outputs.write_text`; a full disk
+    is one line). Creates parent folders. The one YAML writer."""
     import yaml
 
+    from srnpose.outputs import write_text
+
     data = to_dict(cfg) if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type) else cfg
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
 
 
 def apply_overrides(cfg: T, overrides: list[str] | tuple[str, ...]) -> T:

@@ -68,7 +68,9 @@ _TEMP_RE = re.compile(r"^\.(?P<stem>.+)\.tmp-(?P<pid>\d+)-[0-9a-f]{6}(?P<suffix>
 
 class DiskFullError(UserError):
     """A write failed for lack of space (or the file size limit): one line naming the file and the free
-    space; what was there before is unchanged."""
+    space; what was there before is unchanged. ``head``: the line without what was kept."""
+
+    head: str = ""
 
 
 # --------------------------------------------------------------------------- a full disk
@@ -106,7 +108,10 @@ def disk_full_error(path: str | Path, exc: BaseException, kept: str = "nothing w
     too_large = (isinstance(exc, OSError) and exc.errno == errno.EFBIG) or "File too large" in str(exc)
     what = ("file too large: the disk is full or a file size limit (ulimit -f) was reached" if too_large
             else "no space left on the disk")
-    return DiskFullError(f"cannot write {path}: {what} ({free_space(path)} free there); {kept}")
+    head = f"cannot write {path}: {what} ({free_space(path)} free there)"
+    error = DiskFullError(f"{head}; {kept}")
+    error.head = head
+    return error
 
 
 @contextlib.contextmanager

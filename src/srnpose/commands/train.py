@@ -139,10 +139,13 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         extra.append(f"train.device={args.device}")
 
+    from srnpose.outputs import RUN_KIND, out_path, refuse_foreign_folder
     from srnpose.training.checkpoint import resolve_checkpoint_dir
     from srnpose.training.lock import check_lock_free, check_run_dir
     from srnpose.training.run_config import resolve_data
 
+    # a run goes into a folder of its own: not '', not another command's folder (predict outputs, a dataset)
+    refuse_foreign_folder(out_path(args.out), "--out", (None, RUN_KIND), "give the run a folder of its own")
     # refused before anything is loaded or printed (train() checks again); rank 0 alone, as train() does:
     # under torchrun, rank 0 may already hold the lock when another rank gets here
     if int(os.environ.get("RANK", "0")) == 0 and Path(args.out).is_dir():

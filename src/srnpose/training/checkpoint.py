@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from srnpose.errors import UserError
+from srnpose.outputs import disk_full_error, is_disk_full
 
 __all__ = [
     "WEIGHTS_FILE",
@@ -53,6 +54,7 @@ __all__ = [
     "load_weights",
     "rng_state",
     "set_rng_state",
+    "kept_checkpoint",
 ]
 
 WEIGHTS_FILE = "model.safetensors"
@@ -192,30 +194,22 @@ def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict |
     data (tensors, numbers, strings, lists, dicts) such as optimizer state dicts; it is saved with
     ``torch.save`` and must load back with ``weights_only=True`` (checked here, before the swap).
     """
-    import torch
-    from safetensors.torch import save_file
-
     target = Path(dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    config = _plain_config(run_config)
-    weights = tmp / WEIGHTS_FILE
-    save_file(_state_dict_for_file(model), str(weights),
-              metadata={"format": "pt", "srnpose_config": json.dumps(config)})
-    _fsync_file(weights)
-    from srnpose.config import save_yaml
-
-    save_yaml(config, tmp / CONFIG_FILE)
-    if train_state is not None:
-        state_path = tmp / TRAIN_STATE_FILE
-        torch.save(train_state, state_path)
-        _fsync_file(state_path)
-        load_train_state(state_path)  # fail now, not at resume time, if it is not weights_only-safe
-    _write_marker(tmp)
-    _fsync_dir(tmp)
+    writing = [tmp]  # the file being written, named if the disk is full
+    try:
+        _write_files(tmp, model, _plain_config(run_config), train_state, writing)
+    except BaseException as exc:
+        if not (_complete(tmp) and verify_checkpoint_dir(tmp) is None):
+            shutil.rmtree(tmp, ignore_errors=True)  # half a checkpoint: its space back, the complete ones kept
+        if isinstance(exc, Exception) and is_disk_full(exc):
+            where = target / writing[-1].name if len(writing) > 1 else target
+            raise disk_full_error(where, exc, kept_checkpoint(target)) from None
+        raise
     prev = target.with_name(target.name + PREVIOUS_SUFFIX)
     if target.exists() and _complete(target):
         if prev.exists():
@@ -226,6 +220,53 @@ def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict |
     os.replace(tmp, target)
     _fsync_dir(target.parent)
     return target
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_files(tmp: Path, model, config: dict, train_state: dict | None, writing: list[Path]) -> None:
+    """The checkpoint's files in ``tmp``, each serialized in memory and written with plain file I/O (a full
+    disk is an OSError naming its errno, not a library's message), then the ``COMPLETE`` marker."""
+    import io
+
+    import torch
+    from safetensors.torch import save
+
+    from srnpose.config import save_yaml
+
+    writing.append(tmp / WEIGHTS_FILE)
+    _write_file(writing[-1], save(_state_dict_for_file(model),
+                                  metadata={"format": "pt", "srnpose_config": json.dumps(config)}))
+    writing.append(tmp / CONFIG_FILE)
+    save_yaml(config, writing[-1])
+    if train_state is not None:
+        buffer = io.BytesIO()
+        torch.save(train_state, buffer)
+        writing.append(tmp / TRAIN_STATE_FILE)
+        _write_file(writing[-1], buffer.getvalue())
+        load_train_state(writing[-1])  # fail now, not at resume time, if it is not weights_only-safe
+    writing.append(tmp / COMPLETE_MARKER)
+    _write_marker(tmp)
+    _fsync_dir(tmp)
+
+
+def kept_checkpoint(target: Path) -> str:
+    """What a failed save leaves: the last complete checkpoint of ``target`` and its step."""
+    found = resolve_checkpoint_dir(target)
+    if found is None:
+        return "there was no complete checkpoint before"
+    step = ""
+    if (found / TRAIN_STATE_FILE).is_file():
+        try:
+            step = f" (step {int(load_train_state(found / TRAIN_STATE_FILE)['step'])})"
+        except (UserError, KeyError, TypeError, ValueError):
+            pass
+    return f"the last complete checkpoint {found}{step} is kept"
 
 
 def _sha256(path: Path) -> str:

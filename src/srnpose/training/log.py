@@ -7,10 +7,14 @@ written. On resume the file is cut back to the resumed checkpoint's step: no dup
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 from pathlib import Path
 from typing import Any
+
+from srnpose.outputs import disk_full_error, is_disk_full, write_text
 
 __all__ = ["METRICS_FILE", "metrics_columns", "truncate_metrics", "MetricsWriter"]
 
@@ -29,10 +33,7 @@ def truncate_metrics(path: Path, step: int, columns: list[str]) -> None:
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     kept = [columns] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(kept)
-    os.replace(tmp, path)
+    write_text(path, _csv_text(kept))
 
 
 class MetricsWriter:
@@ -46,18 +47,36 @@ class MetricsWriter:
         if resume_step is not None and path.exists():
             truncate_metrics(path, resume_step, columns)
         else:
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "w", newline="", encoding="utf-8") as f:
-                csv.writer(f).writerow(columns)
-            os.replace(tmp, path)
+            write_text(path, _csv_text([columns]))
 
     def write(self, row: dict) -> None:
+        """Append one row, fsynced; a row that cannot be written whole (a full disk) is cut off again, so
+        the file keeps whole rows only."""
         if not self.enabled:
             return
-        with open(self.path, "a", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerow([_fmt(row.get(c, "")) for c in self.columns])
-            f.flush()
-            os.fsync(f.fileno())
+        data = _csv_text([[_fmt(row.get(c, "")) for c in self.columns]]).encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                done = 0
+                while done < len(data):
+                    done += os.write(fd, data[done:])
+                os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                if is_disk_full(exc):
+                    raise disk_full_error(self.path, exc, "the rows before are kept") from None
+                raise
+        finally:
+            os.close(fd)
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)  # "\r\n" line ends, as csv writes them to a file opened with newline=""
+    return buffer.getvalue()
 
 
 def _fmt(value: Any) -> str:

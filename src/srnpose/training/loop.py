@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from srnpose.errors import UserError
+from srnpose.outputs import DiskFullError
 from srnpose.training.log import METRICS_FILE, MetricsWriter, metrics_columns
 from srnpose.training.run_config import RunConfig, check, resolve_data
 
@@ -196,8 +197,12 @@ def build_loader(run: _Run, source):
     stop = total if (total is not None and not run.time_mode) else sys.maxsize
     batches = StepBatches(start, stop, run.cfg.train.batch_size, run.info.rank, run.info.world_size,
                           run.per_epoch_steps, run.record_count)
+    # its own generator: a DataLoader draws its workers' base seed when iterated, and from the global RNG
+    # that would be one draw more in a resumed run than in one never stopped (the saved RNG state, and an
+    # --extend after it, would differ); samples are pure functions of their index, whatever the seed
+    generator = torch.Generator().manual_seed(int(run.cfg.train.seed) * 1_000_003 + start)
     return torch.utils.data.DataLoader(source, batch_sampler=batches, num_workers=run.cfg.data.workers,
-                                       collate_fn=collate_good, persistent_workers=False)
+                                       collate_fn=collate_good, persistent_workers=False, generator=generator)
 
 
 def _validation_records(cfg: RunConfig, info) -> list:
@@ -478,6 +483,11 @@ def _run_loop_saving(run: _Run, loader, on_step, start_step: int) -> list[float]
     run.saved_step = start_step
     try:
         return _loop(run, loader, on_step)
+    except DiskFullError as exc:  # no second save: it would fail too; the complete checkpoints are intact
+        from srnpose.training.checkpoint import kept_checkpoint
+
+        raise DiskFullError(f"{exc.head or exc}; {kept_checkpoint(run.run_dir / 'last')}: free some space, then "
+                            "rerun with --resume") from None
     except BaseException:
         # Never lose a run: save what we have (rank 0), then let the error through.
         step = int(run.state["step"])
