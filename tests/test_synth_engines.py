@@ -24,6 +24,25 @@ def test_v1_is_the_original_frame():
         assert a.scene == "close_range"
 
 
+def test_one_builder_of_synthetic_records_for_training_and_evaluation():
+    """The training stream (SampleSource) and SynthDataset build their records with synthetic_record:
+    the same frame, joints, id and extra fields (is_left, joints_xyz, family) for the same stream."""
+    from srnpose.data.centering import CenterPolicy
+    from srnpose.data.pipeline import CropConfig
+    from srnpose.data.sampling import SampleSource
+    from srnpose.synth import SynthDataset
+
+    source = SampleSource(None, CropConfig(input_size=32), CenterPolicy(), 0, False, synth_seed=21,
+                          synth_resolution=RES, synth_engine="v2")
+    dataset = SynthDataset(3, seed=21, resolution=RES, engine="v2")
+    for g in range(3):
+        a, b = source._record(g), dataset[g]
+        assert a.frame_id == b.frame_id == f"synth:21:{g}"
+        assert np.array_equal(a.depth, b.depth) and np.array_equal(a.joints_uvd, b.joints_uvd)
+        assert a.extra.keys() == b.extra.keys() == {"is_left", "joints_xyz", "family"}
+        assert a.extra["is_left"] == b.extra["is_left"] and np.array_equal(a.extra["joints_xyz"], b.extra["joints_xyz"])
+
+
 def test_v2_is_deterministic_and_mixes_families_poses_and_sensors():
     frames = [render("v2", frame_seed(9, i), resolution=RES) for i in range(40)]
     again = render("v2", frame_seed(9, 7), resolution=RES)

@@ -67,13 +67,9 @@ class SampleSource:
 
     def _record(self, g: int):
         if self.records is None:
-            from srnpose.data.records import HandRecord
-            from srnpose.synth import frame_seed
-            from srnpose.synth.engines import render
+            from srnpose.synth.engines import synthetic_record
 
-            frame = render(self.synth_engine, frame_seed(self.synth_seed, g), resolution=self.synth_resolution)
-            return HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
-                              depth=frame.depth_mm.astype(np.float32), frame_id=f"synth:{self.synth_seed}:{g}")
+            return synthetic_record(self.synth_engine, self.synth_seed, g, resolution=self.synth_resolution)
         n = len(self.records)
         epoch, pos = divmod(g, n)
         if epoch != self._perm_epoch:

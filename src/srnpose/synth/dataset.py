@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from srnpose.data.records import HandRecord
 from srnpose.geometry import Intrinsics
-from srnpose.synth.frame import frame_seed, render_frame, resolve_camera
+from srnpose.synth.engines import synthetic_record
+from srnpose.synth.frame import resolve_camera
 
 
 class SynthDataset(torch.utils.data.Dataset):
     """``length`` frames; item ``i`` is frame ``i`` of ``write_dataset(..., seed=seed)`` as a
-    :class:`HandRecord` (depth float32 mm in memory, canonical joints); ``engine``: a key of
-    :data:`srnpose.synth.engines.ENGINES`."""
+    :class:`HandRecord` (:func:`srnpose.synth.engines.synthetic_record`: depth float32 mm in memory,
+    canonical joints); ``engine``: a key of :data:`srnpose.synth.engines.ENGINES`."""
 
     def __init__(self, length: int, seed: int = 0, intrinsics: Intrinsics | None = None,
                  resolution: tuple[int, int] | None = None, distractors: bool = True, engine: str = "v1") -> None:
@@ -32,13 +32,4 @@ class SynthDataset(torch.utils.data.Dataset):
         if not -self.length <= index < self.length:
             raise IndexError(f"index {index} out of range for SynthDataset of length {self.length}")
         index = index % self.length
-        if self.engine == "v1":
-            frame = render_frame(frame_seed(self.seed, index), self.intrinsics, self.resolution, self.distractors)
-        else:
-            from srnpose.synth.engines import render
-
-            frame = render(self.engine, frame_seed(self.seed, index), self.intrinsics, self.resolution)
-        return HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
-                          depth=frame.depth_mm.astype(np.float32), frame_id=f"synth:{self.seed}:{index}",
-                          extra={"is_left": frame.is_left, "joints_xyz": frame.joints_xyz,
-                                 "family": frame.family})
+        return synthetic_record(self.engine, self.seed, index, self.intrinsics, self.resolution, self.distractors)

@@ -24,7 +24,7 @@ import numpy as np
 
 from srnpose.geometry import Intrinsics
 
-__all__ = ["SynthEngine", "ENGINES", "render"]
+__all__ = ["SynthEngine", "ENGINES", "render", "synthetic_record"]
 
 SynthEngine = Literal["v1", "v2"]
 ENGINES: tuple[str, ...] = typing.get_args(SynthEngine)
@@ -37,13 +37,14 @@ MAX_ATTEMPTS = 8
 
 
 def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
-           camera: str | None = None):
+           camera: str | None = None, distractors: bool = True):
     """One :class:`~srnpose.synth.frame.SynthFrame` of ``engine`` for ``seed``. ``camera``: a preset name
-    whose sensor family v2 uses (None: a random family)."""
+    whose sensor family v2 uses (None: a random family). ``distractors=False`` keeps only the hand and
+    its forearm (:func:`~srnpose.synth.frame.render_frame`)."""
     from srnpose.synth.frame import render_frame
 
     if engine == "v1":
-        return render_frame(seed, intrinsics, resolution)
+        return render_frame(seed, intrinsics, resolution, distractors)
     if engine == "v2":
         from srnpose.synth.poses import HANDS_V2
         from srnpose.synth.scenes import SCENE_FAMILIES
@@ -53,7 +54,7 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
             s = int(seed) if attempt == 0 else \
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])
             sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera)
-            frame = render_frame(s, intrinsics, resolution, sensor=sensor, scene=SCENE_FAMILIES,
+            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=SCENE_FAMILIES,
                                  hands=HANDS_V2)
             height, width = frame.depth_mm.shape
             if np.count_nonzero((frame.part >= 0) & (frame.depth_mm > 0)) * (320 * 240) >= \
@@ -61,3 +62,20 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
                 break
         return frame
     raise ValueError(f"unknown synthetic engine {engine!r}; available: {', '.join(ENGINES)}")
+
+
+def synthetic_record(engine: str, seed: int, index: int, intrinsics: Intrinsics | None = None,
+                     resolution: tuple[int, int] | None = None, distractors: bool = True):
+    """Frame ``index`` of the synthetic stream ``seed`` of ``engine`` (:func:`render` of
+    ``frame_seed(seed, index)``) as a :class:`~srnpose.data.records.HandRecord`: depth float32 mm in
+    memory, canonical joints, ``frame_id`` ``"synth:SEED:INDEX"`` and ``extra`` ``is_left`` (read as its
+    mirror image by evaluation), ``joints_xyz`` and the pose ``family``. The one builder of synthetic
+    records: the training stream (:class:`srnpose.data.sampling.SampleSource`) and
+    :class:`srnpose.synth.dataset.SynthDataset` both call it."""
+    from srnpose.data.records import HandRecord
+    from srnpose.synth.frame import frame_seed
+
+    frame = render(engine, frame_seed(seed, index), intrinsics, resolution, distractors=distractors)
+    return HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
+                      depth=frame.depth_mm.astype(np.float32), frame_id=f"synth:{seed}:{index}",
+                      extra={"is_left": frame.is_left, "joints_xyz": frame.joints_xyz, "family": frame.family})
