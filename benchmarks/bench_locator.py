@@ -47,9 +47,8 @@ OVERLAY_FRAMES = (0, 9, 19, 29)  # Kinect frames also written one by one at full
 
 def test_set(frames_per_family: int):
     """{family: [SynthFrame]} from fixed seeds, and hand-less frames [(depth, intrinsics)]."""
-    from srnpose.locator.train import render_without_hands
     from srnpose.synth.engines import render
-    from srnpose.synth.frame import frame_seed, resolve_camera
+    from srnpose.synth.frame import frame_seed, render_without_hands, resolve_camera
     from srnpose.synth.poses import HANDS_V2
     from srnpose.synth.scenes import SCENE_FAMILIES
     from srnpose.synth.sensor import sample_profile

@@ -4,8 +4,8 @@
 
 Samples (:func:`render_sample`): engine v2 frames (:func:`srnpose.synth.engines.render`: every scene
 family, real-pose prior, randomized sensors) on one of ``TRAIN_CAMERAS`` scaled to 320 px wide; a
-share of them are the same kind of scene rendered without its hands (:func:`render_without_hands`) or
-empty, with presence 0. Target: the labelled joints' 3D centroid. Loss (:func:`locator_loss`): heatmap
+share of them are the same kind of scene rendered without its hands
+(:func:`srnpose.synth.frame.render_without_hands`) or empty, with presence 0. Target: the labelled joints' 3D centroid. Loss (:func:`locator_loss`): heatmap
 cross-entropy + depth L1 + presence BCE. The loop (:func:`train_locator`) draws mirrored batches from a
 ring of prepared samples that background processes keep filling, follows a warm-up and cosine schedule
 over steps or a time budget, and saves a resumable state (``locator_train.pt``) beside the locator.
@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -35,11 +35,10 @@ from srnpose.locator.model import (
     save_locator,
     uvd_to_input_nrm,
 )
-from srnpose.synth.poses import HANDS_V1, HandDraw
+from srnpose.synth.frame import render_without_hands
 
 __all__ = [
     "LocatorSample",
-    "render_without_hands",
     "render_sample",
     "locator_loss",
     "train_locator",
@@ -68,29 +67,6 @@ class LocatorSample:
     target_nrm: np.ndarray
     presence: float
     scene: str = ""
-
-
-def render_without_hands(seed: int, intrinsics: Intrinsics, resolution: tuple[int, int], sensor: Any,
-                         scene: str | dict[str, float] | None, hands: HandDraw = HANDS_V1) -> np.ndarray:
-    """The depth (H, W) uint16 of ``render_frame(seed, intrinsics, resolution, sensor=sensor, scene=scene,
-    hands=hands)`` with the tracked hand, its forearm and the other hand left out of the scene: what the
-    camera sees without them (the upper arm ends at the elbow). Mirrors render_frame's steps for
-    cameras with positive focal lengths (every training camera); tests/test_locator.py checks that the
-    two agree away from the hands."""
-    from srnpose.synth.frame import BUILDERS, pick_scene  # render_frame's own table of scene builders
-    from srnpose.synth.render import cast
-    from srnpose.synth.scenes import PART_OTHER_HAND
-    from srnpose.synth.sensor import apply_sensor, get_profile
-
-    if intrinsics.fx < 0 or intrinsics.fy < 0:
-        raise ValueError("render_without_hands takes cameras with positive focal lengths")
-    width, height = (int(x) for x in resolution)
-    far_mm = float((get_profile(sensor) if isinstance(sensor, str) else sensor).far_mm)
-    rng = np.random.Generator(np.random.PCG64(int(seed)))
-    layout = BUILDERS[pick_scene(seed, scene)](rng, intrinsics, width, height, far_mm, hands=hands)
-    solids = layout.solids.selected(lambda parts: (parts < 0) & (parts != PART_OTHER_HAND))
-    raster = cast(solids, intrinsics, width, height, far_mm=far_mm)
-    return apply_sensor(raster.z_mm, raster.cos_incidence, rng, sensor)
 
 
 def _train_camera(rng: np.random.Generator, width_px: int) -> tuple[str, Intrinsics, tuple[int, int]]:

@@ -114,6 +114,31 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
     ``distractors=False`` keeps only the hand and its forearm (no body, room, objects or other hand).
     ``hands``: pose-family weights and palm widths (``poses.HANDS_V1``, the hand-made families; engine v2
     passes ``poses.HANDS_V2``)."""
+    return _render(seed, intrinsics, resolution, sensor, scene, hands, distractors, None if distractors else _hand_only)
+
+
+def render_without_hands(seed: int, intrinsics: Intrinsics | None, resolution: tuple[int, int] | None,
+                         sensor: SensorModel, scene: str | dict[str, float] | None,
+                         hands: HandDraw = HANDS_V1) -> np.ndarray:
+    """The depth (H, W) uint16 of ``render_frame(seed, intrinsics, resolution, sensor=sensor, scene=scene,
+    hands=hands)`` with the tracked hand, its forearm and the other hand left out of the scene: what the
+    camera sees without them (the upper arm ends at the elbow). The same steps as :func:`render_frame`
+    (the hand locator's frames without a hand, :mod:`srnpose.locator.train`)."""
+    return _render(seed, intrinsics, resolution, sensor, scene, hands, True, _without_hands).depth_mm
+
+
+def _hand_only(parts: np.ndarray) -> np.ndarray:  # distractors=False: the hand and its forearm
+    return parts >= 0
+
+
+def _without_hands(parts: np.ndarray) -> np.ndarray:  # the scene without the hands and the tracked forearm
+    return (parts < 0) & (parts != PART_OTHER_HAND)
+
+
+def _render(seed: int, intrinsics: Intrinsics | None, resolution: tuple[int, int] | None, sensor: SensorModel,
+            scene: str | dict[str, float] | None, hands: HandDraw, distractors: bool, keep) -> SynthFrame:
+    """:func:`render_frame`'s steps; ``keep``: None, or which parts (a (P,) array -> (P,) bool) stay in the
+    scene before it is cast."""
     intrinsics, (width, height) = resolve_camera(intrinsics, resolution)
     name = pick_scene(seed, scene)
     far_mm = float(_profile(sensor).far_mm)
@@ -128,8 +153,8 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
         flip = np.array([np.sign(intrinsics.fx), np.sign(intrinsics.fy), 1.0])
         if (flip < 0).any():
             solids, joints_xyz = solids.transformed(np.diag(flip), np.zeros(3)), joints_xyz * flip
-    if not distractors:
-        solids = solids.selected(lambda parts: parts >= 0)
+    if keep is not None:
+        solids = solids.selected(keep)
     raster = cast(solids, intrinsics, width, height, far_mm=far_mm)  # beyond the range: never measured
     depth_mm = apply_sensor(raster.z_mm, raster.cos_incidence, rng, sensor)
     joints_uvd = xyz_to_uvd(joints_xyz, intrinsics)
