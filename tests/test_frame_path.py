@@ -56,7 +56,7 @@ def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_c
     recorded_crops.clear()
 
     records = load_records(f"nyu:{data}", "test")
-    estimator = srnpose.load(run)
+    estimator = srnpose.load(run, backend="torch")  # the runner recorded_crops watches, as evaluate runs
     found = []
     for record in records:
         raw = record.load_depth().astype(np.uint16)  # the sensor's frame: integer millimetres

@@ -1,6 +1,7 @@
 """``srnpose live``: hand poses from a live depth camera (or a replayed folder), printed and saved.
 
-    srnpose live --camera realsense --checkpoint runs/demo --backend onnxruntime --smooth
+    srnpose live --camera realsense --smooth                 # the shipped model, onnxruntime if installed
+    srnpose live --camera realsense --checkpoint runs/demo --backend torch --threads 2
     srnpose live --replay ../shared/data/kinect2 --camera kinect2 --checkpoint runs/demo
 
 Frames come through :mod:`srnpose.inference.sensors` (``RealSenseSource`` needs ``pip install 'srnpose[realsense]'``);
@@ -19,14 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay", metavar="DIR", help="replay a folder of depth PNGs instead of a live camera")
     parser.add_argument("--checkpoint", metavar="RUN",
                         help="run folder, checkpoint or .onnx (default: the shipped model, see MODEL_CARD.md)")
-    parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="onnxruntime")
     parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints")
     parser.add_argument("--frames", type=int, default=None, metavar="N", help="stop after N frames")
     parser.add_argument("--jsonl", metavar="FILE", help="append one JSON object per frame")
     parser.add_argument("--width", type=int, default=640, help="RealSense stream width (default 640)")
     parser.add_argument("--height", type=int, default=480, help="RealSense stream height (default 480)")
-    from srnpose.commands.predict import add_finder_arguments
+    from srnpose.commands.predict import add_finder_arguments, add_runtime_arguments
 
+    add_runtime_arguments(parser)
     add_finder_arguments(parser)
 
 
@@ -34,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
+    from srnpose.commands.predict import load_estimator
     from srnpose.errors import UserError
-    from srnpose.inference.estimator import estimate_frames, load, resolve_frame_camera
+    from srnpose.inference.estimator import estimate_frames, resolve_frame_camera
     from srnpose.inference.sensors import FolderSource, RealSenseSource
     from srnpose.inference.smoothing import OneEuroFilter
 
@@ -60,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
         source = RealSenseSource(args.width, args.height, max_frames=args.frames)
         c = source.camera
         cam = resolve_frame_camera(c.intrinsics, c.depth_unit_mm, c.mirrored)
-    backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
-    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand,
-                     handedness=args.handedness)
+    estimator = load_estimator(args, "live")
     smoother = OneEuroFilter() if args.smooth else None
     try:
         sink = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None

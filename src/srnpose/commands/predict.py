@@ -18,7 +18,6 @@ from srnpose.errors import UserError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from srnpose.cameras import CAMERAS
-    from srnpose.inference.backends import BACKENDS
 
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="depth PNG (16-bit), folder of PNGs, or .npy (H, W) / (T, H, W) stack")
@@ -36,8 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirrored", action=argparse.BooleanOptionalAction, default=None,
                         help="frames are flipped left-right (default: the preset's, else no)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--backend", choices=BACKENDS, default="torch",
-                        help="network runtime (a .onnx checkpoint always uses onnxruntime)")
+    add_runtime_arguments(parser)
     parser.add_argument("--smooth", action="store_true", help="One Euro filter on the joints of a sequence")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of a recording, for --smooth and the GIF")
     parser.add_argument("--no-overlays", action="store_true", help="write predictions.jsonl only")
@@ -46,6 +44,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "add its joint angles (degrees) and fitted joints to predictions.jsonl; 21-joint "
                              "models only; the file is written once all frames are done")
     add_finder_arguments(parser)
+
+
+def add_runtime_arguments(parser) -> None:
+    """``--backend`` and ``--threads``: how predict and live run the network
+    (``srnpose.inference.backends.default_backend``, ``DEFAULT_THREADS``)."""
+    from srnpose.inference.backends import BACKENDS, DEFAULT_THREADS
+
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="network runtime (default: onnxruntime when installed, else torch; a .onnx "
+                             "checkpoint always uses onnxruntime)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help=f"the network's intra-op threads (default {DEFAULT_THREADS}: the shipped model is too "
+                             "small to share out, and more threads collapse when other jobs hold the cores)")
+
+
+def load_estimator(args: argparse.Namespace, command: str):
+    """The estimator of ``--checkpoint`` on ``--backend`` / ``--threads`` (their defaults when not given);
+    prints which runtime and how many threads, and why."""
+    from srnpose.errors import require_extra
+    from srnpose.inference.backends import default_backend
+    from srnpose.inference.estimator import load
+
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads: must be >= 1, got {args.threads}")
+    if str(args.checkpoint).lower().endswith(".onnx"):
+        backend, why = "onnxruntime", "a .onnx checkpoint"
+    elif args.backend is not None:
+        backend, why = args.backend, "--backend"
+    else:
+        backend, why = default_backend()
+        why = f"the default: {why}"
+    if backend == "onnxruntime":
+        require_extra("onnxruntime", "onnx")
+    estimator = load(args.checkpoint, backend=backend, threads=args.threads, center=args.center, hand=args.hand,
+                     handedness=args.handedness)
+    threads = estimator.threads
+    print(f"srnpose {command}: network on {estimator.backend} ({why}), {threads} thread{'s' if threads != 1 else ''}"
+          f"{' (--threads)' if args.threads is not None else ''}", flush=True)
+    return estimator
 
 
 def add_finder_arguments(parser) -> None:
@@ -135,8 +172,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from srnpose.errors import require_extra
-    from srnpose.inference.estimator import estimate_frames, load
+    from srnpose.inference.estimator import estimate_frames
     from srnpose.inference.sensors import open_sources
     from srnpose.inference.smoothing import OneEuroFilter
     from srnpose.outputs import output_folder
@@ -158,11 +194,7 @@ def run(args: argparse.Namespace) -> int:
     cam = _camera(args)
     out = _check_out(args.out)  # created when the first file is written, and removed again if predict fails
     source = open_sources(args.inputs, fps=args.fps)
-    backend = "onnxruntime" if str(args.checkpoint).lower().endswith(".onnx") else args.backend
-    if backend == "onnxruntime":
-        require_extra("onnxruntime", "onnx")
-    estimator = load(args.checkpoint, backend=backend, center=args.center, hand=args.hand,
-                     handedness=args.handedness)
+    estimator = load_estimator(args, "predict")
     estimator.check_depth_unit = False  # checked below, naming --depth-unit
     smoother = OneEuroFilter() if args.smooth else None
     gif_frames = []
@@ -204,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
             save_gif(files.stage("overlays.gif"), gif_frames, fps=min(args.fps, 15.0))
     n = len(latencies)
     print(f"{n} frames, hand found in {found}; latency p50 {np.median(latencies):.1f} ms "
-          f"({estimator.backend}); {time.perf_counter() - t_start:.1f} s in all; wrote {out / 'predictions.jsonl'}"
+          f"({estimator.backend}, {estimator.threads} thread{'s' if estimator.threads != 1 else ''}); "
+          f"{time.perf_counter() - t_start:.1f} s in all; wrote {out / 'predictions.jsonl'}"
           + ("" if args.no_overlays else f" and {out / 'overlays'}")
           + (f"; {wrong_unit} frames look like another depth unit (--depth-unit)" if wrong_unit > 1 else ""))
     return 0

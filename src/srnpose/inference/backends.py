@@ -28,6 +28,9 @@ from srnpose.errors import UserError, require_extra
 __all__ = [
     "Backend",
     "BACKENDS",
+    "DEFAULT_THREADS",
+    "default_backend",
+    "torch_threads",
     "OPSET",
     "INPUT_NAME",
     "OUTPUT_NAME",
@@ -47,6 +50,50 @@ BACKENDS: tuple[str, ...] = typing.get_args(Backend)
 OPSET = 17  # AveragePool with ceil_mode/count_include_pad, TopK, GatherElements: all there since 11-17
 INPUT_NAME, OUTPUT_NAME = "depth", "stage_joints"
 METADATA_KEY = "srnpose"
+
+
+# Intra-op threads of inference (predict, live, srnpose.load()) unless told. One: the shipped model is
+# 0.056 GFLOP a frame, too little to share out, and threads that wait on each other collapse when other
+# jobs hold the cores. Measured on 2 shared cores, Kinect V2 frames, load 3: torch 2 threads p50 49 ms
+# (p95 212 ms), 1 thread 22 ms; ONNX Runtime 2 threads 13 ms, 1 thread 9 ms. Under a training run
+# beside it, torch on 2 threads took p50 3.2 s a frame.
+DEFAULT_THREADS = 1
+
+
+def default_backend() -> tuple[str, str]:
+    """``(backend, why)``: ``onnxruntime`` when it and ``onnx`` (which exports a torch checkpoint in memory)
+    import, else ``torch``; ``why`` is a few words for the user."""
+    from srnpose.errors import MissingExtraError
+
+    try:
+        require_extra("onnxruntime", "onnx")
+        require_extra("onnx", "onnx")
+    except MissingExtraError as exc:
+        return "torch", f"onnxruntime unavailable ({exc})"
+    return "onnxruntime", "onnxruntime is installed"
+
+
+class torch_threads:
+    """``with torch_threads(n):`` torch's intra-op threads are ``n`` inside, as before after (None: as they
+    are). Setting and restoring costs under a microsecond."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = None if threads is None else max(1, int(threads))
+        self.before: int | None = None
+
+    def __enter__(self) -> None:
+        if self.threads is not None:
+            import torch
+
+            self.before = torch.get_num_threads()
+            if self.before != self.threads:
+                torch.set_num_threads(self.threads)
+
+    def __exit__(self, *exc) -> None:
+        if self.threads is not None and self.before is not None and self.before != self.threads:
+            import torch
+
+            torch.set_num_threads(self.before)
 
 
 def cores() -> int:
@@ -138,12 +185,13 @@ def make_ort_session(model: bytes | str | Path, threads: int | None = None):
 
 class TorchRunner:
     """(B, 1, S, S) float32 numpy -> (B, stages, J, 3) float32 numpy through the torch model
-    (in eval mode, on the model's device)."""
+    (in eval mode, on the model's device), on ``threads`` intra-op threads (None: torch's setting)."""
 
     backend = "torch"
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, threads: int | None = None) -> None:
         self.model = model
+        self.threads = threads
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         import torch
@@ -153,7 +201,7 @@ class TorchRunner:
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), torch_threads(self.threads):
                 return model.forward_joints(torch.from_numpy(crops).to(device)).cpu().numpy()
         finally:
             model.train(was_training)
@@ -164,21 +212,50 @@ class OrtRunner:
 
     backend = "onnxruntime"
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, threads: int | None = None) -> None:
         self.session = session
+        self.threads = threads  # the session's intra-op threads, when known
         self.input_name = session.get_inputs()[0].name
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: crops})[0]
 
 
+_EXPORTS: dict[str, bytes] = {}  # the in-memory exports of this process, by model contents
+_EXPORTS_KEPT = 4
+
+
+def export_in_memory(model) -> bytes:
+    """``export_onnx(model)`` as bytes, once per process for the same weights and config (1-1.5 s for
+    the shipped model on 2 cores; a repeat costs a hash of the weights, ~10 ms)."""
+    import hashlib
+
+    import torch
+
+    from srnpose.config import to_dict
+
+    digest = hashlib.sha256(json.dumps(to_dict(model.config), sort_keys=True).encode())
+    with torch.no_grad():
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = digest.hexdigest()
+    if key not in _EXPORTS:
+        while len(_EXPORTS) >= _EXPORTS_KEPT:
+            _EXPORTS.pop(next(iter(_EXPORTS)))
+        _EXPORTS[key] = export_onnx(model)
+    return _EXPORTS[key]
+
+
 def make_runner(model, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
                 threads: int | None = None):
-    """The runner of ``model`` on ``backend``; ``onnxruntime`` exports it in memory unless ``onnx_path``
-    (for example an int8 file made from it) is given."""
+    """The runner of ``model`` on ``backend`` with ``threads`` intra-op threads (None: torch's setting;
+    one per core for ONNX Runtime); ``onnxruntime`` exports it in memory (once per process:
+    :func:`export_in_memory`) unless ``onnx_path`` (for example an int8 file made from it) is given."""
     if backend == "torch":
-        return TorchRunner(model)
+        return TorchRunner(model, threads)
     if backend == "onnxruntime":
-        return OrtRunner(make_ort_session(onnx_path if onnx_path is not None else export_onnx(model), threads))
+        source = onnx_path if onnx_path is not None else export_in_memory(model)
+        return OrtRunner(make_ort_session(source, threads), int(threads or cores()))
     raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
 

@@ -266,6 +266,11 @@ class FramePath:
     def backend(self) -> str:
         return getattr(self.runner, "backend", "custom")
 
+    @property
+    def threads(self) -> int | None:
+        """The network's intra-op threads (None: torch's own setting, or a custom runner)."""
+        return getattr(self.runner, "threads", None)
+
     @classmethod
     def from_model(cls, model, policy: CenterPolicy, layout: str = "canonical", backend: str = "torch",
                    onnx_path: str | Path | bytes | None = None, threads: int | None = None, locator: Any = None,
@@ -290,13 +295,13 @@ class FramePath:
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> FramePath:
         """An ONNX file written by ``srnpose export`` (its metadata carries the policy and layout)."""
-        from srnpose.inference.backends import OrtRunner, make_ort_session, read_metadata
+        from srnpose.inference.backends import OrtRunner, cores, make_ort_session, read_metadata
 
         meta = read_metadata(path)
         policy = CenterPolicy.for_rule(meta.get("center", "depth"), meta["cube_mm"],
                                        passes=int(meta.get("passes", 1 + int(meta.get("refine", 0)))))
-        return cls(OrtRunner(make_ort_session(path, threads)), meta["input_size"], meta["num_stages"],
-                   meta["num_joints"], policy, meta["layout"], meta.get("model"))
+        return cls(OrtRunner(make_ort_session(path, threads), int(threads or cores())), meta["input_size"],
+                   meta["num_stages"], meta["num_joints"], policy, meta["layout"], meta.get("model"))
 
     def metadata(self) -> dict:
         """What an ONNX export stores so that :meth:`from_onnx` rebuilds this engine."""

@@ -383,6 +383,7 @@ class Locator:
         self.model = model.eval()
         self.config = model.config
         self.backend = backend
+        self.threads = threads  # intra-op threads of either backend
         self._session = None
         if backend == "onnxruntime":
             from srnpose.inference.backends import make_ort_session
@@ -397,7 +398,9 @@ class Locator:
         if self._session is not None:
             logits, depth, pres = self._session.run(None, {"input": x[None].astype(np.float32)})
         else:
-            with torch.inference_mode():
+            from srnpose.inference.backends import torch_threads
+
+            with torch.inference_mode(), torch_threads(self.threads):
                 logits, depth, pres = (t.numpy() for t in self.model(torch.from_numpy(x[None])))
         return logits[0], depth[0], float(1.0 / (1.0 + np.exp(-float(pres[0]))))
 
