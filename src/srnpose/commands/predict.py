@@ -208,8 +208,8 @@ def run(args: argparse.Namespace) -> int:
 
     wrong_unit = 0  # frames whose depth looks like another unit: the first is named, the count said at the end
     # every file is staged and renamed into place when all frames are done: a failure leaves OUT as it was
-    with output_folder(out) as files, source, files.open("predictions.jsonl") as jsonl:
-        frames = tqdm(source, total=len(source), desc="predict", unit="frame")
+    with output_folder(out) as files, source, files.open("predictions.jsonl") as jsonl, \
+            tqdm(source, total=len(source), desc="predict", unit="frame") as frames:  # closed before an error line
         for frame, result in estimate_frames(estimator, frames, cam, smoother):
             if message := depth_unit_warning(frame.depth, cam.depth_unit_mm, "--depth-unit"):
                 wrong_unit += 1

@@ -116,21 +116,20 @@ def _write_frames(files: OutputFolder, frames: int, seed: int, intrinsics: Intri
     paths = [str(files.stage(f"{DEPTH_DIR}/{depth_name(i)}")) for i in range(frames)]
     tasks = [(paths[s:s + _CHUNK], int(seed), s, min(s + _CHUNK, frames), intrinsics, resolution, engine, camera)
              for s in range(0, frames, _CHUNK)]
-    bar = tqdm(total=frames, unit="frame", desc="synth", disable=not progress)
     lines: list[str] = []
-    if workers <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            lines += _render_chunk(task)
-            bar.update(task[3] - task[2])
-    else:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        with ctx.Pool(min(workers, len(tasks))) as pool:
-            for task, chunk in zip(tasks, pool.imap(_render_chunk, tasks)):
-                lines += chunk
+    with tqdm(total=frames, unit="frame", desc="synth", disable=not progress) as bar:  # closed before an error line
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                lines += _render_chunk(task)
                 bar.update(task[3] - task[2])
-    bar.close()
+        else:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            with ctx.Pool(min(workers, len(tasks))) as pool:
+                for task, chunk in zip(tasks, pool.imap(_render_chunk, tasks)):
+                    lines += chunk
+                    bar.update(task[3] - task[2])
     for path in stale_frames(files.path / DEPTH_DIR, frames):
         files.delete_on_commit(path)
     files.write_text(LABELS_FILE, "".join(line + "\n" for line in lines))
