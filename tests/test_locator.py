@@ -174,19 +174,42 @@ def test_tiny_locator_presence_low_on_an_empty_frame(tiny_locator):
 
 
 def test_resume_continues_from_the_saved_step(tiny_locator, tmp_path):
+    """The locator trains on the training stack: its checkpoint last/ is training.checkpoint's (atomic,
+    checksummed, the previous one kept), --resume continues it, a fresh start over it is refused, and an
+    older srnpose's locator_train.pt still resumes."""
     import shutil
 
     import yaml
 
+    from srnpose.config import to_dict
+    from srnpose.locator.train import LEGACY_STATE_FILE
+    from srnpose.training.checkpoint import load_train_state, verify_checkpoint_dir
+
+    assert verify_checkpoint_dir(tiny_locator / "last") is None and (tiny_locator / "last" / "COMPLETE").is_file()
+    assert int(load_train_state(tiny_locator / "last" / "train_state.pt")["step"]) == 120
     folder = tmp_path / "resume"
     shutil.copytree(tiny_locator, folder)
-    train_locator(steps=130, batch=4, out_path=folder, config=TINY, seed=3, workers=0, pool_size=8,
-                  sampler=third_person_sample, progress=False)
+    kwargs = dict(config=TINY, seed=3, workers=0, pool_size=8, sampler=third_person_sample, progress=False)
+    with pytest.raises(UserError, match="add --resume"):
+        train_locator(steps=130, batch=4, out_path=folder, **kwargs)
+    train_locator(steps=130, batch=4, out_path=folder, resume=True, **kwargs)
     summary = yaml.safe_load((folder / "locator.yaml").read_text())["train"]
     assert summary["steps"] == 130
+    assert (folder / "last.prev").is_dir()  # the checkpoint before, kept
     with pytest.raises(UserError, match="another config"):
-        train_locator(steps=140, out_path=folder, config=LocatorConfig(input_hw=(48, 64), width=12), workers=0,
-                      pool_size=4, sampler=third_person_sample, progress=False)
+        train_locator(steps=140, out_path=folder, resume=True,
+                      **dict(kwargs, config=LocatorConfig(input_hw=(48, 64), width=12)))
+    # an older srnpose's training state (torch.save beside the locator) resumes, and last/ replaces it
+    legacy = tmp_path / "legacy"
+    shutil.copytree(tiny_locator, legacy, ignore=shutil.ignore_patterns("last*"))
+    state = load_train_state(tiny_locator / "last" / "train_state.pt")
+    locator = load_locator(tiny_locator)
+    torch.save({"model": locator.model.state_dict(), "optimizer": state["optimizer"], "step": 120,
+                "frames": int(state["frames"]), "elapsed_s": 1.0, "config": to_dict(TINY)},
+               legacy / LEGACY_STATE_FILE)
+    train_locator(steps=125, batch=4, out_path=legacy, resume=True, **kwargs)
+    assert not (legacy / LEGACY_STATE_FILE).exists() and (legacy / "last" / "COMPLETE").is_file()
+    assert yaml.safe_load((legacy / "locator.yaml").read_text())["train"]["steps"] == 125
 
 
 def test_frame_scale_is_plain_data():

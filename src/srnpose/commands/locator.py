@@ -1,6 +1,7 @@
 """``srnpose locator``: train a hand locator for full frames, attach it to a checkpoint.
 
     srnpose locator train --out runs/locator --minutes 10
+    srnpose locator train --out runs/locator --minutes 10 --resume   # continue it (its checkpoint last/)
     srnpose locator attach runs/locator runs/demo       # predict, live, evaluate and load() then use it
 
 A run (or checkpoint folder) that carries ``locator.safetensors`` and ``locator.yaml`` finds the hand
@@ -17,9 +18,11 @@ from srnpose.errors import UserError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     train = sub.add_parser("train", help="train a locator on synthetic full frames (engine v2)",
-                           description="train a locator on synthetic full frames (engine v2); resumes a folder "
-                                       "that holds a training state")
+                           description="train a locator on synthetic full frames (engine v2); --resume "
+                                       "continues a folder that holds a training")
     train.add_argument("--out", required=True, metavar="DIR", help="the locator's folder")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the training --out holds (its checkpoint last/), else start it")
     train.add_argument("--minutes", type=float, default=None, help="stop after this much training time")
     train.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     train.add_argument("--batch", type=int, default=32, help="frames per step (default 32)")
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} must be positive, got {value}")
     _check_out(args.out)
     out = train_locator(args.steps or 10 ** 9, args.batch, args.out, seed=args.seed,
-                        time_budget_s=None if args.minutes is None else 60.0 * args.minutes, workers=args.workers)
+                        time_budget_s=None if args.minutes is None else 60.0 * args.minutes, workers=args.workers,
+                        resume=args.resume)
     if args.onnx:
         export_locator_onnx(load_locator(out).model, out / "locator.onnx")
     print(f"wrote {out}/locator.safetensors and locator.yaml")

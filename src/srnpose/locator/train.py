@@ -13,7 +13,7 @@ over steps or a time budget, and saves a resumable state (``locator_train.pt``) 
 
 from __future__ import annotations
 
-import math
+import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
 from srnpose.locator.model import (
     STRIDE,
+    WEIGHTS_FILE,
     HandLocator,
     LocatorConfig,
     prepare_frame,
@@ -36,6 +37,19 @@ from srnpose.locator.model import (
     uvd_to_input_nrm,
 )
 from srnpose.synth.frame import render_without_hands
+from srnpose.training.checkpoint import (
+    TRAIN_STATE_FILE,
+    corrupt_checkpoints_message,
+    load_run_config,
+    load_state_dict_file,
+    load_train_state,
+    resolve_checkpoint_dir,
+    save_checkpoint,
+)
+from srnpose.training.checkpoint import WEIGHTS_FILE as CKPT_WEIGHTS_FILE
+from srnpose.training.lock import run_lock
+from srnpose.training.run_config import TrainConfig
+from srnpose.training.schedule import lr_at
 
 __all__ = [
     "LocatorSample",
@@ -45,7 +59,8 @@ __all__ = [
     "TRAIN_CAMERAS",
 ]
 
-STATE_FILE = "locator_train.pt"  # resumable training state: model, optimizer, step, frames rendered
+STATE_DIR = "last"  # the training checkpoint to resume from: training.checkpoint's atomic, checksummed folder
+LEGACY_STATE_FILE = "locator_train.pt"  # older srnpose's training state (torch.save); resumed from, then replaced
 # training frames: each camera's intrinsics scaled to TRAIN_WIDTH_PX wide (their fields of view, their
 # sensors' artefacts); the default camera (ICVL, 320x240) is the synthetic test sets' camera
 TRAIN_CAMERAS = ("icvl", "kinect2", "d400", "sr300", "azure_nfov")
@@ -53,6 +68,8 @@ TRAIN_WIDTH_PX = 320
 NO_HAND_SHARE = 0.12  # training frames of scenes rendered without their hands: presence 0
 EMPTY_SHARE = 0.02  # training frames with no measurement at all: presence 0
 WARMUP_STEPS = 50  # linear learning-rate warm-up (at most a quarter of the steps)
+LR_MIN_RATIO = 0.05  # the cosine's floor, as a share of the learning rate
+COMMIT_AFTER_STEPS = 20  # a time budget: steps timed before the schedule's length is fixed
 CHUNK = 8  # samples a rendering process sends at once
 
 
@@ -249,39 +266,87 @@ class _Feed:
                 p.join(timeout=0.2)
 
 
-def _lr_scale(step: int, done: float, warm: int) -> float:
-    """Linear warm-up over ``warm`` steps, then a cosine from 1 to 0.05 over ``done`` in [0, 1]."""
-    return min(1.0, (step + 1) / warm) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
+# --------------------------------------------------------------------------- the loop, on the training stack
 
 
-def _resume(out: Path, model: HandLocator, opt, config: LocatorConfig) -> tuple[int, int, float]:
-    """Load ``out``'s training state into ``model`` and ``opt``: (step, frames rendered, seconds spent)."""
+def _schedule(lr: float, steps: int) -> TrainConfig:
+    """The locator's learning-rate schedule in :func:`srnpose.training.schedule.lr_at`'s terms: a linear
+    warm-up over ``WARMUP_STEPS`` (at most a quarter of the steps), then a cosine to ``LR_MIN_RATIO``."""
+    return TrainConfig(lr=lr, lr_schedule="cosine", lr_min_ratio=LR_MIN_RATIO, lr_scaling="none",
+                       warmup_steps=min(WARMUP_STEPS, max(1, steps // 4)))
+
+
+@dataclass
+class _Progress:
+    """Where a locator training stands: what its checkpoint's ``train_state.pt`` holds."""
+
+    step: int = 0
+    frames: int = 0  # samples rendered before this process (the sample stream continues there)
+    elapsed_s: float = 0.0  # training time before this process (the time budget counts it)
+    total_steps: int | None = None  # a time budget's committed length (the schedule's), once fixed
+
+    def stop_step(self, steps: int, budget_s: float | None) -> int:
+        """Where training stops: ``steps``, or under a time budget the steps found to fit it."""
+        return min(steps, self.total_steps) if budget_s is not None and self.total_steps else steps
+
+
+def _check_folder(out: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (``last/``, or an older srnpose's ``locator_train.pt``), or None for
+    a fresh start; a UserError where a fresh start would overwrite a locator or its training state, or
+    where every saved checkpoint fails its checksums."""
+    corrupt = corrupt_checkpoints_message(out / STATE_DIR)
+    if corrupt:
+        raise UserError(f"--out {out}: {corrupt}; nothing to resume from, and a new training would overwrite "
+                        "them: move the folder away or choose another --out")
+    last = resolve_checkpoint_dir(out / STATE_DIR)
+    found = last if last is not None else (out / LEGACY_STATE_FILE if (out / LEGACY_STATE_FILE).is_file() else None)
+    if found is not None and not resume:
+        raise UserError(f"--out {out}: already holds a locator's training; add --resume to continue it or "
+                        "choose another folder")
+    if found is None and (out / WEIGHTS_FILE).is_file():
+        raise UserError(f"--out {out}: holds a locator without a training state to resume; choose another folder")
+    return found
+
+
+def _resume(found: Path, model: HandLocator, opt, config: LocatorConfig) -> _Progress:
+    """Load a saved training (a checkpoint folder, or an older srnpose's ``locator_train.pt``) into
+    ``model`` and ``opt``."""
     from srnpose.config import to_dict
 
-    state = torch.load(out / STATE_FILE, weights_only=True)
-    if state.get("config") != to_dict(config):
-        raise UserError(f"{out}: holds a locator of another config; choose another folder or resume=False")
-    model.load_state_dict(state["model"])
+    if found.is_dir():
+        saved = load_run_config(found).get("locator")
+        state = load_train_state(found / TRAIN_STATE_FILE)
+        weights = load_state_dict_file(found / CKPT_WEIGHTS_FILE)
+    else:  # locator_train.pt of older srnpose: model, optimizer and counters in one file
+        state = load_train_state(found)
+        saved, weights = state.get("config"), state["model"]
+    if saved != to_dict(config):
+        raise UserError(f"{found.parent if found.is_dir() else found}: holds a locator of another config; "
+                        "choose another folder")
+    model.load_state_dict(weights)
     opt.load_state_dict(state["optimizer"])
-    return int(state["step"]), int(state["frames"]), float(state["elapsed_s"])
+    total = int(state.get("total_steps", -1))
+    return _Progress(int(state["step"]), int(state["frames"]), float(state["elapsed_s"]), total if total > 0 else None)
 
 
-def _checkpoint(out: Path, model: HandLocator, opt, step: int, frames: int, elapsed_s: float, logs: dict,
-                batch: int, seed: int) -> None:
-    """The locator (:func:`srnpose.locator.model.save_locator`) and the state to resume from."""
+def _save(out: Path, model: HandLocator, opt, progress: _Progress, logs: dict, batch: int, seed: int) -> None:
+    """The locator (:func:`srnpose.locator.model.save_locator`) and the training checkpoint to resume from
+    (:func:`srnpose.training.checkpoint.save_checkpoint`: atomic, checksummed, the previous one kept)."""
     from srnpose.config import to_dict
 
-    train = {"steps": step, "batch": batch, "seed": seed, "frames_rendered": frames,
-             "elapsed_s": round(elapsed_s, 1), "last_losses": {k: round(v, 4) for k, v in logs.items()}}
-    save_locator(model, out, train)
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step, "frames": frames,
-             "elapsed_s": elapsed_s, "config": to_dict(model.config)}
-    tmp = out / (STATE_FILE + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(out / STATE_FILE)
+    summary = {"steps": progress.step, "batch": batch, "seed": seed, "frames_rendered": progress.frames,
+               "elapsed_s": round(progress.elapsed_s, 1), "last_losses": {k: round(v, 4) for k, v in logs.items()}}
+    state = {"optimizer": opt.state_dict(), "step": progress.step, "frames": progress.frames,
+             "elapsed_s": progress.elapsed_s, "total_steps": progress.total_steps or -1}
+    save_checkpoint(out / STATE_DIR, model, {"locator": to_dict(model.config), "train": summary}, state)
+    save_locator(model, out, summary)
+    if (out / LEGACY_STATE_FILE).is_file():  # resumed from an older srnpose's state: last/ replaces it
+        (out / LEGACY_STATE_FILE).unlink()
 
 
-def _step(model: HandLocator, opt, pool: _Pool, rng: np.random.Generator, batch: int) -> tuple[float, dict]:
+def _step(model: HandLocator, opt, pool: _Pool, rng: np.random.Generator, batch: int, lr: float) -> tuple[float, dict]:
+    for group in opt.param_groups:
+        group["lr"] = lr
     x, t, p = pool.batch(rng, batch)
     loss, logs = locator_loss(model(x), x, t, p, model.config)
     opt.zero_grad(set_to_none=True)
@@ -290,63 +355,95 @@ def _step(model: HandLocator, opt, pool: _Pool, rng: np.random.Generator, batch:
     return float(loss.detach()), logs
 
 
+def _schedule_length(progress: _Progress, steps: int, budget_s: float | None, step_times: list[float],
+                     elapsed_s: float) -> int | None:
+    """The steps the schedule runs over: ``steps``; under a time budget, the steps that fit it (at most
+    ``steps``), fixed once ``COMMIT_AFTER_STEPS`` steps are timed and kept by a resumed training (None
+    before: the warm-up's constant rate)."""
+    if budget_s is None:
+        return steps
+    if progress.total_steps is None and len(step_times) >= COMMIT_AFTER_STEPS:
+        per = float(np.median(step_times[2:]))
+        progress.total_steps = min(steps, progress.step + max(int((budget_s - elapsed_s) / per), 1))
+    return progress.total_steps
+
+
 def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/locator",
                   config: LocatorConfig | None = None, seed: int = 0, lr: float = 3e-3,
                   time_budget_s: float | None = None, workers: int = 1, pool_size: int = 12000,
-                  sampler: Callable[[int], LocatorSample] | None = None, resume: bool = True,
+                  sampler: Callable[[int], LocatorSample] | None = None, resume: bool = False,
                   progress: bool = True, save_every_s: float = 60.0) -> Path:
-    """Train a :class:`~srnpose.locator.model.HandLocator`; writes ``out_path/locator.safetensors``,
-    ``locator.yaml`` (config and training summary) and ``locator_train.pt`` (to resume). Returns ``out_path``.
+    """Train a :class:`~srnpose.locator.model.HandLocator`; writes ``out_path/locator.safetensors`` and
+    ``locator.yaml`` (config and training summary), and ``out_path/last/``, the training checkpoint to
+    resume from (:mod:`srnpose.training.checkpoint`), under the run lock (:mod:`srnpose.training.lock`).
+    Returns ``out_path``.
 
     Samples come from ``sampler(frame_seed(seed, i))`` (default :func:`render_sample`). ``workers`` >= 1
     render in background processes into a ring of ``pool_size`` samples the trainer draws batches from
     (mirrored half the time); ``workers=0`` renders ``pool_size`` samples first, then trains
     (deterministic: the tests). Stops after ``steps`` or ``time_budget_s``, whichever comes first; the
-    learning rate follows a cosine over the same progress. ``resume``: a folder with a training state of
-    the same config continues from its step and its next frame (the budget counts the time spent)."""
-    import functools
-
-    config = config or LocatorConfig()
+    learning rate follows :func:`srnpose.training.schedule.lr_at` (warm-up, cosine) over the steps, or
+    over the steps a time budget fits (fixed after its first steps). ``resume``: continue the training
+    the folder holds, from its step and its next frame (the budget counts the time spent); without it a
+    folder that holds one is refused."""
     out = Path(out_path)
-    torch.manual_seed(seed)
-    model = HandLocator(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    step, frames0, elapsed0 = _resume(out, model, opt, config) if resume and (out / STATE_FILE).is_file() else (0, 0, 0.0)
-    rng = np.random.default_rng([seed, step])
-    pool = _Pool(pool_size, config.input_hw)
-    feed = _Feed(pool, sampler or functools.partial(render_sample, config=config), seed, frames0, workers)
-    warm, t0, logs = min(WARMUP_STEPS, max(1, steps // 4)), time.perf_counter(), {}
-    last_save = t0
-    bar = _progress_bar(progress, steps, step)
+    with run_lock(out):
+        found = _check_folder(out, resume)
+        config = config or LocatorConfig()
+        torch.manual_seed(seed)
+        model = HandLocator(config)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+        state = _resume(found, model, opt, config) if found is not None else _Progress()
+        feed = _Feed(_Pool(pool_size, config.input_hw), sampler or functools.partial(render_sample, config=config),
+                     seed, state.frames, workers)
+        try:
+            logs = _loop(model, opt, feed, state, steps, batch, lr, time_budget_s, progress, save_every_s,
+                         lambda logs: _save(out, model.eval(), opt, state, logs, batch, seed), seed)
+        finally:
+            feed.close()
+        _save(out, model.eval(), opt, state, logs, batch, seed)
+    return out
+
+
+def _loop(model: HandLocator, opt, feed: _Feed, state: _Progress, steps: int, batch: int, lr: float,
+          budget_s: float | None, progress: bool, save_every_s: float, save: Callable[[dict], None],
+          seed: int) -> dict:
+    """Train until ``steps`` or ``budget_s`` (or the steps the budget was found to fit); ``state`` follows
+    the step, the frames rendered and the time spent; ``save(logs)`` every ``save_every_s``. Returns the
+    last step's losses."""
+    rng = np.random.default_rng([seed, state.step])
+    pool, schedule = feed.pool, _schedule(lr, steps)
+    frames0, elapsed0, t0 = state.frames, state.elapsed_s, time.perf_counter()
+    last_save, step_times, logs = t0, [], {}
+    bar = _progress_bar(progress, steps, state.step)
     model.train()
     try:
-        while step < steps:
-            elapsed = elapsed0 + time.perf_counter() - t0
-            if time_budget_s is not None and elapsed >= time_budget_s:
+        while state.step < state.stop_step(steps, budget_s):
+            state.elapsed_s = elapsed0 + time.perf_counter() - t0
+            if budget_s is not None and state.elapsed_s >= budget_s:
                 break
             feed.drain(min_size=2 * batch)
             if pool.size < batch:
                 continue
-            done = max(step / steps, elapsed / time_budget_s if time_budget_s else 0.0)
-            for group in opt.param_groups:
-                group["lr"] = lr * _lr_scale(step, done, warm)
-            loss, logs = _step(model, opt, pool, rng, batch)
-            step += 1
+            length = _schedule_length(state, steps, budget_s, step_times, state.elapsed_s)
+            t_step = time.perf_counter()
+            loss, logs = _step(model, opt, pool, rng, batch, lr_at(state.step, schedule, 1.0, length))
+            step_times.append(time.perf_counter() - t_step)
+            state.step += 1
+            state.frames = frames0 + pool.added
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.3f}", pool=pool.size, frames=pool.added, refresh=False)
             if time.perf_counter() - last_save > save_every_s:
-                _checkpoint(out, model.eval(), opt, step, frames0 + pool.added, elapsed0 + time.perf_counter() - t0,
-                            logs, batch, seed)
+                state.elapsed_s = elapsed0 + time.perf_counter() - t0
+                save(logs)
                 model.train()
                 last_save = time.perf_counter()
     finally:
-        feed.close()
         if bar is not None:
             bar.close()
-    _checkpoint(out, model.eval(), opt, step, frames0 + pool.added, elapsed0 + time.perf_counter() - t0, logs,
-                batch, seed)
-    return out
+    state.frames, state.elapsed_s = frames0 + pool.added, elapsed0 + time.perf_counter() - t0
+    return logs
 
 
 def _progress_bar(progress: bool, steps: int, step: int):
