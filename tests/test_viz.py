@@ -49,3 +49,49 @@ def test_save_gif(tmp_path):
     save_gif(tmp_path / "a.gif", frames, fps=5)
     with Image.open(tmp_path / "a.gif") as img:
         assert img.format == "GIF" and img.n_frames == 3
+
+
+def test_finger_colours_stand_out_from_the_near_depth_colours():
+    """A hand is near, so depth_to_rgb paints it red, orange and yellow: no finger may share those hues
+    (the index was yellow on an orange hand) and the fingers stay apart from each other."""
+    from srnpose.viz import _RAMP
+
+    near = _RAMP[:3]  # red, orange, yellow: the near end of the ramp
+    index = np.array(FINGER_COLORS[1], dtype=np.float64)
+    assert np.linalg.norm(near - index, axis=1).min() > 200
+    colours = np.array(FINGER_COLORS, dtype=np.float64)
+    gaps = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
+    assert gaps[~np.eye(5, dtype=bool)].min() > 100
+
+
+def test_zoom_view_maps_frame_points_to_the_zoom():
+    from srnpose.viz import zoom_view
+
+    depth = np.zeros((40, 60), dtype=np.float32)
+    depth[20, 30] = 500.0  # one measured pixel
+    box = (19.5, 9.5, 39.5, 29.5)  # 20 px: the edges of pixels 20..39 and 10..29
+    rgb, scale, (u0, v0) = zoom_view(depth, box, 80, center_d_mm=500.0)
+    assert rgb.shape == (80, 80, 3) and scale == 4.0
+    lit = np.argwhere(rgb[..., 0] > 0)  # (v, u) of the zoom's lit pixels: the one pixel, 4x4
+    assert len(lit) == 16
+    centre = lit.mean(axis=0)  # the block's centre in zoom pixels
+    assert np.allclose(centre[::-1], ((30 - u0) * scale - 0.5, (20 - v0) * scale - 0.5))
+
+
+def test_pose_overlay_puts_the_zoomed_crop_beside_the_frame_with_a_legend():
+    from srnpose.synth import render_frame
+    from srnpose.viz import LEGEND_HEIGHT_PX, finger_legend, pose_overlay
+
+    frame = render_frame(3)
+    height, width = frame.depth_mm.shape
+    center = frame.joints_uvd.mean(axis=0)
+    box = (center[0] - 30, center[1] - 30, center[0] + 30, center[1] + 30)
+    out = pose_overlay(frame.depth_mm, frame.joints_uvd, box, center)
+    assert out.shape == (height + LEGEND_HEIGHT_PX, width + height, 3)
+    zoom = {tuple(c) for c in out[:height, width + 1:].reshape(-1, 3)}
+    assert all(c in zoom for c in FINGER_COLORS)  # every finger drawn in the zoom
+    legend = {tuple(c) for c in finger_legend(400).reshape(-1, 3)}
+    assert all(c in legend for c in FINGER_COLORS)
+    empty = pose_overlay(frame.depth_mm, None)
+    assert empty.shape == out.shape and not any(c in {tuple(x) for x in empty[:height].reshape(-1, 3)}
+                                                for c in FINGER_COLORS)

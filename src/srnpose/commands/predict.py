@@ -132,29 +132,13 @@ def _check_out(text: str):
 
 
 def overlay(depth_mm, result, layout: str):
-    """(H, W, 3) uint8: colour-mapped depth, crop box, centre and skeleton (or 'no hand')."""
-    import numpy as np
-    from PIL import Image, ImageDraw
+    """(H + legend, W + H, 3) uint8 (:func:`srnpose.viz.pose_overlay`): the full frame with the crop box,
+    centre and skeleton beside the crop box zoomed, a finger legend underneath (or 'no hand')."""
+    from srnpose.viz import pose_overlay
 
-    from srnpose.viz import depth_to_rgb, draw_skeleton
-
-    if result.hand_found:
-        d = float(result.center_uvd[2])
-        rgb = depth_to_rgb(depth_mm, near_mm=d - 200.0, far_mm=d + 600.0)
-        rgb = draw_skeleton(rgb, result.joints_uvd, layout)
-    else:
-        rgb = depth_to_rgb(depth_mm)
-    img = Image.fromarray(np.ascontiguousarray(rgb))
-    draw = ImageDraw.Draw(img)
-    if result.hand_found:
-        u0, v0, u1, v1 = (float(x) for x in result.crop_box)
-        draw.rectangle([u0, v0, u1, v1], outline=(255, 255, 255), width=1)
-        cu, cv = float(result.center_uvd[0]), float(result.center_uvd[1])
-        draw.line([cu - 5, cv, cu + 5, cv], fill=(255, 0, 255), width=2)
-        draw.line([cu, cv - 5, cu, cv + 5], fill=(255, 0, 255), width=2)
-    else:
-        draw.text((6, 6), "no hand", fill=(255, 255, 255))
-    return np.asarray(img)
+    if not result.hand_found:
+        return pose_overlay(depth_mm, None, layout=layout)
+    return pose_overlay(depth_mm, result.joints_uvd, result.crop_box, result.center_uvd, layout)
 
 
 def _write_record(jsonl, name: str, result) -> None:
