@@ -176,7 +176,7 @@ def evaluate_variant(name: str, out: Path, records: list, test_frames: int) -> d
     run_dir = out / name
     last = resolve_checkpoint_dir(run_dir / "last")
     state = load_train_state(last / "train_state.pt")
-    report = evaluate_checkpoint(last, "synth", run_dir / "eval", overlays=0, verbose=False, records=records)
+    report = evaluate_checkpoint(last, "synth", run_dir / "eval", overlays=0, records=records)
     frame_mm = frame_errors_mm(run_dir / "eval" / "predictions.txt", records)
     return {"overrides": variant_overrides(name), "steps": int(state["step"]), "samples": int(state["samples"]),
             "train_time_s": round(float(state["time_s"]), 1),

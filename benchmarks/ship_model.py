@@ -24,11 +24,10 @@ NYU_FRAME = ROOT.parent / "shared" / "data" / "nyu_frame"
 def _scores(run: Path, frames: int, tmp: Path) -> dict:
     from srnpose.evaluation.model_eval import evaluate_checkpoint
 
-    synth = evaluate_checkpoint(run, "synth", tmp / "synth", frames=frames, center="joints", overlays=0,
-                                verbose=False)
+    synth = evaluate_checkpoint(run, "synth", tmp / "synth", frames=frames, center="joints", overlays=0)
     out = {"synth_stage_mm": [round(s["mean_error_mm"], 3) for s in synth["stages"]]}
     if NYU_FRAME.is_dir():
-        nyu = evaluate_checkpoint(run, f"nyu:{NYU_FRAME}", tmp / "nyu", overlays=0, verbose=False)
+        nyu = evaluate_checkpoint(run, f"nyu:{NYU_FRAME}", tmp / "nyu", overlays=0)
         out["nyu_mm"] = round(nyu["mean_error_mm"], 3)
     return out
 

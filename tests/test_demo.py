@@ -42,7 +42,7 @@ def test_demo_writes_an_evaluated_run_folder(tmp_path, capsys, monkeypatch):
     # the demo folder is a run folder: checkpoint evaluation works on it
     from srnpose.evaluation.model_eval import evaluate_checkpoint
 
-    again = evaluate_checkpoint(out, "synth", tmp_path / "eval", frames=6, overlays=0, verbose=False,
+    again = evaluate_checkpoint(out, "synth", tmp_path / "eval", frames=6, overlays=0,
                                 center=report["center"])
     assert report["center"] == "joints" and report["synth_engine"] == "v2"  # the default engine's protocol
     assert again["stages"] == report["stages"]  # same held-out frames, same model (best/)
@@ -69,7 +69,7 @@ def tiny_run(tmp_path_factory):
 def test_evaluation_stops_at_its_deadline_and_says_how_many_frames(tiny_run, tmp_path):
     from srnpose.evaluation.model_eval import evaluate_checkpoint
 
-    kwargs = {"overlays": 0, "verbose": False, "center": "joints", "batch_size": 4}
+    kwargs = {"overlays": 0, "center": "joints", "batch_size": 4}
     cut = evaluate_checkpoint(tiny_run, "synth", tmp_path / "cut", frames=12, deadline=time.perf_counter(), **kwargs)
     assert (cut["frames_total"], cut["frames_planned"]) == (4, 12)  # the first batch always runs, then no more
     first = evaluate_checkpoint(tiny_run, "synth", tmp_path / "first", frames=4, **kwargs)

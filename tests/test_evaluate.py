@@ -187,8 +187,14 @@ def test_checkpoint_and_predictions_are_exclusive(capsys):
 def test_checkpoint_branch_calls_evaluate_run(monkeypatch, tmp_path):
     import srnpose.evaluation.model_eval
 
+    import srnpose.commands.evaluate
+
     calls = []
-    monkeypatch.setattr(srnpose.evaluation.model_eval, "evaluate_checkpoint", lambda run_dir, data_spec, out_dir, **opts:
-                        calls.append((run_dir, data_spec, Path(out_dir), opts)))
+    monkeypatch.setattr(srnpose.evaluation.model_eval, "compute_evaluation", lambda run_dir, data_spec, **opts:
+                        calls.append((run_dir, data_spec, opts)) or "computed")
+    monkeypatch.setattr(srnpose.evaluation.model_eval, "write_evaluation", lambda evaluation, out_dir, **opts:
+                        calls.append((evaluation, Path(out_dir), opts)) or {})
+    monkeypatch.setattr(srnpose.commands.evaluate, "_print_evaluation", lambda evaluation, paths:
+                        calls.append(("printed", evaluation)))
     assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", "synth"]) == 0
-    assert calls == [(str(tmp_path), "synth", tmp_path / "eval", {})]
+    assert calls == [(str(tmp_path), "synth", {}), ("computed", tmp_path / "eval", {}), ("printed", "computed")]

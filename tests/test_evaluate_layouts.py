@@ -34,7 +34,7 @@ def test_cross_layout_evaluation_equals_converting_by_hand(canonical_run, tmp_pa
 
     data = WRITERS[fmt](tmp_path / fmt, 6, seed=1, progress=False)
     spec = f"{fmt}:{data}"
-    report = evaluate_checkpoint(canonical_run, spec, tmp_path / "eval", overlays=0, verbose=False)
+    report = evaluate_checkpoint(canonical_run, spec, tmp_path / "eval", overlays=0)
     layout = get_dataset(fmt).layout
     assert report["labels_layout"] == layout and report["joint_mapping"].startswith(f"canonical -> {layout}")
     assert len(report["joints_compared"]) == len(load_records(spec, "test")[0].joints_uvd)
@@ -62,7 +62,7 @@ def test_a_layout_that_cannot_be_mapped_is_one_line(tmp_path):
                     {"model": to_dict(cfg), "data": {"center": "depth", "cube_mm": 250.0, "layout": "icvl"}})
     data = WRITERS["hands17"](tmp_path / "h17", 4, seed=2, progress=False)
     with pytest.raises(UserError, match="cannot map from layout 'icvl'"):
-        evaluate_checkpoint(run, f"hands17:{data}", tmp_path / "eval", overlays=0, verbose=False)
+        evaluate_checkpoint(run, f"hands17:{data}", tmp_path / "eval", overlays=0)
 
 
 def test_the_nyu_frame_in_one_command(canonical_run, shared_data, tmp_path, capsys):

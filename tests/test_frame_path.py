@@ -49,7 +49,7 @@ def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_c
 
     data = write_nyu(tmp_path / "nyu", 6, seed=3, progress=False)
     run = _run(tmp_path, "mixed", 300.0)
-    report = evaluate_checkpoint(run, f"nyu:{data}", tmp_path / "eval", overlays=0, verbose=False)
+    report = evaluate_checkpoint(run, f"nyu:{data}", tmp_path / "eval", overlays=0)
     assert report["cube_mm"] == 300.0 and report["refine_passes"] == 1
     evaluated = list(recorded_crops)  # [pass 1 (N, 1, S, S), pass 2 (N, 1, S, S)]
     assert len(evaluated) == 2
@@ -77,7 +77,7 @@ def test_a_frame_without_a_hand_is_counted_not_cropped_from_labels(tmp_path, rec
     hand = SynthDataset(1, seed=5, resolution=(160, 120))[0]
     empty = HandRecord(joints_uvd=hand.joints_uvd, intrinsics=hand.intrinsics,
                        depth=np.zeros_like(hand.depth), frame_id="empty")
-    report = evaluate_checkpoint(run, "synth", tmp_path / "eval", overlays=0, verbose=False, records=[hand, empty])
+    report = evaluate_checkpoint(run, "synth", tmp_path / "eval", overlays=0, records=[hand, empty])
     assert (report["frames_total"], report["frames"], report["hands_not_found"]) == (2, 1, 1)
     assert sum(len(c) for c in recorded_crops) == 1  # one crop: the empty frame never reached the network
     lines = (tmp_path / "eval" / "predictions.txt").read_text().splitlines()

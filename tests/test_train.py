@@ -131,7 +131,7 @@ def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
     assert "trained to step 2" in capsys.readouterr().out
     from srnpose.evaluation.model_eval import evaluate_checkpoint
 
-    report = evaluate_checkpoint(run, "synth", tmp_path / "eval", frames=6, overlays=2, verbose=False)
+    report = evaluate_checkpoint(run, "synth", tmp_path / "eval", frames=6, overlays=2)
     assert report["frames"] == 6 and len(report["stages"]) == 2
     saved = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert saved["mean_error_mm"] == saved["stages"][-1]["mean_error_mm"]
@@ -190,12 +190,12 @@ def test_a_mixed_model_is_evaluated_in_two_passes(tmp_path):
     cfg = build_config("tiny", None, FAST + ["train.steps=2", "data.center=mixed"])
     run = tmp_path / "run"
     train(cfg, run, progress=False)
-    two = evaluate_checkpoint(run, "synth", tmp_path / "two", frames=6, overlays=0, verbose=False)
-    one = evaluate_checkpoint(run, "synth", tmp_path / "one", frames=6, overlays=0, verbose=False, refine=0)
+    two = evaluate_checkpoint(run, "synth", tmp_path / "two", frames=6, overlays=0)
+    one = evaluate_checkpoint(run, "synth", tmp_path / "one", frames=6, overlays=0, refine=0)
     assert two["refine_passes"] == 1 and len(two["pass_mean_error_mm"]) == 2
     assert one["refine_passes"] == 0 and len(one["pass_mean_error_mm"]) == 1
     assert one["pass_mean_error_mm"][0] == pytest.approx(two["pass_mean_error_mm"][0], rel=1e-12)  # same crops
     assert two["mean_error_mm"] == pytest.approx(two["pass_mean_error_mm"][-1])
     assert one["mean_error_mm"] == pytest.approx(one["pass_mean_error_mm"][0])
     with pytest.raises(UserError, match="refine"):
-        evaluate_checkpoint(run, "synth", tmp_path / "bad", frames=2, overlays=0, verbose=False, refine=-1)
+        evaluate_checkpoint(run, "synth", tmp_path / "bad", frames=2, overlays=0, refine=-1)

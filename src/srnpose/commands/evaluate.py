@@ -100,9 +100,26 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["refine"] = args.refine
     if args.synth_engine:
         opts["synth_engine"] = args.synth_engine
+    write_opts = {"dataset": opts.pop("dataset")} if "dataset" in opts else {}
     with output_folder(out_dir) as files:  # staged, renamed into place at the end; a failure leaves no folder
-        evaluate_run.evaluate_checkpoint(args.checkpoint, args.data, files, **opts)
+        evaluation = evaluate_run.compute_evaluation(args.checkpoint, args.data, **opts)
+        paths = evaluate_run.write_evaluation(evaluation, files, **write_opts)
+    _print_evaluation(evaluation, paths)
     return 0
+
+
+def _print_evaluation(evaluation, paths: dict) -> None:
+    """What ``evaluate --checkpoint`` found: the frames scored, the joints compared, the table, the files."""
+    from srnpose.evaluation.protocol import format_table
+
+    report = evaluation.report
+    missed = f"; no hand found in {report['hands_not_found']}" if report["hands_not_found"] else ""
+    print(f"{evaluation.data_spec}: {report['frames']} of {len(evaluation.records)} frames scored{missed}; "
+          f"checkpoint {evaluation.checkpoint}")
+    if evaluation.mapping is not None:
+        print(f"joints compared: the labels' {evaluation.labels_layout} layout; {evaluation.mapping_note}")
+    print(format_table(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 def _check_out(out) -> Path:

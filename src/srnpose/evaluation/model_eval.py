@@ -3,10 +3,13 @@
     evaluate_checkpoint("runs/demo", "synth", "runs/demo/eval")        # the held-out synthetic test set
     evaluate_checkpoint("runs/nyu", "nyu:/data/nyu", "runs/nyu/eval")  # the dataset's test split
 
-Writes in ``out_dir`` (through :func:`srnpose.evaluation.protocol.write_report`): ``report.json`` (the final stage's
-metrics at the top level, ``"stages": [{...}, ...]`` one per stage), ``summary.md``,
-``success_curves.png``, ``per_joint.png``; plus ``predictions.txt`` (the final stage's uvd, community
-format: one line per frame, u v d per joint; ``nan`` where no hand was found) and, with ``overlays > 0``, ``overlays.png``.
+Three steps: :func:`compute_evaluation` (returns a :class:`CheckpointEvaluation`), :func:`write_evaluation`
+(the files) and, in ``srnpose evaluate``, the lines printed; :func:`evaluate_checkpoint` runs the first two.
+:func:`write_evaluation` writes in ``out_dir`` (through :func:`srnpose.evaluation.protocol.write_report`):
+``report.json`` (the final stage's metrics at the top level, ``"stages": [{...}, ...]`` one per stage),
+``summary.md``, ``success_curves.png``, ``per_joint.png``; plus ``predictions.txt`` (the final stage's uvd,
+community format: one line per frame, u v d per joint; ``nan`` where no hand was found) and, with
+``overlays > 0``, ``overlays.png``.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import numpy as np
 from srnpose.errors import UserError
 from srnpose.outputs import writing
 
-__all__ = ["DEFAULT_SYNTH_TEST_FRAMES", "Scores", "score_estimates", "evaluate_checkpoint", "load_test_records",
-           "overlay_grid"]
+__all__ = ["DEFAULT_SYNTH_TEST_FRAMES", "Scores", "score_estimates", "CheckpointEvaluation", "compute_evaluation",
+           "write_evaluation", "evaluate_checkpoint", "load_test_records", "overlay_grid"]
 
 DEFAULT_SYNTH_TEST_FRAMES = 500  # the fixed held-out synthetic test set (seed run_config.SYNTH_TEST_SEED)
 
@@ -179,21 +182,33 @@ CENTER_MODES = {  # evaluate --center -> (the engine's first crop, what the repo
 }
 
 
-def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path, dataset: str | None = None,
-                        intrinsics: str | None = None, frames: int | None = None, batch_size: int = 32,
-                        device: str = "cpu", center: str | None = None, overlays: int = 8,
-                        skip_bad: bool = False, verbose: bool = True, records: list | None = None,
-                        centers: str | None = None, refine: int | None = None,
-                        synth_engine: str | None = None, deadline: float | None = None,
-                        progress: bool = False) -> dict[str, Any]:
-    """Evaluate the checkpoint in ``run_dir`` on ``data_spec``; write the report in ``out_dir``; return it.
+@dataclass
+class CheckpointEvaluation:
+    """What :func:`compute_evaluation` found: the report (``report.json``'s content), the records looked
+    at and their scores, and how the predictions were compared with the labels."""
+
+    report: dict[str, Any]
+    records: list  # the test frames looked at (a deadline may cut the planned set short)
+    scores: Scores
+    labels_layout: str
+    mapping: np.ndarray | None  # (J_labels, J_model) predictions -> labels' layout; None: the same layout
+    mapping_note: str  # how, in a sentence
+    data_spec: str
+    checkpoint: Path
+
+
+def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str | None = None,
+                       frames: int | None = None, batch_size: int = 32, device: str = "cpu",
+                       center: str | None = None, skip_bad: bool = False, records: list | None = None,
+                       centers: str | None = None, refine: int | None = None, synth_engine: str | None = None,
+                       deadline: float | None = None, progress: bool = False) -> CheckpointEvaluation:
+    """Evaluate the checkpoint in ``run_dir`` on ``data_spec``: compute only (no file, no print).
 
     Every frame goes through :class:`srnpose.inference.frame_path.FramePath`, the engine ``predict`` runs, with
     the checkpoint's cube, centre rule and passes. ``center``: "auto" (default: the label-free path of
     ``predict``: the checkpoint's hand locator, else the nearest-blob search), "locator", "depth" (the
     nearest-blob search) or "joints" (first crop at the labelled joints' centroid). A frame whose hand
     is not found counts in ``hands_not_found`` and is left out of the errors; no label places its crop.
-    ``dataset``: name whose joint names label the per-joint plot (default: the checkpoint's layout).
     ``intrinsics`` ("fx,fy,cx,cy"): replaces the records' camera. ``records``: evaluate these instead
     of loading. ``centers``: a refined-centre file for the test split. ``refine``: passes after the
     first (default: the checkpoint's policy, 1 for ``center=mixed``). ``synth_engine``: the engine of the
@@ -202,12 +217,7 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     the frames looked at and ``frames_planned`` the test set's. ``progress``: a progress bar over the frames.
     """
     from srnpose.data.centering import MAX_PASSES
-    from srnpose.evaluation.protocol import (
-        evaluate_predictions,
-        format_table,
-        write_predictions_txt,
-        write_report,
-    )
+    from srnpose.evaluation.protocol import evaluate_predictions
     from srnpose.geometry import Intrinsics
     from srnpose.hand.skeleton import LAYOUTS
     from srnpose.inference.frame_path import FramePath
@@ -241,7 +251,6 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
     scores = score_estimates(estimates, records, mapping)
     if not scores.found.any():
         raise UserError(f"{data_spec}: no hand found in any of the {len(records)} test frames")
-    found_records = [r for r, ok in zip(records, scores.found) if ok]
 
     stages = [evaluate_predictions(scores.pred_xyz[:, s], scores.gt_xyz) for s in range(scores.pred_xyz.shape[1])]
     name = data_spec.partition(":")[0] if data_spec != "synth" else "synth"
@@ -268,26 +277,43 @@ def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path
         "joints_compared": list(LAYOUTS[labels_layout].joint_names) if labels_layout in LAYOUTS else None,
         "joint_mapping": mapping_note,
     }
+    return CheckpointEvaluation(report, list(records), scores, labels_layout, mapping, mapping_note, data_spec,
+                                Path(ck.path))
+
+
+def write_evaluation(evaluation: CheckpointEvaluation, out_dir: str | Path, overlays: int = 8,
+                     dataset: str | None = None) -> dict[str, Path]:
+    """Write an evaluation in ``out_dir`` (every file staged, renamed into place together): the report
+    (:func:`srnpose.evaluation.protocol.write_report`), ``predictions.txt`` and, with ``overlays > 0``,
+    ``overlays.png``. ``dataset``: name whose joint names label the per-joint plot (default: the labels'
+    layout). Returns the files written, by kind."""
+    from srnpose.evaluation.protocol import write_predictions_txt, write_report
+    from srnpose.hand.skeleton import LAYOUTS
+
+    scores, labels_layout = evaluation.scores, evaluation.labels_layout
     layout = LAYOUTS.get(dataset or labels_layout)
     joint_count = scores.pred_xyz.shape[2]
     names = tuple(layout.joint_names) if layout is not None and len(layout.joint_names) == joint_count else None
-    with writing(out_dir) as files:  # every file staged, renamed into place together
-        paths = write_report(files, report, names)
-        every = np.full((len(records),) + scores.pred_uvd.shape[2:], np.nan)  # one line per frame, NaN: no hand
+    with writing(out_dir) as files:
+        paths = write_report(files, evaluation.report, names)
+        every = np.full((len(evaluation.records),) + scores.pred_uvd.shape[2:], np.nan)  # a line per frame, NaN: no hand
         every[scores.found] = scores.pred_uvd[:, -1]
         write_predictions_txt(files.stage("predictions.txt"), every)
         paths["predictions"] = files.final("predictions.txt")
         if overlays > 0 and labels_layout in LAYOUTS:
             from srnpose.viz import save_png
 
+            found_records = [r for r, ok in zip(evaluation.records, scores.found) if ok]
             paths["overlays"] = files.final("overlays.png")
             save_png(files.stage("overlays.png"),
                      overlay_grid(found_records, scores.pred_uvd[:, -1], labels_layout, overlays))
-    if verbose:
-        missed = f"; no hand found in {report['hands_not_found']}" if report["hands_not_found"] else ""
-        print(f"{data_spec}: {report['frames']} of {len(records)} frames scored{missed}; checkpoint {ck.path}")
-        if mapping is not None:
-            print(f"joints compared: the labels' {labels_layout} layout; {mapping_note}")
-        print(format_table(report))
-        print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return report
+    return paths
+
+
+def evaluate_checkpoint(run_dir: str | Path, data_spec: str, out_dir: str | Path, *, overlays: int = 8,
+                        dataset: str | None = None, **options: Any) -> dict[str, Any]:
+    """:func:`compute_evaluation` (``options``: its keywords), then :func:`write_evaluation` in ``out_dir``;
+    returns the report. Prints nothing (``srnpose evaluate`` says what it found)."""
+    evaluation = compute_evaluation(run_dir, data_spec, **options)
+    write_evaluation(evaluation, out_dir, overlays, dataset)
+    return evaluation.report

@@ -91,7 +91,7 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
     center = "joints" if synthetic_first_crop("synth", cfg.data.synth_engine) == "joints" else None
     # the test frames get the budget left but the writing's share; no batch starts after that
     deadline = start + 60.0 * (minutes - WRITE_SHARE * reserve)
-    report = evaluate_checkpoint(out, "synth", out, frames=test_frames, verbose=False, center=center,
+    report = evaluate_checkpoint(out, "synth", out, frames=test_frames, center=center,
                                  deadline=deadline, progress=progress)
     report["train"] = {"steps": result.step, "samples_per_s": result.samples_per_s,
                        "minutes": (time.perf_counter() - start) / 60.0}
