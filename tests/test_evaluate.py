@@ -185,9 +185,8 @@ def test_checkpoint_and_predictions_are_exclusive(capsys):
 
 
 def test_checkpoint_branch_calls_evaluate_run(monkeypatch, tmp_path):
-    import srnpose.evaluation.model_eval
-
     import srnpose.commands.evaluate
+    import srnpose.evaluation.model_eval
 
     calls = []
     monkeypatch.setattr(srnpose.evaluation.model_eval, "compute_evaluation", lambda run_dir, data_spec, **opts:

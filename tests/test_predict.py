@@ -81,8 +81,26 @@ def test_user_errors_name_the_file(run_dir, tmp_path, shared_data, capsys):
     assert main(["predict", str(frame), *args]) == 2
     assert "--camera NAME or --intrinsics" in _error(capsys)
 
+    # the flag comes from UserError.flag, set where the input is checked (never read out of the message)
     assert main(["predict", str(frame), "--intrinsics", "1,2,3", *args]) == 2
-    assert "--intrinsics" in _error(capsys)
+    assert "error: --intrinsics: intrinsics: expected 4 comma-separated numbers" in _error(capsys)
+    assert main(["predict", str(frame), "--camera", "kinect2", "--depth-unit", "-1", *args]) == 2
+    assert "error: --depth-unit: depth unit must be a positive number of mm" in _error(capsys)
+
+
+def test_a_user_error_carries_the_flag_its_raiser_names():
+    from srnpose.cameras import CAMERAS
+    from srnpose.errors import UserError
+    from srnpose.inference.frame_path import resolve_frame_camera
+
+    with pytest.raises(UserError) as info:
+        resolve_frame_camera("600,600,300", camera="kinect2")
+    assert info.value.flag == "--intrinsics" and str(info.value).startswith("intrinsics: ")  # the API's message
+    assert info.value.line() == f"--intrinsics: {info.value}"
+    with pytest.raises(UserError) as info:
+        resolve_frame_camera(camera="kinect3")
+    assert info.value.line() == f"--camera: unknown camera 'kinect3'; available: {', '.join(CAMERAS)}"
+    assert UserError("plain").flag is None and UserError("plain").line() == "plain"
 
 
 def test_predict_angles_writes_a_constant_bone_skeleton(run_dir, shared_data, tmp_path):

@@ -53,4 +53,4 @@ def get_camera(name: str) -> Camera:
     try:
         return CAMERAS[name]
     except KeyError:
-        raise UserError(f"unknown camera {name!r}; available: {', '.join(CAMERAS)}") from None
+        raise UserError(f"unknown camera {name!r}; available: {', '.join(CAMERAS)}", flag="--camera") from None

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except UserError as exc:
-        print(f"srnpose {args.command}: error: {exc}", file=sys.stderr)
+        print(f"srnpose {args.command}: error: {exc.line()}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()

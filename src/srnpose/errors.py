@@ -24,7 +24,20 @@ _SHARED_LIBRARY = re.compile(r"\b(lib[\w.+-]*?\.so(?:\.\d+)*)\b")
 
 
 class UserError(Exception):
-    """A mistake in user input (flag, file, config). The CLI prints it as one line and exits 2."""
+    """A mistake in user input (flag, file, config). The CLI prints it as one line and exits 2.
+
+    ``flag``: the command-line flag of the input that is wrong (e.g. ``"--intrinsics"``), set where the
+    error is raised, by code that knows which input it checked; the CLI names it in front of the line
+    (:meth:`line`). The message itself stays the API's, and no caller reads the flag out of its text.
+    """
+
+    def __init__(self, *args: object, flag: str | None = None) -> None:
+        super().__init__(*args)
+        self.flag = flag
+
+    def line(self) -> str:
+        """The one line the CLI prints: ``"FLAG: message"``, or the message when no flag is known."""
+        return f"{self.flag}: {self}" if self.flag else str(self)
 
 
 class MissingExtraError(UserError):

@@ -107,12 +107,8 @@ def _camera(args: argparse.Namespace):
 
     if args.camera is None and args.intrinsics is None:
         raise UserError("give --camera NAME or --intrinsics fx,fy,cx,cy")
-    try:
-        cam = resolve_frame_camera(args.intrinsics, args.depth_unit, args.mirrored, args.camera)
-    except UserError as exc:
-        flag = "--intrinsics" if args.intrinsics and "intrinsics" in str(exc) else "--depth-unit" \
-            if "depth unit" in str(exc) else "--camera"
-        raise UserError(f"{flag}: {exc}") from None
+    # a wrong input's UserError names its flag (UserError.flag): the CLI prints it in front
+    cam = resolve_frame_camera(args.intrinsics, args.depth_unit, args.mirrored, args.camera)
     if args.mirrored is None and (message := mirrored_camera_warning(cam, ("--mirrored", "--no-mirrored"))):
         import sys
 

@@ -114,18 +114,19 @@ def resolve_frame_camera(intrinsics: Any = None, depth_unit_mm: float | None = N
                     raise ValueError(f"expected 4 values fx, fy, cx, cy, got {len(values)}")
                 intrinsics = Intrinsics(*values)
         except (TypeError, ValueError) as exc:
-            raise UserError(f"intrinsics: {exc}") from None
+            raise UserError(f"intrinsics: {exc}", flag="--intrinsics") from None
         for name, f in (("fx", intrinsics.fx), ("fy", intrinsics.fy)):
             if not FOCAL_RANGE_PX[0] <= abs(f) <= FOCAL_RANGE_PX[1]:
                 raise UserError(f"intrinsics: {name}={f:g} px is not a depth camera's focal length "
-                                f"(expected {FOCAL_RANGE_PX[0]:g} to {FOCAL_RANGE_PX[1]:g} px in magnitude)")
+                                f"(expected {FOCAL_RANGE_PX[0]:g} to {FOCAL_RANGE_PX[1]:g} px in magnitude)",
+                                flag="--intrinsics")
         if intrinsics.fx < 0:  # it would mirror x without a word; the flip has its own setting
             raise UserError(f"intrinsics: fx={intrinsics.fx:g} px is negative: frames flipped left-right take a "
-                            "positive fx and mirrored=True (--mirrored on the command line)")
+                            "positive fx and mirrored=True (--mirrored on the command line)", flag="--intrinsics")
         base = FrameCamera(intrinsics, base.depth_unit_mm, base.mirrored, None, base.name)
     unit = base.depth_unit_mm if depth_unit_mm is None else float(depth_unit_mm)
     if not (np.isfinite(unit) and unit > 0):
-        raise UserError(f"depth unit must be a positive number of mm, got {depth_unit_mm!r}")
+        raise UserError(f"depth unit must be a positive number of mm, got {depth_unit_mm!r}", flag="--depth-unit")
     mir = base.mirrored if mirrored is None else bool(mirrored)
     return FrameCamera(base.intrinsics, unit, mir, base.resolution, base.name)
 
