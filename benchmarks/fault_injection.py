@@ -22,6 +22,22 @@ behind), restarts, corrupted checkpoints loaded (must be 0), the largest absolut
 the final weights (and optimizer state) and the uninterrupted run's (0 on a CPU: resume is exact), and
 the training rows of ``metrics.csv``: duplicated, missing and out-of-order steps. Prints a table;
 ``--json FILE`` writes the figures.
+
+Outputs (``--suite outputs``, or ``all``): every other command's writes under faults, each injection on a
+fresh copy of an earlier, good result (issue 21):
+
+* full disks (``--disk-full N``): ``train --resume --extend`` on a run's ``last/``, ``export`` over an
+  earlier ``e.onnx``, ``synth --overwrite`` over an earlier dataset and ``predict`` over an earlier output
+  folder, each in a process whose file size limit is a random size (RLIMIT_FSIZE, ``ulimit -f``, with
+  SIGXFSZ ignored: a write past it fails with EFBIG, as on a full disk);
+* kills (``--kills-out N``) of ``export`` and ``synth`` as soon as their first temporary file appears,
+  after a random delay, with SIGINT (Ctrl-C: the command cleans up) or SIGKILL (a power cut: it cannot),
+  then the same command rerun.
+
+Survived with nothing lost: the earlier files bitwise intact (or, where the limit was not reached, the
+new result complete), no temporary file left (after a SIGKILL: none after the rerun), and a full disk
+ended with one line, exit 2 (``srnpose CMD: error: cannot write PATH: ... (N GB free there); ...``); a
+training run then resumes to its end once the limit is lifted.
 Asserts nothing.
 """
 
@@ -32,6 +48,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import platform
 import random
@@ -200,6 +217,260 @@ def metrics_rows(run: Path, steps: int) -> dict:
             "every_step_once": got == list(range(1, steps + 1))}
 
 
+# --------------------------------------------------------------------------- the other commands' writes
+
+OUT_TINY = {"model": {"num_joints": 21, "num_stages": 1, "input_size": 32, "width": 8, "topk": 8},
+            "data": {"spec": "synth", "cube_mm": 250.0, "layout": "canonical"}, "train": {"batch_size": 2}}
+# file size limits drawn per command (bytes): around the sizes of the files each writes (a tiny run's weights
+# 1.5 MB and training state 3 MB; the tiny export 0.7 MB; a 160x120 frame 9-15 kB; an overlay 44 kB)
+LIMITS = {"train": (20_000, 5_000_000), "export": (10_000, 1_500_000), "synth": (1_000, 30_000),
+          "predict": (2_000, 120_000)}
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def _temps(folder: Path) -> list[str]:
+    from srnpose.outputs import is_temp_name
+
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if is_temp_name(p.name) or p.name.endswith(".tmp"))
+
+
+def _srnpose(argv: list[str], env: dict, limit: int | None = None, err: Path | None = None,
+             popen: bool = False):
+    """``python -m srnpose ARGV`` (its own process group), with a file size limit if given."""
+    import resource
+
+    def preexec() -> None:
+        if limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    cmd = [sys.executable, "-m", "srnpose", *argv]
+    if popen:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(err, "w"), preexec_fn=preexec,
+                                start_new_session=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, preexec_fn=preexec, timeout=900)
+
+
+def _one_line(proc, command: str) -> bool:
+    """Exit 2 and a last stderr line naming the file and the free space, no traceback."""
+    lines = [ln for ln in proc.stderr.replace("\r", "\n").splitlines() if ln.strip()]
+    return (proc.returncode == 2 and "Traceback" not in proc.stderr and bool(lines)
+            and lines[-1].startswith(f"srnpose {command}: error: cannot write ") and "free there" in lines[-1])
+
+
+def _complete(command: str, folder: Path, frames: int = 6) -> bool:
+    """Whether a command that was not stopped by the limit left its whole, readable result."""
+    try:
+        if command == "train":
+            from srnpose.training.checkpoint import load_train_state, verify_checkpoint_dir
+
+            return verify_checkpoint_dir(folder / "last") is None and \
+                int(load_train_state(folder / "last" / "train_state.pt")["step"]) == 4
+        if command == "export":
+            from srnpose.inference.backends import read_metadata
+
+            return bool(read_metadata(folder / "e.onnx"))
+        if command == "synth":
+            meta = json.loads((folder / "meta.json").read_text())
+            labels = (folder / "labels.txt").read_text().splitlines()
+            return meta["frames"] == frames and len(labels) == frames and \
+                len(list((folder / "depth").glob("[0-9]*.png"))) == frames
+        if command == "predict":
+            rows = [json.loads(x) for x in (folder / "predictions.jsonl").read_text().splitlines()]
+            return len(rows) == 2 and len(list((folder / "overlays").glob("*.png"))) == 2
+    except Exception:  # noqa: BLE001 - anything unreadable is not complete
+        return False
+    return False
+
+
+def _new_and_complete(command: str, folder: Path, before: dict, after: dict, frames: int = 6) -> bool:
+    """The new result whole: complete and every earlier file replaced (the earlier results come from another
+    model or seed, so a new file never equals an old one; a mix of old and new files is not complete)."""
+    return all(after.get(k) != v for k, v in before.items()) and _complete(command, folder, frames)
+
+
+def _prepare_outputs(work: Path, env: dict) -> dict:
+    """The earlier, good results each injection starts from (copied per injection) and the arguments."""
+    import numpy as np
+    import torch
+
+    from srnpose.config import SRNConfig, from_dict
+    from srnpose.model import SRN
+    from srnpose.synth import render_frame
+    from srnpose.training.checkpoint import save_checkpoint
+
+    base = work / "base"
+    base.mkdir(parents=True, exist_ok=True)
+    for seed, name in ((0, "model"), (1, "earlier_model")):  # the earlier results come from another model:
+        torch.manual_seed(seed)                             # a new result never equals an earlier one
+        save_checkpoint(base / name / "last", SRN.from_config(from_dict(SRNConfig, OUT_TINY["model"])), OUT_TINY,
+                        {"step": 1})
+    earlier_model = str(base / "earlier_model")
+    frame = render_frame(1).depth_mm
+    np.save(base / "frames.npy", np.stack([frame, frame]))
+    model, frames = str(base / "model"), str(base / "frames.npy")
+    steps = ["train", "--data", "synth", "--preset", "tiny", "--no-progress", "--set", "model.width=8", "--set",
+             "train.batch_size=2", "--set", "data.val_frames=2", "--set", "train.ckpt_every=2"]
+    earlier = {
+        "train": steps + ["--steps", "2", "--out", str(base / "train")],
+        "export": ["export", "--checkpoint", earlier_model, "--out", str(base / "export" / "e.onnx")],
+        "synth": ["synth", "--out", str(base / "synth"), "--frames", "3", "--resolution", "160x120", "--seed", "1"],
+        "predict": ["predict", frames, "--checkpoint", earlier_model, "--camera", "icvl", "--out",
+                    str(base / "predict")],
+    }
+    for command, argv in earlier.items():
+        proc = _srnpose(argv, env)
+        if proc.returncode != 0:
+            sys.exit(f"preparing {command} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return {
+        "train": lambda out: ["train", "--out", str(out), "--resume", "--extend", "--steps", "4", "--no-progress"],
+        "export": lambda out: ["export", "--checkpoint", model, "--out", str(out / "e.onnx")],
+        "synth": lambda out: ["synth", "--out", str(out), "--frames", "6", "--resolution", "160x120", "--overwrite"],
+        "synth-kill": lambda out: ["synth", "--out", str(out), "--frames", "300", "--resolution", "320x240",
+                                   "--overwrite"],
+        "predict": lambda out: ["predict", frames, "--checkpoint", model, "--camera", "icvl", "--out", str(out)],
+    }
+
+
+def _fresh(work: Path, command: str, i: int) -> Path:
+    import shutil
+
+    folder = work / f"{command}{i}"
+    shutil.copytree(work / "base" / command, folder)
+    return folder
+
+
+def _watched(folder: Path) -> Path:
+    """Where a command's result lives inside its copied folder (the dataset's frames for synth)."""
+    return folder / "depth" if (folder / "depth").is_dir() else folder
+
+
+def disk_full_injections(work: Path, env: dict, argv: dict, rng: random.Random, count: int) -> list[dict]:
+    """``count`` full disks at random sizes, the commands in turn."""
+    events = []
+    commands = ("train", "export", "synth", "predict")
+    for i in range(count):
+        command = commands[i % len(commands)]
+        limit = int(math.exp(rng.uniform(math.log(LIMITS[command][0]), math.log(LIMITS[command][1]))))
+        folder = _fresh(work, command, i)
+        before = _digest(folder / "last" if command == "train" else folder)
+        proc = _srnpose(argv[command](folder), env, limit)
+        after = _digest(folder / "last" if command == "train" else folder)
+        event = {"kind": "disk full", "command": command, "limit_bytes": limit, "exit": proc.returncode,
+                 "intact": after == before, "complete": _new_and_complete(command, folder, before, after),
+                 "one_line": _one_line(proc, command), "temps": _temps(folder),
+                 "last_line": (proc.stderr.strip().splitlines() or [""])[-1][-220:]}
+        if command == "train":  # the limit lifted: the same command resumes to the end
+            again = _srnpose(argv["train"](folder), env)
+            event["resumed"] = again.returncode == 0 and _complete("train", folder)
+        event["survived"] = not event["temps"] and event.get("resumed", True) and (
+            (event["intact"] and event["one_line"]) or event["complete"])
+        events.append(event)
+        print(f"  disk full {i + 1:>2}/{count}: {command:<7} limit {limit:>9} B -> exit {proc.returncode}, "
+              f"{'intact' if event['intact'] else 'changed'}, {'complete' if event['complete'] else '-'}, "
+              f"one line {event['one_line']}, temps {len(event['temps'])}"
+              + (f", resumed {event['resumed']}" if "resumed" in event else "")
+              + f": {'survived' if event['survived'] else 'LOST'}")
+    return events
+
+
+def kill_injections(work: Path, env: dict, argv: dict, rng: random.Random, count: int) -> list[dict]:
+    """``count`` kills of export and synth (in turn) once their first temporary file appears, after a random
+    delay, with SIGINT or SIGKILL; then the same command rerun."""
+    from srnpose.outputs import is_temp_name
+
+    events = []
+    for i in range(count):
+        command = ("export", "synth")[i % 2]
+        sig = rng.choice((signal.SIGINT, signal.SIGKILL))
+        # after its first temporary file, export has ~0.1 s left (the parity check, then the rename); synth
+        # renders its 300 frames in a few seconds, then renames them all
+        delay = rng.uniform(0.0, 0.1 if command == "export" else 4.0)
+        folder = _fresh(work, command, 100 + i)
+        watched = _watched(folder)
+        before = _digest(folder)
+        args = argv["synth-kill" if command == "synth" else command](folder)
+        proc = _srnpose(args, env, err=work / f"kill{i}.err", popen=True)
+        t0, seen = time.perf_counter(), None
+        while proc.poll() is None and time.perf_counter() - t0 < 600:
+            if seen is None and any(is_temp_name(p.name) and not p.name.startswith(".probe.")
+                                    for p in watched.iterdir()):  # the output itself, not the writability probe
+                seen = time.perf_counter()
+            if seen is not None and time.perf_counter() - seen >= delay:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                break
+            time.sleep(POLL_S)
+        proc.wait()
+        after = _digest(folder)
+        temps = _temps(folder)
+        killed = seen is not None and proc.returncode != 0
+        complete = _new_and_complete(command, folder, before, after, 300)
+        rerun = _srnpose(args, env)
+        event = {"kind": "kill", "command": command, "signal": signal.Signals(sig).name, "delay_s": round(delay, 3),
+                 "killed": killed, "exit": proc.returncode,
+                 "intact": {k: v for k, v in after.items() if k not in temps} == before, "complete": complete,
+                 "temps": temps, "rerun_exit": rerun.returncode, "temps_after_rerun": _temps(folder)}
+        event["survived"] = (event["intact"] or complete) and not event["temps_after_rerun"] and \
+            (sig == signal.SIGKILL or not temps) and rerun.returncode == 0
+        events.append(event)
+        print(f"  kill {i + 1:>2}/{count}: {command:<6} {event['signal']:<7} {delay:5.3f} s after its first temporary "
+              f"file -> exit {proc.returncode}, {'intact' if event['intact'] else 'changed'}, "
+              f"{'complete' if complete else '-'}, temps {len(temps)} (after the rerun {len(event['temps_after_rerun'])})"
+              f": {'survived' if event['survived'] else 'LOST'}")
+    return events
+
+
+def output_faults(args, env: dict) -> dict:
+    import shutil
+
+    rng = random.Random(args.seed)
+    work = Path(tempfile.mkdtemp(prefix="srnpose_outfault_"))
+    try:
+        argv = _prepare_outputs(work, env)
+        print(f"full disks ({args.disk_full}) and kills of export and synth ({args.kills_out}), seed {args.seed}:")
+        events = disk_full_injections(work, env, argv, rng, args.disk_full)
+        events += kill_injections(work, env, argv, rng, args.kills_out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary = {}
+    for kind in ("disk full", "kill"):
+        mine = [e for e in events if e["kind"] == kind]
+        for command in sorted({e["command"] for e in mine}):
+            rows = [e for e in mine if e["command"] == command]
+            summary[f"{kind}: {command}"] = {
+                "injected": len(rows), "survived_nothing_lost": sum(e["survived"] for e in rows),
+                "stopped_by_the_fault": sum(not e["complete"] for e in rows),
+                "earlier_files_intact": sum(e["intact"] for e in rows if not e["complete"]),
+                "new_result_complete": sum(e["complete"] for e in rows),
+                "one_line_errors": sum(e.get("one_line", False) for e in rows),
+                "temp_files_left": sum(len(e["temps"]) for e in rows),
+                "temp_files_left_after_rerun": sum(len(e.get("temps_after_rerun", [])) for e in rows)}
+    print(f"\n{'fault: command':<20} {'injected':>8} {'survived':>8} {'stopped':>8} {'intact':>7} {'1 line':>7} "
+          f"{'finished':>8} {'temps':>6} {'after rerun':>11}")
+    for key, f in summary.items():
+        print(f"{key:<20} {f['injected']:>8} {f['survived_nothing_lost']:>8} {f['stopped_by_the_fault']:>8} "
+              f"{f['earlier_files_intact']:>7} {f['one_line_errors']:>7} {f['new_result_complete']:>8} "
+              f"{f['temp_files_left']:>6} {f['temp_files_left_after_rerun']:>11}")
+    print("stopped: the fault stopped the command; intact: of those, the earlier files bitwise as they were; "
+          "1 line: a full disk's one-line error, exit 2; finished: the command ended before the fault could stop "
+          "it, its new result whole; temps: temporary files left (a SIGKILL cannot clean up; the rerun does)")
+    total = len(events)
+    survived = sum(e["survived"] for e in events)
+    print(f"survived with nothing lost: {survived} of {total} "
+          f"({sum(e['survived'] for e in events if e['kind'] == 'disk full')} of "
+          f"{sum(e['kind'] == 'disk full' for e in events)} full disks, "
+          f"{sum(e['survived'] for e in events if e['kind'] == 'kill')} of {sum(e['kind'] == 'kill' for e in events)} "
+          "kills)")
+    return {"summary": summary, "survived": survived, "injected": total, "events": events}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=10, help="faults to inject (default 10)")
@@ -210,10 +481,22 @@ def main() -> None:
                         help="fraction of kills aimed at a checkpoint being written (default 0.4)")
     parser.add_argument("--work", help="folder for the two runs (default: a temporary folder, removed)")
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    parser.add_argument("--suite", choices=("train", "outputs", "all"), default="all",
+                        help="train: SIGKILLs of a training run; outputs: full disks in train, export, synth and "
+                             "predict, kills of export and synth; all: both (default)")
+    parser.add_argument("--disk-full", type=int, default=12, help="full-disk injections, the four commands in turn "
+                                                                   "(default 12)")
+    parser.add_argument("--kills-out", type=int, default=8, help="kills of export and synth, in turn (default 8)")
     args = parser.parse_args()
 
-    rng = random.Random(args.seed)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    outputs = output_faults(args, env) if args.suite in ("outputs", "all") else None
+    if args.suite == "outputs":
+        if args.json:
+            Path(args.json).write_text(json.dumps({"outputs": outputs}, indent=2, default=str) + "\n")
+            print(f"wrote {args.json}")
+        return
+    rng = random.Random(args.seed)
     holder = None if args.work else tempfile.TemporaryDirectory(prefix="srnpose_fault_")
     work = Path(args.work or holder.name)
     work.mkdir(parents=True, exist_ok=True)
@@ -333,7 +616,9 @@ def main() -> None:
     if written:
         print("files in last.tmp at the kills during a write: " + "; ".join(",".join(f) or "(none)" for f in written))
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        if outputs is not None:
+            figures["outputs"] = outputs
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     if holder is not None:
         holder.cleanup()
