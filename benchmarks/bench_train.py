@@ -1,103 +1,150 @@
-"""Training throughput (samples/s) of the paper and demo configs on this machine's CPU.
+"""Training throughput on this machine's CPU: samples/s, the share of a same-run matmul rate, and where a
+step's time goes (srnpose.training.throughput; `srnpose benchmark --train` prints the same preset table).
 
-    python benchmarks/bench_train.py                 # paper and demo, a few steps each
-    python benchmarks/bench_train.py --steps 10 --presets demo
+    python benchmarks/bench_train.py                          # release, demo, paper, stacked
+    python benchmarks/bench_train.py --presets release stacked --steps 10 --rounds 3 --json train.json
+    python benchmarks/bench_train.py --variants               # what raises release and stacked samples/s
+    python benchmarks/bench_train.py --accuracy 200           # fp32 vs the variants that change numbers
+    python benchmarks/bench_train.py --reparam                # the re-parameterization alone
 
-Two figures per config: "compute" (forward + backward + Adam step on pre-cropped batches) and
-"end to end" (the training loop's data path included: synthetic frames rendered, centred and cropped on
-the fly with the preset's centre rule and augmentation, in the training process, one process with
-torch's default threads; the demo itself renders in a loader process beside one thread). Warm-up steps
-are not timed; median and spread over the timed steps.
+Per entry: "compute" (pre-cropped batches: forward, loss, backward, optimizer, the logged mm error) and
+"end to end" (training's DataLoader: frames rendered, centred, cropped and augmented as the preset trains,
+in data.workers loader processes beside the training threads), each as samples/s and as a share of a
+plain fp32 matmul's GFLOP/s timed in the same run (3 x forward GFLOPs x samples/s / matmul; not a bound).
+Entries run in interleaved rounds; compare figures within one run only, and read the load average
+printed with them. Figures, not assertions: nothing here fails on a slow machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
+import json
 import sys
-import time
+from pathlib import Path
+
+VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24, against "release" as trained today
+    "release": ("release", {}),
+    "release channels_last": ("release", {"channels_last": True}),
+    "release fused adam": ("release", {"optimizer_impl": "fused"}),
+    "release foreach adam": ("release", {"optimizer_impl": "foreach"}),
+    "release 2 threads, 0 workers": ("release", {"workers": 0, "threads": 2}),
+    "release 1 thread, 0 workers": ("release", {"workers": 0, "threads": 1}),
+    "release 2 threads, 1 worker": ("release", {"workers": 1, "threads": 2}),
+    "release batch 64": ("release", {"batch_size": 64}),
+    "release cl, fused": ("release", {"channels_last": True, "optimizer_impl": "fused"}),
+    "release cl, fused, b64": ("release", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 64}),
+    "release cl, fused, b128": ("release", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 128}),
+    "stacked": ("stacked", {}),
+    "stacked channels_last": ("stacked", {"channels_last": True}),
+    "stacked cl, fused": ("stacked", {"channels_last": True, "optimizer_impl": "fused"}),
+    "stacked cl, fused, b64": ("stacked", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 64}),
+}
+# bf16 autocast is timed apart, compute only and few steps: where the CPU lacks bf16 instructions it is slow.
+BF16_VARIANTS = {"release": ("release", {}), "release bf16": ("release", {"bf16": True}),
+                 "stacked": ("stacked", {}), "stacked bf16": ("stacked", {"bf16": True})}
+ACCURACY_VARIANTS = {"fp32": {}, "channels_last": {"channels_last": True}, "fused adam": {"optimizer_impl": "fused"},
+                     "bf16": {"bf16": True}}
 
 
-def machine() -> str:
-    import numpy as np
-    import torch
+def _entries(table: dict, only: list[str] | None = None) -> list:
+    from srnpose.training.throughput import StepOptions, bench_entry
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"numpy {np.__version__}, Python {platform.python_version()}, {platform.system()}")
+    return [bench_entry(preset, StepOptions(**opts), label=label) for label, (preset, opts) in table.items()
+            if not only or label in only]
 
 
-def bench(preset: str, steps: int, warmup: int, batch_size: int | None) -> dict:
-    import numpy as np
-    import torch
+def _ratios(report: dict) -> list[str]:
+    """Each entry's end-to-end and compute rate over "release"'s (paired by round: the median over rounds of
+    the two rates' ratio in the same round), and the stacked step over the 1-stage step of equal FLOPs."""
+    from srnpose.training.throughput import paired_ratio
 
-    from srnpose.data.centering import CenterPolicy
-    from srnpose.data.pipeline import CropConfig, collate
-    from srnpose.data.sampling import SampleSource
-    from srnpose.model import SRN
-    from srnpose.training.losses import srn_loss
-    from srnpose.training.run_config import SYNTH_TRAIN_SEED, build_config, resolve_data
-
-    cfg = resolve_data(build_config(preset, None, ["data.spec=synth"]))
-    B = batch_size or cfg.train.batch_size
-    d = cfg.data
-    crop = CropConfig(input_size=cfg.model.input_size, augment=d.augment)
-    source = SampleSource(None, crop, CenterPolicy.for_rule(d.center, d.cube_mm), 0, False, synth_seed=SYNTH_TRAIN_SEED, synth_resolution=d.synth_resolution)
-    torch.manual_seed(0)
-    model = SRN.from_config(cfg.model).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-
-    def step(batch):
-        loss, _ = srn_loss(model(batch["depth"]).stage_joints, batch["joints_nrm"], cfg.train.loss_beta)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    fixed = collate([source[i] for i in range(B)])
-    compute, e2e = [], []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        step(fixed)
-        if i >= warmup:
-            compute.append(B / (time.perf_counter() - t0))
-    g = 10_000
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        batch = collate([source[g + k] for k in range(B)])
-        g += B
-        step(batch)
-        if i >= warmup:
-            e2e.append(B / (time.perf_counter() - t0))
-    params = sum(p.numel() for p in model.parameters())
-    return {"preset": preset, "batch": B, "input": cfg.model.input_size, "width": cfg.model.width,
-            "stages": cfg.model.num_stages, "params_M": params / 1e6,
-            "compute": (statistics.median(compute), float(np.std(compute))),
-            "e2e": (statistics.median(e2e), float(np.std(e2e)))}
+    by = {r["name"]: r for r in report["results"]}
+    lines = []
+    if "release" not in by:
+        return lines
+    for r in report["results"]:
+        parts = [f"{scope} {ratio:.2f}x" for scope in ("end_to_end", "compute")
+                 if (ratio := paired_ratio(report, r["name"], "release", scope)) is not None]
+        lines.append(f"  {r['name']:<32} " + ", ".join(parts))
+    for stacked, single in (("stacked", "release"), ("stacked channels_last", "release channels_last"),
+                            ("stacked cl, fused", "release cl, fused"), ("stacked bf16", "release bf16")):
+        if stacked in by and single in by and "compute" in by[stacked]:
+            # per-sample step time ratio = the inverse of the rate ratio (same batch size)
+            step = 1.0 / paired_ratio(report, stacked, single, "compute")
+            flops = by[stacked]["model"]["gflops"] / by[single]["model"]["gflops"]
+            lines.append(f"  step of {stacked!r} / {single!r}: {step:.2f}x (FLOPs {flops:.3f}x; per FLOP "
+                         f"{step / flops:.2f}x)")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=["paper", "demo"])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per figure")
+    parser.add_argument("--presets", nargs="+", default=None,
+                        help="release, demo, paper, stacked, tiny (default: release demo paper stacked)")
+    parser.add_argument("--variants", nargs="*", default=None, metavar="LABEL",
+                        help="time the variants (all, or those named) instead of the presets")
+    parser.add_argument("--bf16", action="store_true", help="time bf16 autocast against fp32 (compute only)")
+    parser.add_argument("--accuracy", type=int, default=0, metavar="STEPS",
+                        help="train fp32 and each numeric variant STEPS steps from one seed on the same batches")
+    parser.add_argument("--accuracy-preset", default="release")
+    parser.add_argument("--reparam", action="store_true", help="time the re-parameterization alone")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per figure and round")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     args = parser.parse_args(argv)
-    print(machine())
-    print(f"{'preset':<7} {'input':>5} {'width':>5} {'stages':>6} {'params':>8} {'batch':>5} "
-          f"{'compute samples/s':>20} {'end-to-end samples/s':>22}")
-    for preset in args.presets:
-        r = bench(preset, args.steps, args.warmup, args.batch)
-        print(f"{r['preset']:<7} {r['input']:>5} {r['width']:>5} {r['stages']:>6} {r['params_M']:>7.1f}M "
-              f"{r['batch']:>5} {r['compute'][0]:>12.1f} +- {r['compute'][1]:<5.1f} "
-              f"{r['e2e'][0]:>14.1f} +- {r['e2e'][1]:<5.1f}", flush=True)
+
+    from srnpose.training import throughput as tp
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    out: dict = {}
+    if args.reparam:
+        for name in ("stacked", "demo", "paper"):
+            cfg = tp.bench_config(name)
+            cost = tp.reparam_cost(cfg, batch_size=cfg.train.batch_size)
+            out[f"reparam {name}"] = cost
+            print(f"reparam {name} ({cfg.model.reparam}, B {cfg.train.batch_size}, F {cfg.model.feature_size}, "
+                  f"1 thread): " + ", ".join(f"{k} {v:.2f} ms" for k, v in cost.items()))
+    if args.accuracy:
+        from srnpose.training.throughput import StepOptions
+
+        res = tp.compare_training(args.accuracy_preset, {k: StepOptions(**v) for k, v in ACCURACY_VARIANTS.items()},
+                                  steps=args.accuracy, progress=progress)
+        out["accuracy"] = res
+        ref = res["variants"]["fp32"]["loss"]
+        tail = max(1, len(ref) // 4)
+        print(f"accuracy: {args.accuracy_preset}, {res['steps']} steps from one seed on the same batches, "
+              f"validation on {res['val_frames']} synthetic frames")
+        for label, v in res["variants"].items():
+            diff = max(abs(a - b) for a, b in zip(v["loss"], ref))
+            print(f"  {label:<14} loss first {v['loss'][0]:.5f} last-quarter mean {sum(v['loss'][-tail:]) / tail:.5f} "
+                  f"(max |diff| vs fp32 {diff:.2e}), val mm " + " ".join(f"{m:.2f}" for m in v["val_stage_mm"])
+                  + f", {v['seconds']:.1f} s")
+    if args.bf16:
+        report = tp.throughput_report(_entries(BF16_VARIANTS), steps=min(args.steps, 3), warmup=1, rounds=args.rounds,
+                                      scopes=("compute",), progress=progress)
+        out["bf16"] = report
+        print(tp.format_report(report))
+        print("\n".join(_ratios(report)))
+    if args.variants is not None:
+        report = tp.throughput_report(_entries(VARIANTS, args.variants), steps=args.steps, warmup=args.warmup,
+                                      rounds=args.rounds, scopes=("compute", "end_to_end"), progress=progress)
+        out["variants"] = report
+        print(tp.format_report(report))
+        print("ratios to 'release' (as trained today):")
+        print("\n".join(_ratios(report)))
+    if not (args.reparam or args.accuracy or args.bf16 or args.variants is not None) or args.presets:
+        presets = args.presets or list(tp.BENCH_PRESETS)
+        report = tp.throughput_report([tp.bench_entry(p) for p in presets], steps=args.steps, warmup=args.warmup,
+                                      rounds=args.rounds, progress=progress)
+        out["presets"] = report
+        print(tp.format_report(report))
+        print("\n".join(_ratios(report)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 

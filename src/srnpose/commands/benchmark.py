@@ -2,6 +2,8 @@
 
     srnpose benchmark                                  # the default SRN (untrained), every backend
     srnpose benchmark --checkpoint runs/demo --backends torch,onnxruntime --frames 300 --json bench.json
+    srnpose benchmark --train                          # training samples/s per preset, and what limits it
+    srnpose benchmark --train --presets release,stacked --steps 10 --rounds 3
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from srnpose.errors import UserError
 
 REPORT_KEYS = ("model", "machine", "settings", "results")  # a benchmark report's keys: such a file may be replaced
+TRAIN_REPORT_KEYS = ("machine", "settings", "results")  # --train's report (srnpose.training.throughput)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +37,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default="kinect2", choices=tuple(CAMERAS), metavar="NAME",
                         help=f"camera preset of the frames: {', '.join(CAMERAS)} (default kinect2)")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    train = parser.add_argument_group("training throughput (--train)")
+    train.add_argument("--train", action="store_true",
+                       help="time training steps instead: samples/s per preset, compute only and end to end (the "
+                            "training data path), as a share of a same-run matmul rate, and where a step's time goes")
+    train.add_argument("--presets", default=None, metavar="LIST",
+                       help="comma-separated training presets, or 'stacked' (the release recipe with 3 regression "
+                            "stages at the release model's FLOPs); default release,demo,paper,stacked")
+    train.add_argument("--steps", type=int, default=10, metavar="N",
+                       help="timed steps per figure and round (default 10; at most 2 for the paper's model)")
+    train.add_argument("--rounds", type=int, default=2, metavar="N",
+                       help="interleaved rounds over the presets (default 2)")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    """``--train``: :mod:`srnpose.training.throughput` over the presets."""
+    import sys
+
+    if args.checkpoint or args.untrained or args.backends:
+        raise UserError("--train times the presets' training steps; leave out --checkpoint, --untrained and "
+                        "--backends")
+    if args.steps < 1 or args.rounds < 1:
+        raise UserError(f"--steps and --rounds must be >= 1, got {args.steps} and {args.rounds}")
+    if args.json is not None:
+        from srnpose.outputs import check_file_target, is_json_with, refuse_replacing
+
+        json_path = check_file_target(args.json, "--json")
+        refuse_replacing(json_path, "--json", is_json_with(TRAIN_REPORT_KEYS), "a benchmark report")
+    from srnpose.training import throughput
+
+    presets = [p.strip() for p in (args.presets or ",".join(throughput.BENCH_PRESETS)).split(",") if p.strip()]
+    if not presets:
+        raise UserError("--presets: give at least one preset")
+    entries = [throughput.bench_entry(p) for p in presets]
+    report = throughput.throughput_report(entries, steps=args.steps, rounds=args.rounds,
+                                          progress=lambda message: print(message, file=sys.stderr, flush=True))
+    print(throughput.format_report(report))
+    if args.json is not None:
+        from srnpose.outputs import write_text
+
+        path = write_text(args.json, json.dumps(report, indent=2) + "\n")
+        print(f"wrote {path}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.train:
+        return _run_train(args)
+    if args.presets is not None:
+        raise UserError("--presets goes with --train")
     from srnpose.inference.bench import BENCH_BACKENDS as BACKENDS
 
     if args.backends is None:  # the default: every backend whose package is installed, said when one is not

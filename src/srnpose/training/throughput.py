@@ -1,0 +1,635 @@
+"""Training throughput: samples/s of a run config on this machine, what limits it, and where a step goes.
+
+    report = throughput_report([bench_entry("release"), bench_entry("stacked")], steps=10)
+    print(format_report(report))                      # `srnpose benchmark --train`, benchmarks/bench_train.py
+
+Every figure runs the training loop's own code (:mod:`srnpose.training.loop`): ``setup_run`` builds the
+model, the optimizer and the sample source as ``srnpose train`` does (same seed, same config), and
+``train_step`` takes every step. Per entry (a config and its :class:`StepOptions`):
+
+* ``compute``: steps on pre-cropped batches (forward, loss, backward, optimizer, and the per-stage mm
+  error ``train_step`` logs), no data path;
+* ``end_to_end``: the training data path included, as training runs it: ``build_loader``'s DataLoader
+  (``data.workers`` loader processes; the synthetic frames rendered, centred, cropped and augmented by
+  :class:`~srnpose.data.sampling.SampleSource`) beside ``threads`` torch threads (training's rule:
+  ``train.threads``, else the cores less one per loader process);
+* ``share_of_matmul``: ``3 x forward GFLOPs x samples/s / matmul GFLOP/s``, the training FLOP rate (a
+  backward pass costs about twice a forward) over a plain fp32 (1024, 1024) matmul's rate
+  (:func:`srnpose.inference.bench.matmul_gflops`) timed in the same run on as many threads as the
+  training process uses. It is not a bound: it can exceed 1;
+* ``profile``: where a step's time goes (median ms per step): the data path per sample (``render``: the
+  synthetic frame; ``crop``: centre, crop, augment and normalize, ``prepare_sample``), ``collate`` per
+  batch, and a compute step cut by timers at module and optimizer hooks (no code of the step changed):
+  ``reparam`` (the feature pixels' 3D points and every ``encode_maps`` + concatenation between stages),
+  ``stem``, ``stage1`` .. ``stageK`` (forward), ``loss_backward`` (loss, zero_grad, backward),
+  ``optimizer`` (its step), ``metrics`` (``train_step``'s per-stage mm error) and ``other`` (the rest:
+  input transfer, output packing). On a CPU every op returns when it is done, so wall-clock timers are
+  honest; the components of a step sum to its time.
+
+Entries are timed in interleaved rounds (every entry's compute, profile and end-to-end steps, then the
+next round), so a shared machine's load slows them alike; compare entries of one report, not across
+reports, and prefer :func:`paired_ratio` (the median over rounds of the ratio of two entries' rates in
+the same round) to a ratio of overall rates. Warm-up steps (and each round's first loader steps, while its processes start) are not timed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srnpose.errors import UserError
+
+__all__ = [
+    "BENCH_PRESETS",
+    "STACKED_STAGES",
+    "HEAVY_GFLOPS",
+    "StepOptions",
+    "BenchEntry",
+    "equal_flops_width",
+    "bench_config",
+    "bench_entry",
+    "training_threads",
+    "share_of_matmul",
+    "throughput_report",
+    "paired_ratio",
+    "reparam_cost",
+    "compare_training",
+    "format_report",
+]
+
+# What `srnpose benchmark --train` times by default: the shipped model, the demo, the paper's model and a
+# stacked candidate (STACKED_STAGES regression stages at the width whose FLOPs are nearest the release's).
+BENCH_PRESETS = ("release", "demo", "paper", "stacked")
+STACKED_STAGES = 3
+# Configs above this forward cost (GFLOPs per sample; the paper's model is 2.9) get at most 2 timed
+# steps and 1 warm-up step per round: one step of 32 takes seconds on a CPU.
+HEAVY_GFLOPS = 1.0
+HEAVY_STEPS = 2
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """How a step runs, beyond the run config (the variants the benchmark compares).
+
+    None keeps training's own choice."""
+
+    channels_last: bool = False  # model weights (and so activations) in channels-last memory format
+    bf16: bool = False  # torch.autocast("cpu", dtype=torch.bfloat16) around the forward pass
+    threads: int | None = None  # torch intra-op threads of the training process
+    workers: int | None = None  # loader processes (data.workers)
+    batch_size: int | None = None  # train.batch_size
+    optimizer_impl: str = "default"  # "default" (torch's choice: a per-tensor loop on CPU), "foreach", "fused"
+
+    def label(self) -> str:
+        parts = [f"{k}={v}" for k, v in dataclasses.asdict(self).items()
+                 if v != getattr(StepOptions, k, None) and v is not None]
+        return ", ".join(parts) or "as training"
+
+
+OPTIMIZER_IMPLS = ("default", "foreach", "fused")
+
+
+@dataclass
+class BenchEntry:
+    """One row of the report: a name, a resolved run config, and how its steps run."""
+
+    name: str
+    preset: str  # a training preset, or "stacked" (see bench_config)
+    cfg: Any  # RunConfig, resolved
+    options: StepOptions = field(default_factory=StepOptions)
+
+
+@dataclass
+class _Bench:
+    """An entry ready to time: its run (model, optimizer, counters) and sample source."""
+
+    entry: BenchEntry
+    run: Any  # loop._Run
+    source: Any  # SampleSource
+    threads: int
+    workers: int
+    batch_size: int
+    gflops: float
+    params: int
+    next_step: int = 0  # the next unused step of the sample stream (every timed batch is new)
+    compute_batches: list = field(default_factory=list)
+    timed: dict = field(default_factory=lambda: {"compute": [], "end_to_end": []})  # (round, samples, ms) per step
+    round: int = 0
+    components: list = field(default_factory=list)  # one dict of ms per profiled step
+    render_ms: list = field(default_factory=list)
+    crop_ms: list = field(default_factory=list)
+    collate_ms: list = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@functools.lru_cache(maxsize=32)
+def equal_flops_width(num_stages: int, gflops: float, base=None, widths=range(4, 129)) -> int:
+    """The width whose ``num_stages``-stage SRN (``base``'s other fields) has the forward GFLOPs nearest
+    ``gflops`` (:func:`srnpose.model.flops.model_summary`, a meta-device count: fast)."""
+    from srnpose.config import MODEL_PRESETS
+    from srnpose.model import model_summary
+
+    base = base or MODEL_PRESETS["release"]
+    best, best_gap = None, float("inf")
+    for w in widths:
+        g = model_summary(dataclasses.replace(base, num_stages=num_stages, width=w))["gflops"]
+        if abs(g - gflops) < best_gap:
+            best, best_gap = w, abs(g - gflops)
+        if g > gflops:  # FLOPs grow with the width
+            break
+    return int(best)
+
+
+def bench_config(name: str, overrides: list[str] | tuple[str, ...] = ()):
+    """The resolved run config of ``name``: a training preset (``srnpose.training.run_config.PRESETS``) on
+    the synthetic stream, or ``"stacked"``: the release preset's recipe with ``STACKED_STAGES`` regression
+    stages at the release model's FLOPs (:func:`equal_flops_width`). ``overrides``: ``--set`` strings."""
+    from srnpose.config import apply_overrides
+    from srnpose.model import model_summary
+    from srnpose.training.run_config import PRESETS, build_config, check, resolve_data
+
+    if name == "stacked":
+        release = build_config("release", None, ["data.spec=synth"])
+        width = equal_flops_width(STACKED_STAGES, model_summary(release.model)["gflops"], release.model)
+        cfg = dataclasses.replace(release, model=dataclasses.replace(release.model, num_stages=STACKED_STAGES,
+                                                                     width=width))
+        cfg = apply_overrides(cfg, list(overrides))
+        check(cfg)
+    elif name in PRESETS:
+        cfg = build_config(name, None, ["data.spec=synth", *overrides])
+    else:
+        raise UserError(f"unknown preset {name!r}; valid: {', '.join(list(PRESETS) + ['stacked'])}")
+    return resolve_data(cfg)
+
+
+def bench_entry(name: str, options: StepOptions | None = None, label: str | None = None,
+                overrides: list[str] | tuple[str, ...] = ()) -> BenchEntry:
+    """A report entry: ``bench_config(name, overrides)`` run with ``options``, called ``label``."""
+    options = options or StepOptions()
+    if options.optimizer_impl not in OPTIMIZER_IMPLS:
+        raise UserError(f"optimizer_impl: expected one of {', '.join(OPTIMIZER_IMPLS)}, got {options.optimizer_impl!r}")
+    return BenchEntry(label or name, name, bench_config(name, overrides), options)
+
+
+def training_threads(cfg, workers: int) -> int:
+    """The torch threads training gives its process: ``train.threads``, else the cores less one per
+    loader process (at least 1), as :func:`srnpose.training.loop.train` sets them."""
+    from srnpose.inference.backends import cores
+
+    if cfg.train.threads:
+        return int(cfg.train.threads)
+    return max(1, cores() - int(workers)) if workers > 0 else cores()
+
+
+def share_of_matmul(gflops: float, samples_per_s: float, matmul_gflops_per_s: float) -> float:
+    """``3 x gflops x samples_per_s / matmul_gflops_per_s``: the training FLOP rate over the matmul's."""
+    return 3.0 * float(gflops) * float(samples_per_s) / float(matmul_gflops_per_s)
+
+
+# --------------------------------------------------------------------------- set up
+
+
+def _bf16_forward(model):
+    """``model`` wrapped so that its forward runs under bf16 autocast and returns fp32 joints and fields
+    (the loss, the backward's accumulation and the optimizer stay fp32)."""
+    import torch
+    from torch import nn
+
+    from srnpose.model.srn import SRNOutput
+
+    class Bf16Forward(nn.Module):
+        def __init__(self, module) -> None:
+            super().__init__()
+            self.module = module  # train_step's run.net unwraps `.module`
+
+        def forward(self, x):
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = self.module(x)
+            return SRNOutput([j.float() for j in out.stage_joints],
+                             [None if f is None else f.float() for f in out.stage_fields])
+
+    return Bf16Forward(model)
+
+
+def _build(entry: BenchEntry) -> _Bench:
+    """Model, optimizer and sample source of ``entry`` as ``srnpose train`` builds them (``setup_run``)."""
+    import torch
+
+    from srnpose.model import model_summary
+    from srnpose.training.distributed import DistInfo
+    from srnpose.training.loop import setup_run
+
+    cfg, opt = entry.cfg, entry.options
+    train = cfg.train
+    if opt.batch_size is not None:
+        train = dataclasses.replace(train, batch_size=int(opt.batch_size))
+    data = cfg.data if opt.workers is None else dataclasses.replace(cfg.data, workers=int(opt.workers))
+    cfg = dataclasses.replace(cfg, train=train, data=data)
+    info = DistInfo(rank=0, world_size=1, local_rank=0, device="cpu", backend=None)
+    with tempfile.TemporaryDirectory(prefix="srnpose-throughput-") as tmp:  # config.yaml, metrics.csv header
+        run, source = setup_run(cfg, Path(tmp), False, info)
+    run.state["total_steps"] = None  # an open-ended stream: the loader never runs out
+    model = run.model
+    if opt.channels_last:
+        model.to(memory_format=torch.channels_last)  # the same Parameter objects: the optimizer keeps them
+    if opt.optimizer_impl != "default":
+        t = cfg.train
+        opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        kwargs = {"foreach": True} if opt.optimizer_impl == "foreach" else {"fused": True}
+        run.optimizer = opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **kwargs)
+    if opt.bf16:
+        run.model = _bf16_forward(model)
+    workers = int(cfg.data.workers)
+    threads = int(opt.threads) if opt.threads else training_threads(cfg, workers)
+    summary = model_summary(cfg.model)
+    entry = dataclasses.replace(entry, cfg=cfg)
+    run.cfg = cfg
+    return _Bench(entry, run, source, threads, workers, int(cfg.train.batch_size), float(summary["gflops"]),
+                  int(summary["params"]))
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _take_indices(b: _Bench, count: int) -> list[int]:
+    """The global sample indices of the next ``count`` batches of the stream (never reused)."""
+    from srnpose.data.sampling import StepBatches
+
+    sampler = StepBatches(b.next_step, b.next_step + count, b.batch_size, 0, 1)
+    b.next_step += count
+    return [g for step in sampler for g in step]
+
+
+# --------------------------------------------------------------------------- timers
+
+
+class _StepTimer:
+    """Timestamps at the model's, the stem's and every stage's forward entry and exit, and around the
+    optimizer's step: cuts one ``train_step`` into components (ms) without changing its code."""
+
+    def __init__(self, net, optimizer) -> None:
+        self.events: list[tuple[str, float]] = []
+        self.handles = []
+        mods = [("model", net), ("stem", net.stem)] + [(f"stage{s + 1}", m) for s, m in enumerate(net.stages)]
+        for name, mod in mods:
+            self.handles.append(mod.register_forward_pre_hook(self._mark(name + ":in")))
+            self.handles.append(mod.register_forward_hook(self._mark(name + ":out")))
+        self.handles.append(optimizer.register_step_pre_hook(self._mark("optimizer:in")))
+        self.handles.append(optimizer.register_step_post_hook(self._mark("optimizer:out")))
+        self.stages = len(net.stages)
+
+    def _mark(self, name: str):
+        def hook(*_args, **_kwargs):
+            self.events.append((name, time.perf_counter()))
+        return hook
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+    def components(self, start: float, end: float) -> dict[str, float]:
+        """The last step's components in ms (they sum to ``end - start``)."""
+        t = dict(self.events)
+        self.events.clear()
+        ms = {}
+        reparam = t["stem:in"] - t["model:in"]  # pixel_points: every feature pixel's 3D point and mask
+        for s in range(1, self.stages):
+            reparam += t[f"stage{s + 1}:in"] - t[f"stage{s}:out"]  # encode_maps + torch.cat
+        ms["reparam"] = reparam
+        ms["stem"] = t["stem:out"] - t["stem:in"]
+        for s in range(self.stages):
+            ms[f"stage{s + 1}"] = t[f"stage{s + 1}:out"] - t[f"stage{s + 1}:in"]
+        ms["loss_backward"] = t["optimizer:in"] - t["model:out"]
+        ms["optimizer"] = t["optimizer:out"] - t["optimizer:in"]
+        ms["metrics"] = end - t["optimizer:out"]
+        ms["other"] = (t["model:in"] - start) + (t["model:out"] - t[f"stage{self.stages}:out"])
+        return {k: 1e3 * v for k, v in ms.items()}
+
+
+def _compute_round(b: _Bench, steps: int, warmup: int) -> None:
+    from srnpose.training.loop import train_step
+
+    with _torch_threads(b.threads):
+        for i in range(warmup + steps):
+            batch = b.compute_batches[i % len(b.compute_batches)]
+            t0 = time.perf_counter()
+            n, _, _ = train_step(b.run, batch)
+            dt = time.perf_counter() - t0
+            if i >= warmup:
+                b.timed["compute"].append((b.round, n, 1e3 * dt))
+
+
+def _timed_sample(source, g: int) -> tuple[dict, float, float]:
+    """``source[g]`` (:meth:`~srnpose.data.sampling.SampleSource.__getitem__`'s two steps) with a timer
+    between them: (sample, seconds for the frame (rendered, or the record), seconds for centre and crop)."""
+    from srnpose.data.sampling import prepare_sample
+
+    t0 = time.perf_counter()
+    record = source._record(int(g))
+    t1 = time.perf_counter()
+    try:
+        sample = prepare_sample(record, source.crop_cfg, source.policy, np.random.default_rng([source.seed, int(g)]))
+    except UserError as exc:
+        sample = {"bad": str(exc), "fatal": not source.skip_bad and source.records is not None}
+    return sample, t1 - t0, time.perf_counter() - t1
+
+
+def _profile_round(b: _Bench, steps: int) -> None:
+    """``steps`` profiled compute steps, and the data path of as many batches, sample by sample."""
+    from srnpose.data.sampling import collate_good
+    from srnpose.training.loop import train_step
+
+    timer = _StepTimer(b.run.net, b.run.optimizer)
+    try:
+        with _torch_threads(b.threads):
+            for i in range(steps):
+                batch = b.compute_batches[i % len(b.compute_batches)]
+                timer.events.clear()
+                t0 = time.perf_counter()
+                train_step(b.run, batch)
+                b.components.append(timer.components(t0, time.perf_counter()))
+    finally:
+        timer.remove()
+    for _ in range(steps):
+        samples = []
+        for g in _take_indices(b, 1):
+            sample, render_s, crop_s = _timed_sample(b.source, g)
+            samples.append(sample)
+            b.render_ms.append(1e3 * render_s)
+            b.crop_ms.append(1e3 * crop_s)
+        t0 = time.perf_counter()
+        collate_good(samples)
+        b.collate_ms.append(1e3 * (time.perf_counter() - t0))
+
+
+def _e2e_round(b: _Bench, steps: int, warmup: int) -> None:
+    """``warmup + steps`` steps through training's DataLoader, started afresh at the next unused step."""
+    from srnpose.training.loop import build_loader, train_step
+
+    b.run.state["step"] = b.next_step
+    loader = build_loader(b.run, b.source)
+    batches = iter(loader)
+    with _torch_threads(b.threads):
+        try:
+            t = time.perf_counter()
+            for i in range(warmup + steps):
+                batch, _, fatal = next(batches)
+                if fatal:
+                    raise UserError(fatal[0])
+                n, _, _ = train_step(b.run, batch)
+                now = time.perf_counter()
+                if i >= warmup:
+                    b.timed["end_to_end"].append((b.round, n, 1e3 * (now - t)))
+                t = now
+        finally:
+            del batches  # stops the loader's processes
+    b.next_step += warmup + steps
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def _rate(timed: list[tuple[int, int, float]], rounds: int) -> dict[str, Any]:
+    """The median of the timed steps' rates (samples / seconds: robust to another process's burst), the
+    step time's median and 90th percentile, and each round's rate (its samples over its seconds)."""
+    ms = [t for _, _, t in timed]
+    per_round = []
+    for r in range(rounds):
+        n_r = sum(n for k, n, _ in timed if k == r)
+        s_r = sum(t for k, _, t in timed if k == r) / 1e3
+        per_round.append(n_r / s_r if s_r > 0 else 0.0)
+    return {"samples_per_s": float(np.median([1e3 * n / t for _, n, t in timed])), "steps": len(ms),
+            "step_ms": {"p50": float(np.median(ms)), "p90": float(np.percentile(ms, 90))},
+            "round_samples_per_s": per_round}
+
+
+def _matmul_rates(threads: set[int], repeats: int) -> dict[str, float]:
+    from srnpose.inference.bench import matmul_gflops
+
+    return {str(n): float(matmul_gflops(n, repeats=repeats)) for n in sorted(threads)}
+
+
+def throughput_report(entries: list[BenchEntry], steps: int = 10, warmup: int = 2, rounds: int = 2,
+                      scopes: tuple[str, ...] = ("compute", "end_to_end", "profile"), matmul_repeats: int = 15,
+                      progress=None) -> dict:
+    """Time every entry (see the module docstring), interleaved in ``rounds``; ``steps`` timed steps per
+    figure and round (at most ``HEAVY_STEPS`` for a config over ``HEAVY_GFLOPS``), after ``warmup`` steps.
+
+    ``progress(message)``: called before each entry's round (None: silent). Returns plain data::
+
+        {"machine": {..., "matmul_gflops_per_s": {threads: GFLOP/s}, "loadavg_at_start", "loadavg_at_end"},
+         "settings": {"steps", "warmup", "rounds", "scopes", "statistic"},
+         "results": [{"name", "preset", "options", "model": {"params", "gflops", "input_size", "width",
+                      "num_stages", "stage_kind", "reparam"}, "batch_size", "threads", "workers",
+                      "compute" | "end_to_end": {"samples_per_s", "steps", "step_ms": {"p50", "p90"},
+                                                 "round_samples_per_s", "train_gflops_per_s", "share_of_matmul"},
+                      "profile": {"step_ms", "components_ms": {...}, "data_ms_per_sample": {"render", "crop"},
+                                  "collate_ms_per_batch"}}]}
+    """
+    from srnpose.config import to_dict
+    from srnpose.data.sampling import collate_good
+    from srnpose.inference.bench import machine_info
+
+    if steps < 1 or rounds < 1 or warmup < 0:
+        raise UserError(f"steps and rounds must be >= 1 and warmup >= 0, got {steps}, {rounds}, {warmup}")
+    for s in scopes:
+        if s not in ("compute", "end_to_end", "profile"):
+            raise UserError(f"unknown scope {s!r}; valid: compute, end_to_end, profile")
+    machine = machine_info()
+    benches = [_build(e) for e in entries]
+    for b in benches:  # pre-cropped batches for compute and profile: two, cycled
+        for _ in range(2):
+            batch, _, _ = collate_good([b.source[g] for g in _take_indices(b, 1)])
+            b.compute_batches.append(batch)
+    for r in range(rounds):
+        for b in benches:
+            b.round = r
+            heavy = b.gflops > HEAVY_GFLOPS
+            n, w = (min(steps, HEAVY_STEPS), min(warmup, 1)) if heavy else (steps, warmup)
+            w_round = w if r == 0 else min(w, 1)
+            if progress is not None:
+                progress(f"round {r + 1}/{rounds}: {b.entry.name}")
+            if "compute" in scopes:
+                _compute_round(b, n, w_round)
+            if "profile" in scopes:
+                _profile_round(b, n)
+            if "end_to_end" in scopes:
+                _e2e_round(b, n, max(w, 1 + 2 * b.workers))  # a fresh loader: its processes start, prefetch
+    matmul = _matmul_rates({b.threads for b in benches}, matmul_repeats)
+    machine["matmul_gflops_per_s"] = matmul
+    machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results = []
+    for b in benches:
+        m = b.entry.cfg.model
+        res = {"name": b.entry.name, "preset": b.entry.preset, "options": dataclasses.asdict(b.entry.options),
+               "model": {"params": b.params, "gflops": b.gflops, "input_size": m.input_size, "width": m.width,
+                         "num_stages": m.num_stages, "stage_kind": m.stage_kind, "reparam": m.reparam},
+               "batch_size": b.batch_size, "threads": b.threads, "workers": b.workers,
+               "config": to_dict(b.entry.cfg)}
+        for scope, timed in b.timed.items():
+            if timed:
+                rate = _rate(timed, rounds)
+                rate["train_gflops_per_s"] = 3.0 * b.gflops * rate["samples_per_s"]
+                rate["share_of_matmul"] = share_of_matmul(b.gflops, rate["samples_per_s"], matmul[str(b.threads)])
+                res[scope] = rate
+        if b.components:
+            keys = list(b.components[0])
+            res["profile"] = {
+                "step_ms": float(np.median([sum(c.values()) for c in b.components])),
+                "components_ms": {k: float(np.median([c[k] for c in b.components])) for k in keys},
+                "data_ms_per_sample": {"render": float(np.median(b.render_ms)), "crop": float(np.median(b.crop_ms))},
+                "collate_ms_per_batch": float(np.median(b.collate_ms)),
+                "steps": len(b.components)}
+        results.append(res)
+    return {"machine": machine,
+            "settings": {"steps": steps, "warmup": warmup, "rounds": rounds, "scopes": list(scopes),
+                         "statistic": "samples/s = the median of the timed steps' samples / seconds; "
+                                      "round_samples_per_s: each round's samples / seconds; "
+                                      "profile: medians per step (ms), data per sample (ms)",
+                         "share_of_matmul": "3 x forward GFLOPs x samples/s / matmul GFLOP/s on the training "
+                                            "process's threads"},
+            "results": results}
+
+
+def paired_ratio(report: dict, name: str, baseline: str, scope: str = "end_to_end") -> float | None:
+    """The median over rounds of ``name``'s rate over ``baseline``'s in the same round (``scope``'s
+    samples/s); None when either lacks the scope."""
+    by = {r["name"]: r for r in report["results"]}
+    a, b = by[name].get(scope), by[baseline].get(scope)
+    if a is None or b is None:
+        return None
+    pairs = [x / y for x, y in zip(a["round_samples_per_s"], b["round_samples_per_s"]) if y > 0]
+    return float(np.median(pairs)) if pairs else None
+
+
+# --------------------------------------------------------------------------- re-parameterization, accuracy
+
+
+def reparam_cost(cfg, batch_size: int = 32, repeats: int = 20, threads: int = 1, seed: int = 0) -> dict:
+    """The re-parameterization alone on a ``cfg.model``-shaped problem (ms per call, median): the feature
+    pixels' points (``pixel_points``), one ``encode_maps`` forward, and forward + backward of it (the
+    gradient w.r.t. the joints, as end-to-end training takes it). Random joints on a random crop."""
+    import torch
+
+    from srnpose.model.reparam import encode_maps, pixel_points
+
+    m = cfg.model
+    g = torch.Generator().manual_seed(seed)
+    depth = torch.rand(batch_size, 1, m.input_size, m.input_size, generator=g) * 2.0 - 1.0  # (B, 1, S, S)
+    joints = (torch.rand(batch_size, m.num_joints, 3, generator=g) * 1.6 - 0.8).requires_grad_(True)  # (B, J, 3)
+    out: dict[str, list[float]] = {"points": [], "encode": [], "encode_backward": []}
+    with _torch_threads(threads):
+        for i in range(repeats + 2):
+            t0 = time.perf_counter()
+            points, mask = pixel_points(depth, m.feature_size)
+            t1 = time.perf_counter()
+            maps = encode_maps(joints, points, mask, m.reparam, m.theta, m.sigma)  # (B, C, F, F)
+            t2 = time.perf_counter()
+            maps.sum().backward()
+            t3 = time.perf_counter()
+            joints.grad = None
+            if i >= 2:
+                out["points"].append(1e3 * (t1 - t0))
+                out["encode"].append(1e3 * (t2 - t1))
+                out["encode_backward"].append(1e3 * (t3 - t1))
+    return {k: float(np.median(v)) for k, v in out.items()}
+
+
+def compare_training(name: str, variants: dict[str, StepOptions], steps: int = 200, val_frames: int = 100,
+                     overrides: list[str] | tuple[str, ...] = (), progress=None) -> dict:
+    """Train ``name``'s config once per variant from the same seed on the same batches (rendered once, in
+    order; constant learning rate ``train.lr``), and compare: the loss of every step and the validation
+    error (mm, per stage, through the loop's ``validate`` in fp32) at the end.
+
+    Returns ``{"steps", "val_frames", "variants": {label: {"loss": [...], "val_stage_mm": [...],
+    "seconds"}}}``; a variant's ``batch_size`` and ``workers`` are ignored (the batches are shared)."""
+    from srnpose.data.sampling import collate_good, load_eval_records
+    from srnpose.training.loop import train_step, validate
+    from srnpose.training.run_config import SYNTH_VAL_SEED
+
+    base = bench_entry(name, overrides=overrides)
+    feeder = _build(base)
+    batches = []
+    for _ in range(steps):
+        batch, _, _ = collate_good([feeder.source[g] for g in _take_indices(feeder, 1)])
+        batches.append(batch)
+    d = base.cfg.data
+    val = load_eval_records("synth", val_frames, SYNTH_VAL_SEED, d.synth_resolution, synth_engine=d.synth_engine)
+    out = {"steps": steps, "val_frames": val_frames, "variants": {}}
+    for label, options in variants.items():
+        options = dataclasses.replace(options, batch_size=None, workers=None)
+        b = _build(BenchEntry(label, name, base.cfg, options))
+        if progress is not None:
+            progress(f"training {label}: {steps} steps")
+        losses = []
+        t0 = time.perf_counter()
+        with _torch_threads(b.threads):
+            for batch in batches:
+                losses.append(train_step(b.run, batch)[1])
+        seconds = time.perf_counter() - t0
+        b.run.val_records = val
+        wrapped, b.run.model = b.run.model, b.run.net  # validate the bare fp32 network, as it ships
+        with _torch_threads(b.threads):
+            val_mm = validate(b.run)
+        b.run.model = wrapped
+        out["variants"][label] = {"loss": losses, "val_stage_mm": val_mm, "seconds": seconds}
+    return out
+
+
+# --------------------------------------------------------------------------- text
+
+
+def format_report(report: dict, baseline: str | None = None) -> str:
+    """Fixed-width tables: rates per entry (and each end-to-end rate's ratio to ``baseline``'s, default the
+    first entry), then the profile per entry."""
+    results = report["results"]
+    base = next((r for r in results if r["name"] == (baseline or results[0]["name"])), results[0])
+    base_e2e = base.get("end_to_end", {}).get("samples_per_s")
+    lines = [f"{'entry':<24} {'in':>3} {'w':>3} {'st':>2} {'GFLOPs':>7} {'B':>4} {'thr':>3} {'wrk':>3} "
+             f"{'compute/s':>9} {'share':>6} {'e2e/s':>7} {'share':>6} {'e2e vs ' + base['name'][:10]:>17}"]
+    for r in results:
+        m, c, e = r["model"], r.get("compute"), r.get("end_to_end")
+        ratio = f"{e['samples_per_s'] / base_e2e:.2f}x" if (e and base_e2e) else "-"
+        lines.append(f"{r['name'][:24]:<24} {m['input_size']:>3} {m['width']:>3} {m['num_stages']:>2} "
+                     f"{m['gflops']:>7.4f} {r['batch_size']:>4} {r['threads']:>3} {r['workers']:>3} "
+                     + (f"{c['samples_per_s']:>9.1f} {c['share_of_matmul']:>6.2f} " if c else f"{'-':>9} {'-':>6} ")
+                     + (f"{e['samples_per_s']:>7.1f} {e['share_of_matmul']:>6.2f} " if e else f"{'-':>7} {'-':>6} ")
+                     + f"{ratio:>17}")
+    profiled = [r for r in results if "profile" in r]
+    if profiled:
+        lines.append("")
+        lines.append("where a compute step's time goes (median ms per step) and the data path (median ms per sample):")
+        for r in profiled:
+            p = r["profile"]
+            parts = " ".join(f"{k} {v:.1f}" for k, v in p["components_ms"].items())
+            d = p["data_ms_per_sample"]
+            lines.append(f"  {r['name'][:24]:<24} step {p['step_ms']:.1f} = {parts} | render {d['render']:.2f} "
+                         f"crop {d['crop']:.2f} per sample, collate {p['collate_ms_per_batch']:.1f} per batch")
+    mm = report["machine"]
+    rates = ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k != '1' else ''}"
+                      for k, v in mm["matmul_gflops_per_s"].items())
+    lines.append("")
+    lines.append(f"share = 3 x forward GFLOPs x samples/s / same-run fp32 matmul ({rates}; not a bound)")
+    lines.append(f"machine: {mm['cpu']} ({mm['cores']} cores), torch {mm['torch']}, load average "
+                 f"{mm.get('loadavg_at_start')} at start, {mm.get('loadavg_at_end')} at end")
+    return "\n".join(lines)
