@@ -72,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a full disk on a write no command routes through srnpose.outputs: still one line
+        from srnpose.outputs import disk_full_error, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"srnpose {args.command}: error: {disk_full_error(exc.filename or '.', exc, 'the command stopped')}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"srnpose {args.command}: interrupted", file=sys.stderr)
         return 130
