@@ -70,9 +70,12 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
     start = time.perf_counter()
     if not minutes > 0:
         raise UserError(f"--minutes: must be > 0, got {minutes}")
-    out = Path(out)
+    from srnpose.outputs import out_path, refuse_foreign_folder
+
+    out = out_path(out)  # not '' (the current folder)
     if (out / "last").exists() or (out / "report.json").exists():
         raise UserError(f"--out {out}: already holds a demo run; remove it or pass another --out")
+    refuse_foreign_folder(out, "--out", (None,), "give the demo a folder of its own")
     reserve = min(max(EVAL_RESERVE_FRACTION * minutes, min(EVAL_RESERVE_MIN_MIN, 0.3 * minutes)), EVAL_RESERVE_MAX_MIN)
     cfg = build_config("demo", None, ["data.spec=synth"] + list(overrides))
     train_minutes = minutes - reserve - (time.perf_counter() - start) / 60.0
