@@ -82,7 +82,9 @@ class FolderSource(FrameSource):
     def __init__(self, path: str | Path, fps: float = 30.0) -> None:
         path = Path(path)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+            # hidden files are not frames (a killed writer's temporary files, macOS's ._ files)
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file()
+                           and not p.name.startswith("."))
             if not files:
                 raise UserError(f"{path}: folder has no .png depth frames")
         elif path.is_file():
