@@ -12,11 +12,11 @@ from srnpose.cli import main
 
 
 def test_demo_writes_an_evaluated_run_folder(tmp_path, capsys, monkeypatch):
-    import srnpose.evaluation.model_eval as model_eval
+    import srnpose.training.demo as demo  # where the demo looks evaluate_checkpoint up
 
     seen = {}
-    evaluate = model_eval.evaluate_checkpoint
-    monkeypatch.setattr(model_eval, "evaluate_checkpoint", lambda *a, **kw: seen.update(kw) or evaluate(*a, **kw))
+    evaluate = demo.evaluate_checkpoint
+    monkeypatch.setattr(demo, "evaluate_checkpoint", lambda *a, **kw: seen.update(kw) or evaluate(*a, **kw))
     out = tmp_path / "demo"
     started = time.perf_counter()
     code = main(["demo", "--out", str(out), "--minutes", "0.15", "--test-frames", "6", "--no-progress",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from srnpose.errors import UserError
+from srnpose.outputs import write_text
 
 __all__ = [
     "SRNConfig",
@@ -319,8 +320,6 @@ def save_yaml(cfg: Any, path: str | Path) -> Path:
     temporary file, fsynced, then renamed over ``path`` (:func:`srnpose.outputs.write_text`; a full disk
     is one line). Creates parent folders. The one YAML writer."""
     import yaml
-
-    from srnpose.outputs import write_text
 
     data = to_dict(cfg) if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type) else cfg
     return write_text(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=False))

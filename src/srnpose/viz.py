@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from srnpose.hand.skeleton import FINGERS, get_layout
+
 # Colour per finger (thumb, index, middle, ring, little) and for the wrist/palm, RGB: saturated hues
 # apart from each other and from grey; the index is blue, not yellow, to stand out on the near (red,
 # orange, yellow) end of the depth colours where a hand usually is. Bones get a dark outline.
@@ -52,8 +54,6 @@ def depth_to_rgb(depth_mm: np.ndarray, near_mm: float | None = None, far_mm: flo
 
 def _bone_color(layout, a: int, b: int) -> tuple[int, int, int]:
     """Colour of a bone by the finger named in its joints (canonical names contain the finger)."""
-    from srnpose.hand.skeleton import FINGERS
-
     for name in (layout.joint_names[b], layout.joint_names[a]):
         for k, finger in enumerate(FINGERS):
             if name.startswith(finger) or name.startswith(finger[0].upper()):
@@ -69,8 +69,6 @@ def draw_skeleton(rgb: np.ndarray, joints_uvd: np.ndarray, layout: str = "canoni
     joints as hollow circles. ``outline``: a dark line under each bone, so it reads on any colour.
     """
     from PIL import Image, ImageDraw
-
-    from srnpose.hand.skeleton import get_layout
 
     lay = get_layout(layout)
     joints = np.asarray(joints_uvd, dtype=np.float64)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from srnpose.errors import UserError
+from srnpose.training.demo import run_demo
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", metavar="DIR", help="run folder to create (default runs/demo)")
@@ -22,9 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.errors import UserError
-    from srnpose.training.demo import run_demo
-
     if args.test_frames < 1:
         raise UserError(f"--test-frames: must be >= 1, got {args.test_frames}")
     run_demo(args.out, args.minutes, args.test_frames, tuple(args.overrides or ()), progress=not args.no_progress)

@@ -10,13 +10,33 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srnpose.data.centering import MAX_PASSES
 from srnpose.errors import UserError
+from srnpose.evaluation import model_eval as evaluate_run
+from srnpose.evaluation.model_eval import CENTER_MODES
+from srnpose.evaluation.protocol import (
+    DATASET_INTRINSICS,
+    evaluate_files,
+    format_table,
+    get_dataset_intrinsics,
+    joint_names_for,
+    write_report,
+)
+from srnpose.evaluation.protocol import DATASET_INTRINSICS as DATASETS
+from srnpose.geometry import Intrinsics
+from srnpose.outputs import (
+    CHECKPOINT_KIND,
+    REPORT_KIND,
+    RUN_KIND,
+    check_folder_target,
+    output_folder,
+    refuse_foreign_folder,
+)
+from srnpose.synth.engines import ENGINES
+from srnpose.weights import release_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.evaluation.model_eval import CENTER_MODES
-    from srnpose.evaluation.protocol import DATASET_INTRINSICS as DATASETS
-
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--predictions", nargs="+", metavar="NAME=FILE",
                         help="community uvd files to compare, one line per frame (u v d per joint)")
@@ -36,8 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default, label-free: the checkpoint's hand locator, else the nearest-blob search); "
                              "locator; depth = the nearest-blob search; joints = the labelled joints' centroid "
                              "(uses labels)")
-    from srnpose.synth.engines import ENGINES
-
     parser.add_argument("--synth-engine", choices=ENGINES,
                         help="with --data synth: the engine of the fixed test set (default: the checkpoint's)")
     parser.add_argument("--refine", type=int, metavar="N",
@@ -64,8 +82,6 @@ def _parse_pairs(items: list[str]) -> dict[str, Path]:
 
 
 def _run_checkpoint(args: argparse.Namespace) -> int:
-    from srnpose.data.centering import MAX_PASSES
-
     if args.refine is not None and not 0 <= args.refine < MAX_PASSES:
         raise UserError(f"--refine: must be in [0, {MAX_PASSES - 1}], got {args.refine}")
     for flag, value in (("--labels", args.labels), ("--predictions", args.predictions)):
@@ -74,12 +90,7 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
     if not args.data:
         raise UserError("give --data SPEC (e.g. synth, nyu:DIR): the test data for --checkpoint RUN or, without "
                         "it, the shipped model; or compare files with --predictions NAME=FILE --labels FILE")
-    from srnpose.evaluation import model_eval as evaluate_run
-    from srnpose.outputs import output_folder
-
     if args.checkpoint is None:  # the shipped model: never write into the package
-        from srnpose.weights import release_dir
-
         if not args.out:
             raise UserError("--out DIR: where to write the shipped model's evaluation (or give --checkpoint RUN)")
         args.checkpoint = str(release_dir())
@@ -110,8 +121,6 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
 
 def _print_evaluation(evaluation, paths: dict) -> None:
     """What ``evaluate --checkpoint`` found: the frames scored, the joints compared, the table, the files."""
-    from srnpose.evaluation.protocol import format_table
-
     report = evaluation.report
     missed = f"; no hand found in {report['hands_not_found']}" if report["hands_not_found"] else ""
     print(f"{evaluation.data_spec}: {report['frames']} of {len(evaluation.records)} frames scored{missed}; "
@@ -125,14 +134,6 @@ def _print_evaluation(evaluation, paths: dict) -> None:
 def _check_out(out) -> Path:
     """``--out`` checked before anything is read: not empty, not a file, creatable, and not another
     command's folder (a training run or checkpoint folder takes its evaluation)."""
-    from srnpose.outputs import (
-        CHECKPOINT_KIND,
-        REPORT_KIND,
-        RUN_KIND,
-        check_folder_target,
-        refuse_foreign_folder,
-    )
-
     out = check_folder_target(out, "--out")
     refuse_foreign_folder(out, "--out", (None, REPORT_KIND, RUN_KIND, CHECKPOINT_KIND),
                           "give evaluate a folder of its own")
@@ -142,15 +143,6 @@ def _check_out(out) -> Path:
 def run(args: argparse.Namespace) -> int:
     if args.checkpoint or not args.predictions:
         return _run_checkpoint(args)
-
-    from srnpose.evaluation.protocol import (
-        evaluate_files,
-        format_table,
-        get_dataset_intrinsics,
-        joint_names_for,
-        write_report,
-    )
-    from srnpose.geometry import Intrinsics
 
     if args.data:
         raise UserError("--data is for --checkpoint; give --labels FILE with --predictions")
@@ -170,11 +162,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(f"--intrinsics: {exc}") from None
     if args.dataset is None and intrinsics is None:
-        from srnpose.evaluation.protocol import DATASET_INTRINSICS
-
         raise UserError(f"give --dataset ({', '.join(DATASET_INTRINSICS)}) or --intrinsics fx,fy,cx,cy")
-
-    from srnpose.outputs import output_folder
 
     _check_out(args.out)  # before the files are read: a bad --out fails first, in one line
     report = evaluate_files(pairs, args.labels, args.dataset, intrinsics)

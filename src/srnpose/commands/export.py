@@ -17,15 +17,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from srnpose.errors import UserError
+from srnpose.cameras import CAMERAS
+from srnpose.errors import UserError, require_extra
+from srnpose.inference.backends import make_ort_session
+from srnpose.inference.export import (
+    CALIBRATION_FRAMES,
+    export_checkpoint,
+    export_int8,
+    int8_accuracy,
+    max_difference,
+    real_crops,
+    synthetic_crops,
+)
+from srnpose.inference.frame_path import FramePath
+from srnpose.outputs import check_file_target, output_folder
+from srnpose.training.checkpoint import load_checkpoint
+from srnpose.weights import release_dir
 
 DEFAULT_CROPS = Path("..") / "shared" / "data" / "kinect2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.cameras import CAMERAS
-    from srnpose.inference.export import CALIBRATION_FRAMES
-
     parser.add_argument("--checkpoint", metavar="RUN",
                         help="a run folder, checkpoint folder or .safetensors (default: the shipped model, "
                              "see MODEL_CARD.md)")
@@ -44,8 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """Every flag checked before anything is written."""
-    from srnpose.outputs import check_file_target
-
     out = check_file_target(args.out, "--out", (".onnx",))  # not a folder, not /proc: a folder that takes files
     if args.int8_mode is not None and not args.int8:
         raise UserError(f"--int8-mode {args.int8_mode}: goes with --int8 (without it the export is fp32)")
@@ -58,13 +68,6 @@ def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.errors import require_extra
-    from srnpose.inference.export import real_crops, synthetic_crops
-    from srnpose.inference.frame_path import FramePath
-    from srnpose.outputs import output_folder
-    from srnpose.training.checkpoint import load_checkpoint
-    from srnpose.weights import release_dir
-
     out, folder = _check_args(args)
     require_extra("onnx")
     require_extra("onnxruntime", "onnx")
@@ -82,10 +85,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args, ckpt, engine, crops, what, files, out: Path, fp32_path: Path) -> int:
-    from srnpose.inference.backends import make_ort_session
-    from srnpose.inference.export import export_checkpoint, export_int8, int8_accuracy, max_difference
-    from srnpose.inference.frame_path import FramePath
-
     fp32_tmp = files.stage(fp32_path.name)
     export_checkpoint(engine, fp32_tmp)
     size = ckpt.input_size

@@ -9,10 +9,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from srnpose.config import SRNConfig, apply_overrides, from_dict, read_yaml_mapping, to_dict
+from srnpose.errors import UserError
+from srnpose.inference.backends import read_metadata
+from srnpose.training.checkpoint import load_run_config, resolve_checkpoint_dir
+from srnpose.training.run_config import PRESETS, get_preset
+from srnpose.weights import release_dir
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.training.run_config import PRESETS
-
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", default=None, metavar="NAME",
                         help=f"describe a preset's model instead: {', '.join(PRESETS)} (default: the shipped "
@@ -29,17 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _checkpoint_model_section(path: str) -> dict:
     """The model config dict of a run folder, checkpoint folder, weights file or exported .onnx."""
-    from srnpose.errors import UserError
-
     if Path(path).suffix.lower() == ".onnx":
-        from srnpose.inference.backends import read_metadata
-
         if not Path(path).is_file():
             raise UserError(f"--checkpoint {path}: no such file")
         raw = read_metadata(path).get("model")
     else:
-        from srnpose.training.checkpoint import load_run_config, resolve_checkpoint_dir
-
         folder = Path(path)
         if folder.is_dir() and not (folder / "config.yaml").is_file():  # a run folder without RUN/config.yaml
             folder = resolve_checkpoint_dir(folder / "best") or resolve_checkpoint_dir(folder / "last") or folder
@@ -61,18 +60,12 @@ def resolve_model_config(preset: str | None, config_path: str | None, overrides:
     A config file may be a plain model config or a run config whose ``model`` key holds one;
     ``--set model.theta=0.5`` is accepted as ``theta=0.5``.
     """
-    from srnpose.config import SRNConfig, apply_overrides, from_dict, read_yaml_mapping, to_dict
-    from srnpose.errors import UserError
-    from srnpose.training.run_config import get_preset
-
     if checkpoint:
         cfg, what = from_dict(SRNConfig, _checkpoint_model_section(checkpoint)), f"checkpoint {checkpoint}"
     elif preset or config_path:
         name = preset or "paper"
         cfg, what = get_preset(name).model, f"preset {name}"
     else:
-        from srnpose.weights import release_dir
-
         folder = release_dir()
         cfg, what = from_dict(SRNConfig, _checkpoint_model_section(str(folder))), f"the shipped model ({folder})"
     if config_path:

@@ -13,6 +13,13 @@ from __future__ import annotations
 
 import argparse
 
+from srnpose.commands.predict import add_finder_arguments, add_runtime_arguments, load_estimator
+from srnpose.errors import UserError
+from srnpose.inference.estimator import estimate_frames, resolve_frame_camera
+from srnpose.inference.sensors import FolderSource, RealSenseSource
+from srnpose.inference.smoothing import OneEuroFilter
+from srnpose.training.lock import check_out_dir
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default="realsense", metavar="NAME",
@@ -25,8 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jsonl", metavar="FILE", help="append one JSON object per frame")
     parser.add_argument("--width", type=int, default=640, help="RealSense stream width (default 640)")
     parser.add_argument("--height", type=int, default=480, help="RealSense stream height (default 480)")
-    from srnpose.commands.predict import add_finder_arguments, add_runtime_arguments
-
     add_runtime_arguments(parser)
     add_finder_arguments(parser)
 
@@ -35,18 +40,10 @@ def run(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from srnpose.commands.predict import load_estimator
-    from srnpose.errors import UserError
-    from srnpose.inference.estimator import estimate_frames, resolve_frame_camera
-    from srnpose.inference.sensors import FolderSource, RealSenseSource
-    from srnpose.inference.smoothing import OneEuroFilter
-
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
     if args.jsonl:  # checked before the camera starts and the model loads
         from pathlib import Path
-
-        from srnpose.training.lock import check_out_dir
 
         if Path(args.jsonl).is_dir():
             raise UserError(f"--jsonl {args.jsonl}: is a folder, expected a file name")

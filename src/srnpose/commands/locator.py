@@ -13,6 +13,14 @@ from __future__ import annotations
 import argparse
 
 from srnpose.errors import UserError
+from srnpose.outputs import (
+    CHECKPOINT_KIND,
+    LOCATOR_KIND,
+    RUN_KIND,
+    check_folder_target,
+    folder_kind,
+    refuse_foreign_folder,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,15 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_out(text: str) -> None:
     """A locator trains in a folder of its own (or resumes there): a pose model's run or checkpoint folder,
     or another command's folder, is refused; attaching a locator to a run is ``locator attach``'s."""
-    from srnpose.outputs import (
-        CHECKPOINT_KIND,
-        LOCATOR_KIND,
-        RUN_KIND,
-        check_folder_target,
-        folder_kind,
-        refuse_foreign_folder,
-    )
-
     out = check_folder_target(text, "--out")
     hint = "train the locator in a folder of its own"
     if folder_kind(out) in (RUN_KIND, CHECKPOINT_KIND):

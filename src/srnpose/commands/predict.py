@@ -13,12 +13,26 @@ from __future__ import annotations
 
 import argparse
 
-from srnpose.errors import UserError
+from srnpose.cameras import CAMERAS
+from srnpose.errors import UserError, require_extra
+from srnpose.inference.backends import BACKENDS, DEFAULT_THREADS, default_backend
+from srnpose.inference.estimator import estimate_frames, load
+from srnpose.inference.frame_path import (
+    FINDERS,
+    HANDEDNESS,
+    HANDS,
+    depth_unit_warning,
+    mirrored_camera_warning,
+    resolve_frame_camera,
+)
+from srnpose.inference.sensors import open_sources
+from srnpose.inference.smoothing import OneEuroFilter
+from srnpose.outputs import PREDICT_KIND, check_folder_target, output_folder, refuse_foreign_folder
+from srnpose.viz import pose_overlay, save_gif, save_png
+from srnpose.weights import sample_frames
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.cameras import CAMERAS
-
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
                         help="depth PNG (16-bit), folder of PNGs, or .npy (H, W) / (T, H, W) stack")
     parser.add_argument("--sample", action="store_true",
@@ -49,8 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_runtime_arguments(parser) -> None:
     """``--backend`` and ``--threads``: how predict and live run the network
     (``srnpose.inference.backends.default_backend``, ``DEFAULT_THREADS``)."""
-    from srnpose.inference.backends import BACKENDS, DEFAULT_THREADS
-
     parser.add_argument("--backend", choices=BACKENDS, default=None,
                         help="network runtime (default: onnxruntime when installed, else torch; a .onnx "
                              "checkpoint always uses onnxruntime)")
@@ -62,10 +74,6 @@ def add_runtime_arguments(parser) -> None:
 def load_estimator(args: argparse.Namespace, command: str):
     """The estimator of ``--checkpoint`` on ``--backend`` / ``--threads`` (their defaults when not given);
     prints which runtime and how many threads, and why."""
-    from srnpose.errors import require_extra
-    from srnpose.inference.backends import default_backend
-    from srnpose.inference.estimator import load
-
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads: must be >= 1, got {args.threads}")
     if str(args.checkpoint).lower().endswith(".onnx"):
@@ -88,8 +96,6 @@ def load_estimator(args: argparse.Namespace, command: str):
 def add_finder_arguments(parser) -> None:
     """``--center``, ``--hand`` and ``--handedness``: how predict and live find and read the hand
     (``srnpose.inference.frame_path.FINDERS``, ``HANDS``, ``HANDEDNESS``)."""
-    from srnpose.inference.frame_path import FINDERS, HANDEDNESS, HANDS
-
     parser.add_argument("--center", choices=FINDERS, default="auto",
                         help="how the hand is found: auto = the hand locator the checkpoint carries, else the "
                              "nearest-blob search (default); locator = require the locator; depth = the "
@@ -103,8 +109,6 @@ def add_finder_arguments(parser) -> None:
 
 
 def _camera(args: argparse.Namespace):
-    from srnpose.inference.frame_path import mirrored_camera_warning, resolve_frame_camera
-
     if args.camera is None and args.intrinsics is None:
         raise UserError("give --camera NAME or --intrinsics fx,fy,cx,cy")
     # a wrong input's UserError names its flag (UserError.flag): the CLI prints it in front
@@ -120,8 +124,6 @@ def _camera(args: argparse.Namespace):
 
 def _check_out(text: str):
     """``--out`` checked before anything is loaded: not empty, not a file, not another command's folder."""
-    from srnpose.outputs import PREDICT_KIND, check_folder_target, refuse_foreign_folder
-
     out = check_folder_target(text, "--out")
     refuse_foreign_folder(out, "--out", (None, PREDICT_KIND), "give predict a folder of its own")
     return out
@@ -130,8 +132,6 @@ def _check_out(text: str):
 def overlay(depth_mm, result, layout: str):
     """(H + legend, W + H, 3) uint8 (:func:`srnpose.viz.pose_overlay`): the full frame with the crop box,
     centre and skeleton beside the crop box zoomed, a finger legend underneath (or 'no hand')."""
-    from srnpose.viz import pose_overlay
-
     if not result.hand_found:
         return pose_overlay(depth_mm, None, layout=layout)
     return pose_overlay(depth_mm, result.joints_uvd, result.crop_box, result.center_uvd, layout)
@@ -152,17 +152,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from srnpose.inference.estimator import estimate_frames
-    from srnpose.inference.sensors import open_sources
-    from srnpose.inference.smoothing import OneEuroFilter
-    from srnpose.outputs import output_folder
-    from srnpose.viz import save_gif, save_png
-
     if not args.fps > 0:
         raise UserError(f"--fps: must be > 0, got {args.fps}")
     if args.sample:
-        from srnpose.weights import sample_frames
-
         if args.inputs:
             raise UserError("give INPUT frames or --sample, not both")
         frames_in, sample_camera, _ = sample_frames()
@@ -184,8 +176,6 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--angles: joint angles need a 21-joint model; {args.checkpoint or 'the shipped model'} predicts the "
                         f"{estimator.layout} layout")
     held = []  # --angles: (name, result) until the sequence is fitted
-    from srnpose.inference.frame_path import depth_unit_warning
-
     wrong_unit = 0  # frames whose depth looks like another unit: the first is named, the count said at the end
     # every file is staged and renamed into place when all frames are done: a failure leaves OUT as it was
     with output_folder(out) as files, source, files.open("predictions.jsonl") as jsonl, \

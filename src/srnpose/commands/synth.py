@@ -5,6 +5,21 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
+from srnpose.cameras import get_camera
+from srnpose.data.public_layouts import WRITERS
+from srnpose.errors import UserError
+from srnpose.geometry import Intrinsics
+from srnpose.outputs import (
+    SYNTH_KIND,
+    check_folder_target,
+    is_disk_full,
+    out_path,
+    output_folder,
+    refuse_foreign_folder,
+)
+from srnpose.synth.engines import ENGINES, render
+from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid, save_png
+
 NATIVE_FORMAT = "native"
 PREVIEW_FRAMES = 16  # frames in the --preview grid
 PREVIEW_COLS = 4
@@ -16,8 +31,6 @@ def _formats() -> list[str]:
     try:
         if importlib.util.find_spec("srnpose.data.public_layouts") is None:
             return [NATIVE_FORMAT]
-        from srnpose.data.public_layouts import WRITERS
-
         return [NATIVE_FORMAT] + [name for name in WRITERS if name != NATIVE_FORMAT]
     except Exception:  # a broken optional writer must not break the command
         return [NATIVE_FORMAT]
@@ -37,8 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write into a folder that is not empty (frames of an earlier, larger run are removed)")
     parser.add_argument("--format", default=NATIVE_FORMAT, choices=_formats(),
                         help="output layout (default native: meta.json, depth/*.png, labels.txt)")
-    from srnpose.synth.engines import ENGINES
-
     parser.add_argument("--engine", choices=ENGINES, default="v2",
                         help="synthetic engine (default v2, the one training draws from: third-person, "
                              "first-person, hand-with-object and close-range scenes, right hands, sensor "
@@ -48,8 +59,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _int(text: str, flag: str, minimum: int) -> int:
-    from srnpose.errors import UserError
-
     try:
         value = int(str(text).strip())
     except ValueError:
@@ -60,8 +69,6 @@ def _int(text: str, flag: str, minimum: int) -> int:
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
-    from srnpose.errors import UserError
-
     parts = str(text).lower().replace("×", "x").split("x")
     try:
         width, height = (int(p) for p in parts)
@@ -74,10 +81,6 @@ def parse_resolution(text: str) -> tuple[int, int]:
 
 def resolve_camera_flags(args: argparse.Namespace):
     """(intrinsics, resolution) from --camera / --intrinsics / --resolution; UserError naming the flag."""
-    from srnpose.cameras import get_camera
-    from srnpose.errors import UserError
-    from srnpose.geometry import Intrinsics
-
     resolution = parse_resolution(args.resolution) if args.resolution else None
     if args.intrinsics:
         try:
@@ -103,9 +106,6 @@ def resolve_camera_flags(args: argparse.Namespace):
 def _check_out_dir(text: str, overwrite: bool = False):
     """``--out`` checked before anything is rendered (created when the dataset is written, and removed
     again if synth fails)."""
-    from srnpose.errors import UserError
-    from srnpose.outputs import SYNTH_KIND, check_folder_target, out_path, refuse_foreign_folder
-
     out = out_path(text, "--out")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out: {out} exists and is not a directory")
@@ -125,8 +125,6 @@ def write_preview(path, frames: int, seed: int, intrinsics, resolution, engine: 
                   camera: str | None = None) -> None:
     """A grid of the first frames (the ones written), depth coloured around the hand, skeleton drawn."""
     from srnpose.synth import frame_seed, visible_joints
-    from srnpose.synth.engines import render
-    from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid, save_png
 
     images = []
     for i in range(min(frames, PREVIEW_FRAMES)):
@@ -142,8 +140,6 @@ def write_preview(path, frames: int, seed: int, intrinsics, resolution, engine: 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from srnpose.errors import UserError
-
     frames = _int(args.frames, "--frames", 1)
     seed = _int(args.seed, "--seed", 0)
     workers = _int(args.workers, "--workers", 1)
@@ -156,8 +152,6 @@ def run(args: argparse.Namespace) -> int:
     if preview is not None and (preview.is_dir() or not (preview.parent.is_dir() or inside_out)):
         raise UserError(f"--preview: cannot write {preview} (not a file path in an existing directory)")
     out = _check_out_dir(args.out, args.overwrite)
-    from srnpose.outputs import is_disk_full, output_folder
-
     # one transaction: frames, labels and the preview are staged and renamed into place at the end
     with output_folder(out) as files:
         if args.format == NATIVE_FORMAT:
@@ -166,8 +160,6 @@ def run(args: argparse.Namespace) -> int:
             write_dataset(files, frames, seed=seed, intrinsics=intrinsics, resolution=resolution, workers=workers,
                           progress=True, engine=args.engine, camera=args.camera)
         else:
-            from srnpose.data.public_layouts import WRITERS
-
             WRITERS[args.format](files, frames, seed, intrinsics, resolution, workers, True, engine=args.engine)
         if preview is not None:
             from srnpose.synth.frame import resolve_camera

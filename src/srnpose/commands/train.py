@@ -21,7 +21,19 @@ import os
 import sys
 from pathlib import Path
 
+from srnpose.config import apply_overrides, from_dict, to_dict
 from srnpose.errors import UserError
+from srnpose.outputs import RUN_KIND, out_path, refuse_foreign_folder
+from srnpose.training.checkpoint import TRAIN_STATE_FILE, load_train_state, resolve_checkpoint_dir
+from srnpose.training.lock import check_lock_free, check_run_dir
+from srnpose.training.run_config import (
+    DEVICES,
+    PRESETS,
+    RunConfig,
+    build_config,
+    load_resume_config,
+    resolve_data,
+)
 
 # config keys that may differ between the start and a restart of a run: where and how it runs
 RUNTIME_KEYS = ("data.workers", "train.device", "train.threads")
@@ -29,8 +41,6 @@ LENGTH_KEYS = ("train.steps", "train.epochs", "train.minutes")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from srnpose.training.run_config import DEVICES, PRESETS
-
     parser.add_argument("--data", metavar="SPEC",
                         help="training data: synth (rendered on the fly), synth:DIR, nyu:DIR, icvl:DIR, "
                              "msra:DIR[@P0], hands17:DIR")
@@ -91,9 +101,6 @@ def _same_data(key: str, saved, given) -> bool:
 def reconcile(saved, requested, extend: bool):
     """The config to resume with: the saved one, with the requested runtime keys (and, with ``extend``,
     length). Any other difference is a UserError naming the key and both values."""
-    from srnpose.config import from_dict, to_dict
-    from srnpose.training.run_config import RunConfig
-
     old, new = _flatten(to_dict(saved)), _flatten(to_dict(requested))
     merged = dict(old)
     for key, value in new.items():
@@ -115,9 +122,7 @@ def reconcile(saved, requested, extend: bool):
 
 
 def run(args: argparse.Namespace) -> int:
-    from srnpose.config import apply_overrides
     from srnpose.training.loop import train
-    from srnpose.training.run_config import build_config, load_resume_config
 
     for flag, value in (("--steps", args.steps), ("--workers", args.workers)):
         if value is not None and value < (1 if flag == "--steps" else 0):
@@ -138,11 +143,6 @@ def run(args: argparse.Namespace) -> int:
         extra.append(f"data.workers={args.workers}")
     if args.device:
         extra.append(f"train.device={args.device}")
-
-    from srnpose.outputs import RUN_KIND, out_path, refuse_foreign_folder
-    from srnpose.training.checkpoint import resolve_checkpoint_dir
-    from srnpose.training.lock import check_lock_free, check_run_dir
-    from srnpose.training.run_config import resolve_data
 
     # a run goes into a folder of its own: not '', not another command's folder (predict outputs, a dataset)
     refuse_foreign_folder(out_path(args.out), "--out", (None, RUN_KIND), "give the run a folder of its own")
@@ -165,8 +165,6 @@ def run(args: argparse.Namespace) -> int:
                                  [f"data.spec={args.data}"] + extra + list(args.overrides or []))
     cfg = requested if saved is None else reconcile(saved, resolve_data(requested), args.extend)
     if saved is not None and int(os.environ.get("RANK", "0")) == 0:
-        from srnpose.training.checkpoint import TRAIN_STATE_FILE, load_train_state
-
         # read here first so that a refused train_state.pt is the only line, and the step can be said
         last = resolve_checkpoint_dir(Path(args.out) / "last")
         state = last / TRAIN_STATE_FILE if last is not None else None

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.errors import UserError
-from srnpose.geometry import Intrinsics, xyz_to_uvd
+from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
 
 CENTER_FORMATS = ("uvd", "xyz", "xyz-camera")
 NO_CENTER_WORDS = ("invalid",)
@@ -40,8 +40,6 @@ def community_xyz_to_uvd(xyz: np.ndarray, K: Intrinsics) -> np.ndarray:
 
 def uvd_to_community_xyz(uvd: np.ndarray, K: Intrinsics) -> np.ndarray:
     """Inverse of :func:`community_xyz_to_uvd`."""
-    from srnpose.geometry import uvd_to_xyz
-
     return uvd_to_xyz(np.asarray(uvd, dtype=np.float64), K) * np.array([1.0, -np.sign(K.fy), 1.0])
 
 
@@ -105,8 +103,6 @@ def write_centers(path: str | Path, centers_uvd: np.ndarray, intrinsics: Intrins
     if fmt != "uvd":
         if intrinsics is None:
             raise ValueError(f"format {fmt!r} needs intrinsics")
-        from srnpose.geometry import uvd_to_xyz
-
         values[valid] = (uvd_to_community_xyz(values[valid], intrinsics) if fmt == "xyz"
                          else uvd_to_xyz(values[valid], intrinsics))
     with open(path, "w", encoding="utf-8") as f:

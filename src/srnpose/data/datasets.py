@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 
 from srnpose.cameras import get_camera
+from srnpose.data.center_files import load_centers
 from srnpose.data.records import HandRecord
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
@@ -215,8 +216,6 @@ def load_records(spec: str, split: str = "train", centers: str | Path | None = N
     bad = BadFrames(skip_bad)
     records, total = _parser(name)(root, split, option, intrinsics, bad)
     if centers is not None:
-        from srnpose.data.center_files import load_centers
-
         K = records[0].intrinsics if records else dataset_intrinsics(name, intrinsics)
         centers_uvd = load_centers(centers, total, K, centers_format)
         for record in records:

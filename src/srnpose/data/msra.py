@@ -35,7 +35,7 @@ import numpy as np
 from srnpose.data.datasets import BadFrames, dataset_intrinsics, label_error, label_floats
 from srnpose.data.records import HandRecord
 from srnpose.errors import UserError
-from srnpose.geometry import Intrinsics, xyz_to_uvd
+from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
 
 SUBJECTS = tuple(f"P{i}" for i in range(9))
 GESTURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "I", "IP", "L", "MP", "RP", "T", "TIP", "Y")
@@ -56,8 +56,6 @@ def file_xyz_to_uvd(xyz_file: np.ndarray, K: Intrinsics) -> np.ndarray:
 
 def uvd_to_file_xyz(uvd: np.ndarray, K: Intrinsics) -> np.ndarray:
     """uvd (..., 3) -> MSRA joint.txt xyz (y up, z negative)."""
-    from srnpose.geometry import uvd_to_xyz
-
     return uvd_to_xyz(np.asarray(uvd, dtype=np.float64), K) * FILE_TO_CAMERA
 
 

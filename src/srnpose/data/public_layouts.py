@@ -21,9 +21,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from srnpose.cameras import get_camera
+from srnpose.data.depth_io import write_msra_bin, write_nyu_rgb, write_png16
+from srnpose.data.hands17 import image_name
 from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
-from srnpose.hand.skeleton import convert
+from srnpose.hand.skeleton import NYU36, convert
 from srnpose.outputs import OutputFolder, writing
+from srnpose.synth.engines import render
 
 
 def _transaction(writer: Callable[..., None]) -> Callable[..., Path]:
@@ -40,8 +44,6 @@ def _transaction(writer: Callable[..., None]) -> Callable[..., Path]:
 
 def _resolve(camera_name: str, intrinsics: Intrinsics | None,
              resolution: tuple[int, int] | None) -> tuple[Intrinsics, tuple[int, int]]:
-    from srnpose.cameras import get_camera
-
     camera = get_camera(camera_name)
     K = intrinsics if intrinsics is not None else camera.intrinsics
     res = tuple(resolution) if resolution is not None else camera.resolution
@@ -50,7 +52,6 @@ def _resolve(camera_name: str, intrinsics: Intrinsics | None,
 
 def _render_one(task: tuple):
     from srnpose.synth import frame_seed
-    from srnpose.synth.engines import render
 
     seed, index, K, resolution, engine, camera = task
     return render(engine, frame_seed(seed, index), K, resolution, camera)
@@ -109,9 +110,7 @@ def write_nyu(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intri
     Views 2 and 3 are copies of view 1 (only the file shape of the real 3-camera data is mirrored)."""
     import scipy.io
 
-    from srnpose.data.depth_io import write_nyu_rgb
     from srnpose.data.nyu import depth_name
-    from srnpose.hand.skeleton import NYU36
 
     _check_frames(frames, 2, "nyu")
     out_dir = files.path
@@ -144,8 +143,6 @@ def write_icvl(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intr
     """``Training/labels.txt`` + ``Training/Depth/<12-digit sequence>/image_NNNN.png``;
     ``Testing/test_seq_{1,2}.txt`` + ``Testing/Depth/test_seq_{1,2}/image_NNNN.png`` (16-bit PNG, mm).
     Lines: ``<path under Depth/> u v d x 16``."""
-    from srnpose.data.depth_io import write_png16
-
     _check_frames(frames, 2, "icvl")
     out_dir = files.path
     K, res = _resolve("icvl", intrinsics, resolution)
@@ -195,7 +192,6 @@ def write_msra(files: OutputFolder, frames: int, seed: int = 0, intrinsics: Intr
                resolution: tuple[int, int] | None = None, workers: int = 1, progress: bool = True, engine: str = "v1") -> Path:
     """``P0..P8/<gesture>/NNNNNN_depth.bin`` (header + float32 box of the segmented hand) and a
     ``joint.txt`` per gesture (frame count, then 21 x (x y z) with MSRA's y up, z negative)."""
-    from srnpose.data.depth_io import write_msra_bin
     from srnpose.data.msra import GESTURES, SUBJECTS, depth_name, uvd_to_file_xyz
 
     _check_frames(frames, 2, "msra")
@@ -225,9 +221,6 @@ def write_hands17(files: OutputFolder, frames: int, seed: int = 0, intrinsics: I
     """``training/images/image_DNNNNNNNN.png`` + ``training/Training_Annotation.txt`` (name, then
     21 x (x y z) mm, tab-separated); ``frame/images/...`` + ``frame/BoundingBox.txt`` (name, x y w h)
     and, for local evaluation, ``frame/Test_Annotation.txt`` (not part of the real release)."""
-    from srnpose.data.depth_io import write_png16
-    from srnpose.data.hands17 import image_name
-
     _check_frames(frames, 2, "hands17")
     out_dir = files.path
     K, res = _resolve("hands17", intrinsics, resolution)

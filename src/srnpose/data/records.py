@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from srnpose.data.depth_io import read_depth
 from srnpose.geometry import Intrinsics
 
 
@@ -31,6 +32,4 @@ class HandRecord:
             return np.asarray(self.depth, dtype=np.float32)
         if self.depth_path is None:
             raise ValueError(f"record {self.frame_id!r} has neither depth nor depth_path")
-        from srnpose.data.depth_io import read_depth
-
         return read_depth(self.depth_path, self.depth_format)

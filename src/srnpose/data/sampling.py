@@ -18,7 +18,11 @@ import sys
 import numpy as np
 
 from srnpose.data.centering import CenterPolicy
+from srnpose.data.datasets import load_records
+from srnpose.data.pipeline import CropConfig, collate, make_sample
 from srnpose.errors import UserError
+from srnpose.synth.engines import synthetic_record
+from srnpose.training.run_config import SYNTH_TRAIN_SEED
 
 __all__ = [
     "prepare_sample",
@@ -33,8 +37,6 @@ __all__ = [
 def prepare_sample(record, crop_cfg, policy: CenterPolicy, rng: np.random.Generator | None) -> dict:
     """One record -> sample dict (:func:`~srnpose.data.pipeline.make_sample`) with the crop centre the
     policy gives (a record's refined centre wins); raises UserError for an unreadable or empty frame."""
-    from srnpose.data.pipeline import make_sample
-
     sample = make_sample(record, crop_cfg, policy, rng)
     if not np.all(np.isfinite(sample["depth"])) or not np.any(sample["depth"] < 1.0):
         raise UserError(f"{record.frame_id or 'frame'}: no depth measurement inside the hand crop")
@@ -67,8 +69,6 @@ class SampleSource:
 
     def _record(self, g: int):
         if self.records is None:
-            from srnpose.synth.engines import synthetic_record
-
             return synthetic_record(self.synth_engine, self.synth_seed, g, resolution=self.synth_resolution)
         n = len(self.records)
         epoch, pos = divmod(g, n)
@@ -88,8 +88,6 @@ class SampleSource:
 
 def collate_good(samples: list[dict]) -> tuple[dict | None, list[str], list[str]]:
     """Collate the good samples; return the skipped ones' messages and the fatal ones' beside them."""
-    from srnpose.data.pipeline import collate
-
     good = [s for s in samples if "bad" not in s]
     bad = [s["bad"] for s in samples if "bad" in s and not s["fatal"]]
     fatal = [s["bad"] for s in samples if "bad" in s and s["fatal"]]
@@ -123,9 +121,6 @@ class StepBatches:
 def build_source(cfg) -> tuple[SampleSource, object, int]:
     """The training :class:`SampleSource` of a resolved run config, its crop config, and the record
     count (0 for the synthetic stream)."""
-    from srnpose.data.pipeline import CropConfig
-    from srnpose.training.run_config import SYNTH_TRAIN_SEED
-
     d = cfg.data
     crop = CropConfig(input_size=cfg.model.input_size, augment=d.augment, rot_deg=d.rot_deg, scale=d.scale,
                       trans_mm=d.trans_mm)
@@ -135,8 +130,6 @@ def build_source(cfg) -> tuple[SampleSource, object, int]:
                               synth_seed=SYNTH_TRAIN_SEED + cfg.train.seed, synth_resolution=d.synth_resolution,
                               synth_engine=d.synth_engine)
         return source, crop, 0
-    from srnpose.data.datasets import load_records
-
     records = load_records(d.spec, "train", centers=d.centers, skip_bad=d.skip_bad)
     if getattr(records, "skipped", 0):
         print(f"{d.spec}: skipped {records.skipped} bad frames while loading", file=sys.stderr)
@@ -164,8 +157,6 @@ def load_eval_records(spec: str, frames: int, seed: int, synth_resolution: tuple
 
         ds = SynthDataset(frames, seed=seed, resolution=synth_resolution, engine=synth_engine)
         return [ds[i] for i in range(len(ds))]
-    from srnpose.data.datasets import load_records
-
     records = list(load_records(spec, split, centers=centers, skip_bad=skip_bad))
     if frames and len(records) > frames:
         keep = np.linspace(0, len(records) - 1, frames).round().astype(int)

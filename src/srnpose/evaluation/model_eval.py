@@ -23,8 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from srnpose.data.centering import MAX_PASSES
+from srnpose.data.datasets import get_dataset
+from srnpose.data.sampling import load_eval_records
 from srnpose.errors import UserError
+from srnpose.evaluation.protocol import evaluate_predictions, write_predictions_txt, write_report
+from srnpose.geometry import Intrinsics, uvd_to_xyz, xyz_to_uvd
+from srnpose.hand.skeleton import LAYOUTS, get_layout, mapping_matrix
+from srnpose.inference.frame_path import FramePath, estimate_records
 from srnpose.outputs import writing
+from srnpose.training.checkpoint import load_checkpoint
+from srnpose.training.run_config import SYNTH_TEST_SEED
+from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid, save_png
 
 __all__ = ["DEFAULT_SYNTH_TEST_FRAMES", "Scores", "score_estimates", "CheckpointEvaluation", "compute_evaluation",
            "write_evaluation", "evaluate_checkpoint", "load_test_records", "overlay_grid"]
@@ -38,9 +48,6 @@ def load_test_records(data_spec: str, frames: int | None = None, synth_resolutio
     """Test records: ``synth`` = the fixed held-out synthetic set of ``synth_engine``; a dataset spec =
     its test split. ``lazy``: the synthetic set as a :class:`~srnpose.synth.SynthDataset`, each frame
     rendered when it is read (the same records: ``load_eval_records`` reads that dataset in order)."""
-    from srnpose.data.sampling import load_eval_records
-    from srnpose.training.run_config import SYNTH_TEST_SEED
-
     if data_spec == "synth" and lazy:
         from srnpose.synth import SynthDataset
 
@@ -72,8 +79,6 @@ def score_estimates(estimates: list, records: list, mapping: np.ndarray | None =
     """Compare :func:`srnpose.inference.frame_path.estimate_records`'s output with the records' labels.
     ``mapping`` (J_labels, J_model): converts the predictions to the labels' layout first
     (:func:`srnpose.hand.skeleton.mapping_matrix`)."""
-    from srnpose.geometry import uvd_to_xyz, xyz_to_uvd
-
     found = np.array([e.hand_found for e in estimates], dtype=bool)
     pairs = [(e, r) for e, r in zip(estimates, records) if e.hand_found]
     if not pairs:
@@ -99,8 +104,6 @@ def estimate_until(engine, records: Sequence, center: str, batch_size: int, intr
     ``time.perf_counter()`` value), but the first always runs. Batches are the ones one call would make,
     so the estimates are the same."""
     from tqdm import tqdm
-
-    from srnpose.inference.frame_path import estimate_records
 
     done: list = []
     estimates: list = []
@@ -129,8 +132,6 @@ def overlay_grid(records: list, pred_uvd: np.ndarray, layout: str, count: int = 
     the depth frame, zoomed on the hand. Returns an RGB image (uint8)."""
     from PIL import Image
 
-    from srnpose.viz import depth_to_rgb, draw_skeleton, image_grid
-
     tiles = []
     for record, pred in zip(records[:count], pred_uvd[:count]):
         depth = record.load_depth()
@@ -150,9 +151,6 @@ def overlay_grid(records: list, pred_uvd: np.ndarray, layout: str, count: int = 
 def _joint_mapping(ck, data_spec: str, records: list) -> tuple[str, np.ndarray | None, str]:
     """The labels' layout, the (J_labels, J_model) matrix that converts predictions to it (None: same
     layout), and a sentence saying how."""
-    from srnpose.data.datasets import get_dataset
-    from srnpose.hand.skeleton import get_layout, mapping_matrix
-
     name = "synth" if data_spec == "synth" else data_spec.partition(":")[0]
     labels_layout = get_dataset(name).layout
     joints = np.asarray(records[0].joints_uvd).shape[0]
@@ -216,13 +214,6 @@ def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str |
     value): no batch of frames starts after it (the first always runs); the report's ``frames_total`` counts
     the frames looked at and ``frames_planned`` the test set's. ``progress``: a progress bar over the frames.
     """
-    from srnpose.data.centering import MAX_PASSES
-    from srnpose.evaluation.protocol import evaluate_predictions
-    from srnpose.geometry import Intrinsics
-    from srnpose.hand.skeleton import LAYOUTS
-    from srnpose.inference.frame_path import FramePath
-    from srnpose.training.checkpoint import load_checkpoint
-
     center = center or "auto"
     if center not in CENTER_MODES:
         raise UserError(f"center: {center!r} is not one of {', '.join(CENTER_MODES)}")
@@ -287,9 +278,6 @@ def write_evaluation(evaluation: CheckpointEvaluation, out_dir: str | Path, over
     (:func:`srnpose.evaluation.protocol.write_report`), ``predictions.txt`` and, with ``overlays > 0``,
     ``overlays.png``. ``dataset``: name whose joint names label the per-joint plot (default: the labels'
     layout). Returns the files written, by kind."""
-    from srnpose.evaluation.protocol import write_predictions_txt, write_report
-    from srnpose.hand.skeleton import LAYOUTS
-
     scores, labels_layout = evaluation.scores, evaluation.labels_layout
     layout = LAYOUTS.get(dataset or labels_layout)
     joint_count = scores.pred_xyz.shape[2]
@@ -301,8 +289,6 @@ def write_evaluation(evaluation: CheckpointEvaluation, out_dir: str | Path, over
         write_predictions_txt(files.stage("predictions.txt"), every)
         paths["predictions"] = files.final("predictions.txt")
         if overlays > 0 and labels_layout in LAYOUTS:
-            from srnpose.viz import save_png
-
             found_records = [r for r, ok in zip(evaluation.records, scores.found) if ok]
             paths["overlays"] = files.final("overlays.png")
             save_png(files.stage("overlays.png"),

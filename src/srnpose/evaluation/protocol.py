@@ -28,6 +28,7 @@ import numpy as np
 from srnpose.cameras import CAMERAS
 from srnpose.errors import UserError
 from srnpose.evaluation import metrics
+from srnpose.evaluation.plots import plot_per_joint, plot_success_curves
 from srnpose.geometry import Intrinsics, uvd_to_xyz
 from srnpose.hand.skeleton import LAYOUTS
 from srnpose.outputs import OutputFolder, atomic_path, writing
@@ -192,8 +193,6 @@ def compare_methods(predictions_uvd: Mapping[str, np.ndarray], gt_uvd: np.ndarra
 
 def check_joint_count(dataset: str | None, num_joints: int, labels: str) -> None:
     """Files of another dataset's layout (NYU's 14 joints scored as ICVL's 16) are refused, naming both."""
-    from srnpose.hand.skeleton import LAYOUTS
-
     if dataset not in LAYOUTS:
         return
     # the dataset's evaluation layout, and its full annotation where one exists (nyu36 for nyu)
@@ -258,8 +257,6 @@ def write_report(out_dir: str | Path, report: Mapping[str, Any],
 
 
 def _write_report(files: OutputFolder, report: Mapping[str, Any], joint_names: Sequence[str] | None) -> dict[str, Path]:
-    from srnpose.evaluation.plots import plot_per_joint, plot_success_curves
-
     paths = {kind: files.final(name) for kind, name in REPORT_FILES.items()}
     files.write_text(REPORT_FILES["report"], json.dumps(report, indent=2) + "\n")
 

@@ -32,8 +32,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from srnpose.cameras import get_camera
 from srnpose.geometry import Intrinsics, ViewFlip, uvd_to_xyz, xyz_to_uvd
+from srnpose.hand import kinematics as hm
 from srnpose.hand import skeleton
+from srnpose.synth.poses import sample_pose
 
 __all__ = [
     "SURFACE_TOLERANCE_MM",
@@ -306,9 +309,6 @@ def bone_lengths_mm(joints_xyz: np.ndarray, layout: skeleton.Layout | str = "can
 def _kinematic_canonical_joints(samples: int = 2000, seed: int = 0) -> np.ndarray:
     """(samples, 21, 3) canonical joints of the synthetic engine's kinematic hand: random shapes
     rescaled to a uniform length in HAND_LENGTH_RANGE_MM, random poses of every family."""
-    from srnpose.hand import kinematics as hm
-    from srnpose.synth.poses import sample_pose
-
     rng = np.random.default_rng(seed)
     out = np.empty((samples, 21, 3))
     for i in range(samples):
@@ -444,8 +444,6 @@ def _camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
     """(intrinsics, depth_unit_mm, mirrored) of a preset name, a :class:`~srnpose.cameras.Camera`, or
     anything with those three attributes (e.g. :class:`srnpose.inference.estimator.FrameCamera`)."""
     if isinstance(camera, str):
-        from srnpose.cameras import get_camera
-
         camera = get_camera(camera)
     if isinstance(camera, Intrinsics):
         return camera, 1.0, False

@@ -24,13 +24,13 @@ from typing import Sequence
 import numpy as np
 
 from srnpose.errors import UserError
+from srnpose.hand.ik import ANGLE_NAMES as chains
+from srnpose.hand.ik import fit_sequence
 
 __all__ = ["ANGLE_NAMES", "fit_angles"]
 
 
 def _names() -> tuple[str, ...]:
-    from srnpose.hand.ik import ANGLE_NAMES as chains
-
     return tuple(name for chain in chains for name in chain)
 
 
@@ -41,8 +41,6 @@ def fit_angles(results: Sequence, handedness: str | None = None) -> list:
     """The results of one hand's sequence, with ``joint_angles``, ``joints_fitted_xyz`` and
     ``handedness`` filled in (see the module notes). ``handedness``: "right" or "left" to fix it,
     None to let the fit choose."""
-    from srnpose.hand.ik import fit_sequence
-
     results = list(results)
     if handedness not in (None, "right", "left"):
         raise UserError(f"handedness must be 'right', 'left' or None, got {handedness!r}")

@@ -23,7 +23,9 @@ from typing import Literal
 
 import numpy as np
 
-from srnpose.errors import UserError, require_extra
+from srnpose.config import to_dict
+from srnpose.errors import MissingExtraError, UserError, require_extra
+from srnpose.outputs import write_bytes
 
 __all__ = [
     "Backend",
@@ -63,8 +65,6 @@ DEFAULT_THREADS = 1
 def default_backend() -> tuple[str, str]:
     """``(backend, why)``: ``onnxruntime`` when it and ``onnx`` (which exports a torch checkpoint in memory)
     import, else ``torch``; ``why`` is a few words for the user."""
-    from srnpose.errors import MissingExtraError
-
     try:
         require_extra("onnxruntime", "onnx")
         require_extra("onnx", "onnx")
@@ -118,7 +118,6 @@ def export_onnx(model, path: str | Path | None = None, metadata: dict | None = N
     onnx = require_extra("onnx", "onnx")
     import torch
 
-    from srnpose.config import to_dict
     from srnpose.model import SRNJoints
 
     cfg = model.config
@@ -144,8 +143,6 @@ def export_onnx(model, path: str | Path | None = None, metadata: dict | None = N
     proto.producer_name = "srnpose"
     if path is None:
         return proto.SerializeToString()
-    from srnpose.outputs import write_bytes
-
     return write_bytes(path, proto.SerializeToString())  # a temporary name, then renamed: never half a file
 
 
@@ -231,8 +228,6 @@ def export_in_memory(model) -> bytes:
     import hashlib
 
     import torch
-
-    from srnpose.config import to_dict
 
     digest = hashlib.sha256(json.dumps(to_dict(model.config), sort_keys=True).encode())
     with torch.no_grad():

@@ -35,7 +35,15 @@ from typing import Any
 
 import numpy as np
 
+from srnpose import __version__
+from srnpose.config import to_dict
+from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
+from srnpose.inference.backends import cores
+from srnpose.inference.estimator import HandPoseEstimator
+from srnpose.inference.export import CALIBRATION_FRAMES, export_checkpoint, export_int8
+from srnpose.inference.frame_path import FramePath, resolve_frame_camera
+from srnpose.inference.sensors import FolderSource
 
 __all__ = ["BENCH_BACKENDS", "SCOPES", "machine_info", "benchmark_frames", "run_benchmark", "format_table"]
 
@@ -53,9 +61,6 @@ def machine_info() -> dict[str, Any]:
         ort_version = onnxruntime.__version__
     except ImportError:
         ort_version = None
-    from srnpose import __version__
-    from srnpose.inference.backends import cores
-
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -76,9 +81,6 @@ def machine_info() -> dict[str, Any]:
 def benchmark_frames(data: str | Path | None = None, camera: str = "kinect2", count: int = 30) -> tuple[list, Any, str]:
     """Full frames to time on: the PNGs of ``data`` (default ../shared/data/kinect2 when it exists),
     else synthetic frames rendered for ``camera``. Returns ``(frames, FrameCamera, description)``."""
-    from srnpose.inference.frame_path import resolve_frame_camera
-    from srnpose.inference.sensors import FolderSource
-
     cam = resolve_frame_camera(camera=camera)
     folder = Path(data) if data is not None else DEFAULT_DATA
     if folder.is_dir():
@@ -105,14 +107,9 @@ def _stats(latencies_ms: list[float]) -> dict[str, float]:
 def _estimators(model, policy, layout: str, backends: tuple[str, ...], tmp: Path, calibration_frames: int) -> dict:
     """One :class:`~srnpose.inference.estimator.HandPoseEstimator` per backend, all on the same engine settings; the
     int8 model is ``srnpose export --int8``'s (:func:`srnpose.inference.export.export_int8`)."""
-    from srnpose.inference.estimator import HandPoseEstimator
-    from srnpose.inference.frame_path import FramePath
-
     estimators = {}
     for b in backends:
         if b == "onnxruntime-int8":
-            from srnpose.inference.export import export_checkpoint, export_int8
-
             torch_engine = FramePath.from_model(model, policy, layout, "torch")
             fp32 = export_checkpoint(torch_engine, tmp / "fp32.onnx")
             int8 = export_int8(torch_engine, fp32, tmp / "int8.onnx", "static", calibration_frames)
@@ -153,9 +150,6 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
 
     ``policy``: the checkpoint's :class:`~srnpose.data.centering.CenterPolicy` (its cube and passes: end
     to end runs the network ``policy.passes`` times per frame); None: ``CenterPolicy()``, its defaults."""
-    from srnpose.config import to_dict
-    from srnpose.data.centering import CenterPolicy
-    from srnpose.inference.export import CALIBRATION_FRAMES
     from srnpose.model import model_summary
 
     for b in backends:
@@ -215,8 +209,6 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
             results.append(entry)
     summary = model_summary(model.config)
-    from srnpose.inference.backends import cores
-
     machine["matmul_gflops_per_s"] = round(matmul_gflops(cores()), 1)
     for entry in results:  # the network's FLOP rate, one pass, relative to the matmul's (may exceed 1)
         if entry["scope"] == "network":

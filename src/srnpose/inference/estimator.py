@@ -43,7 +43,9 @@ from srnpose.inference.backends import (
     ort_session_options,
 )
 from srnpose.inference.frame_path import (
+    FINDERS,
     HANDEDNESS,
+    HANDS,
     PLAUSIBLE_DEPTH_MM,
     Estimate,
     FrameCamera,
@@ -55,6 +57,8 @@ from srnpose.inference.frame_path import (
     mirrored_camera_warning,
     resolve_frame_camera,
 )
+from srnpose.training.checkpoint import load_checkpoint
+from srnpose.weights import release_dir
 
 __all__ = [
     "BACKENDS",
@@ -321,8 +325,6 @@ def load(path: str | Path | None = None, backend: str | None = None, threads: in
     ``handedness``: the tracked hand is a "right" (default) or "left" hand; models learn right hands and
     read a left one as its mirror image (:meth:`HandPoseEstimator.predict_batch`).
     """
-    from srnpose.inference.frame_path import FINDERS, HANDS
-
     if backend is None:
         backend = default_backend()[0]
     if threads is None:
@@ -335,8 +337,6 @@ def load(path: str | Path | None = None, backend: str | None = None, threads: in
         raise UserError(f"center must be one of {', '.join(FINDERS)}, hand one of {', '.join(HANDS)} and "
                         f"handedness one of {', '.join(HANDEDNESS)}; got {center!r}, {hand!r}, {handedness!r}")
     if path is None:
-        from srnpose.weights import release_dir
-
         path = release_dir()
     path = Path(path)
     if path.suffix.lower() == ".onnx":
@@ -346,8 +346,6 @@ def load(path: str | Path | None = None, backend: str | None = None, threads: in
             raise UserError(f"{path}: an exported .onnx carries no hand locator; give the checkpoint folder")
         estimator = HandPoseEstimator.from_onnx(path, threads)
     else:
-        from srnpose.training.checkpoint import load_checkpoint
-
         estimator = HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads, center, hand)
     estimator.handedness = handedness
     return estimator

@@ -16,7 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.errors import UserError, require_extra
+from srnpose.evaluation.model_eval import load_test_records, score_estimates
 from srnpose.inference.backends import INPUT_NAME, METADATA_KEY, export_onnx, read_metadata
+from srnpose.inference.frame_path import FrameCamera, estimate_records, resolve_frame_camera
+from srnpose.inference.sensors import FolderSource
+from srnpose.outputs import atomic_path
 
 __all__ = [
     "CALIBRATION_FRAMES",
@@ -55,9 +59,6 @@ def max_difference(model, session, crops: np.ndarray) -> float:
 def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int = 8) -> np.ndarray:
     """First-pass crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by
     the engine as ``predict`` cuts them."""
-    from srnpose.inference.frame_path import resolve_frame_camera
-    from srnpose.inference.sensors import FolderSource
-
     cam = resolve_frame_camera(camera=camera)
     crops = []
     for frame in FolderSource(folder):
@@ -74,7 +75,6 @@ def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int =
 
 def synthetic_crops(engine, count: int, seed: int = 777) -> np.ndarray:
     """First-pass crops (N, 1, S, S) of synthetic frames, cut by the engine (calibration data)."""
-    from srnpose.inference.frame_path import FrameCamera
     from srnpose.synth import frame_seed, render_frame
 
     crops = []
@@ -122,8 +122,6 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration: np.n
     quantization (ConvInteger) was about 4x slower than fp32.
     """
     import logging
-
-    from srnpose.outputs import atomic_path
 
     root = logging.getLogger()
     level = root.level
@@ -195,9 +193,6 @@ def export_int8(engine, fp32_path: str | Path, out_path: str | Path, mode: str =
 def int8_accuracy(engines: dict, test_frames: int) -> dict:
     """Mean 3D error (mm) of each engine on the held-out synthetic test set, label-free path and
     joints-centroid crops, and how far each engine's joints move from the first one's."""
-    from srnpose.evaluation.model_eval import load_test_records, score_estimates
-    from srnpose.inference.frame_path import estimate_records
-
     records = load_test_records("synth", test_frames)
     out: dict = {}
     for center in ("policy", "joints"):

@@ -32,9 +32,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from srnpose import geometry
+from srnpose.cameras import CAMERAS, Camera, get_camera
 from srnpose.data.centering import CenterPolicy, joints_centroid_uvd
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics, ViewFlip
+from srnpose.inference.backends import OrtRunner, cores, make_ort_session, make_runner, read_metadata
+from srnpose.weights import LOCATOR_DIR
 
 __all__ = [
     "FINDERS",
@@ -96,8 +99,6 @@ def resolve_frame_camera(intrinsics: Any = None, depth_unit_mm: float | None = N
     if isinstance(intrinsics, FrameCamera):
         return intrinsics
     if camera is not None:
-        from srnpose.cameras import Camera, get_camera
-
         cam = camera if isinstance(camera, Camera) else get_camera(str(camera))
         base = FrameCamera(cam.intrinsics, cam.depth_unit_mm, cam.mirrored, tuple(cam.resolution), cam.name)
     else:
@@ -175,8 +176,6 @@ def mirrored_camera_warning(cam: FrameCamera, flags: tuple[str, str] = ("mirrore
     hand, often found with joints hundreds of mm off. None otherwise. ``flags``: how the user says
     mirrored and not mirrored (``--mirrored``, ``--no-mirrored`` on the command line). Callers ask only
     when mirroring was left unsaid."""
-    from srnpose.cameras import CAMERAS
-
     if cam.mirrored:
         return None
     k = cam.intrinsics
@@ -277,8 +276,6 @@ class FramePath:
                    onnx_path: str | Path | bytes | None = None, threads: int | None = None, locator: Any = None,
                    hand: str = "nearest") -> FramePath:
         """Wrap an :class:`~srnpose.model.SRN` (the torch model, or its ONNX export on ``onnxruntime``)."""
-        from srnpose.inference.backends import make_runner
-
         cfg = model.config
         return cls(make_runner(model, backend, onnx_path, threads), cfg.input_size, cfg.num_stages,
                    cfg.num_joints, policy, layout, cfg, locator, hand)
@@ -296,8 +293,6 @@ class FramePath:
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> FramePath:
         """An ONNX file written by ``srnpose export`` (its metadata carries the policy and layout)."""
-        from srnpose.inference.backends import OrtRunner, cores, make_ort_session, read_metadata
-
         meta = read_metadata(path)
         policy = CenterPolicy.for_rule(meta.get("center", "depth"), meta["cube_mm"],
                                        passes=int(meta.get("passes", 1 + int(meta.get("refine", 0)))))
@@ -401,8 +396,6 @@ def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: 
         return None
     folder = find_locator(weights_path)
     if folder is None and finder == "locator":  # the one shipped in the package (srnpose.weights)
-        from srnpose.weights import LOCATOR_DIR
-
         folder = LOCATOR_DIR if (LOCATOR_DIR / "locator.yaml").is_file() else None
     if folder is None and finder == "locator":
         raise UserError(f"{Path(weights_path).parent}: the checkpoint carries no hand locator (attach one: "

@@ -25,7 +25,10 @@ from typing import Iterator
 
 import numpy as np
 
-from srnpose.errors import UserError
+from srnpose.cameras import Camera
+from srnpose.data.depth_io import read_png16
+from srnpose.errors import UserError, require_extra
+from srnpose.geometry import Intrinsics
 
 __all__ = ["Frame", "FrameSource", "FolderSource", "NpyStackSource", "RealSenseSource", "open_sources",
            "check_depth_array"]
@@ -97,8 +100,6 @@ class FolderSource(FrameSource):
         return len(self.files)
 
     def __iter__(self) -> Iterator[Frame]:
-        from srnpose.data.depth_io import read_png16
-
         for i, file in enumerate(self.files):
             depth = read_png16(file)  # (H, W) uint16, raises UserError naming the file
             yield Frame(i, file.stem, depth, i / self.fps, str(file))
@@ -184,10 +185,6 @@ class RealSenseSource(FrameSource):
     """
 
     def __init__(self, width: int = 640, height: int = 480, fps: int = 30, max_frames: int | None = None) -> None:
-        from srnpose.cameras import Camera
-        from srnpose.errors import require_extra
-        from srnpose.geometry import Intrinsics
-
         # live capture needs pyrealsense2; a missing package and a missing system library (libusb) are
         # told apart by require_extra
         rs = require_extra("pyrealsense2", "realsense")

@@ -61,10 +61,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from srnpose import geometry
+from srnpose.config import from_dict, read_yaml_mapping, save_yaml, to_dict
 from srnpose.data.centering import DEFAULT_CUBE_MM, FAR_MM, NEAR_MM
-from srnpose.errors import UserError
+from srnpose.errors import UserError, require_extra
 from srnpose.geometry import Intrinsics
+from srnpose.inference.backends import make_ort_session, torch_threads
 from srnpose.model.resnet import BasicBlock, init_weights, make_layer
+from srnpose.outputs import write_bytes, writing
 
 __all__ = [
     "LocatorConfig",
@@ -386,8 +389,6 @@ class Locator:
         self.threads = threads  # intra-op threads of either backend
         self._session = None
         if backend == "onnxruntime":
-            from srnpose.inference.backends import make_ort_session
-
             source = export_locator_onnx(model) if onnx_path is None else onnx_path
             self._session = make_ort_session(source, threads)  # a tiny network: one thread is fastest
         elif backend != "torch":
@@ -398,8 +399,6 @@ class Locator:
         if self._session is not None:
             logits, depth, pres = self._session.run(None, {"input": x[None].astype(np.float32)})
         else:
-            from srnpose.inference.backends import torch_threads
-
             with torch.inference_mode(), torch_threads(self.threads):
                 logits, depth, pres = (t.numpy() for t in self.model(torch.from_numpy(x[None])))
         return logits[0], depth[0], float(1.0 / (1.0 + np.exp(-float(pres[0]))))
@@ -456,9 +455,6 @@ def save_locator(model: HandLocator, folder: str | Path, train: dict | None = No
     failure, a full disk included, leaves the folder as it was. Returns ``folder``."""
     from safetensors.torch import save
 
-    from srnpose.config import save_yaml, to_dict
-    from srnpose.outputs import writing
-
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     data = save(tensors, metadata={"format": "pt", "srnpose_locator": json.dumps(to_dict(model.config))})
     with writing(folder) as files:
@@ -495,8 +491,6 @@ def attach_locator(locator_dir: str | Path, run: str | Path) -> Path:
         raise UserError(f"{run}: not a folder (give a run folder or a checkpoint folder)")
     if not ((run / "best").is_dir() or (run / "last").is_dir() or (run / "model.safetensors").is_file()):
         raise UserError(f"{run}: not a run or checkpoint folder (no best/, last/ or model.safetensors)")
-    from srnpose.outputs import writing
-
     with writing(run) as files:  # both files renamed into place together
         for name in (WEIGHTS_FILE, CONFIG_FILE):
             shutil.copyfile(src / name, files.stage(name))
@@ -508,8 +502,6 @@ def load_locator(path: str | Path, backend: str = "torch", threads: int = 1) -> 
     weights file itself). ``backend="onnxruntime"`` runs the folder's ``locator.onnx``
     (:func:`export_locator_onnx`) when there is one, else an export made in memory."""
     from safetensors.torch import load_file
-
-    from srnpose.config import from_dict, read_yaml_mapping
 
     path = Path(path)
     folder = path.parent if path.suffix == ".safetensors" else path
@@ -530,13 +522,9 @@ def export_locator_onnx(model: HandLocator, path: str | Path | None = None, opse
     Written to ``path``, or returned as bytes when ``path`` is None."""
     import io
 
-    from srnpose.errors import require_extra
-
     require_extra("onnx")
     model = model.eval()
     x = torch.zeros(1, 1, *model.config.input_hw)
-    from srnpose.outputs import write_bytes
-
     buffer = io.BytesIO()
     torch.onnx.export(model, (x,), buffer, input_names=["input"],
                       output_names=["heatmap", "depth", "presence"], opset_version=opset,

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from srnpose.cameras import get_camera
+from srnpose.config import to_dict
 from srnpose.data.centering import joints_centroid_uvd
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics
@@ -36,7 +38,11 @@ from srnpose.locator.model import (
     save_locator,
     uvd_to_input_nrm,
 )
-from srnpose.synth.frame import render_without_hands
+from srnpose.synth.engines import render
+from srnpose.synth.frame import frame_seed, render_without_hands
+from srnpose.synth.poses import HANDS_V2
+from srnpose.synth.scenes import SCENE_FAMILIES
+from srnpose.synth.sensor import sample_profile
 from srnpose.training.checkpoint import (
     TRAIN_STATE_FILE,
     corrupt_checkpoints_message,
@@ -88,8 +94,6 @@ class LocatorSample:
 
 def _train_camera(rng: np.random.Generator, width_px: int) -> tuple[str, Intrinsics, tuple[int, int]]:
     """One of ``TRAIN_CAMERAS``: its name, intrinsics and (W, H) scaled to ``width_px`` wide."""
-    from srnpose.cameras import get_camera
-
     name = TRAIN_CAMERAS[int(rng.integers(len(TRAIN_CAMERAS)))]
     cam = get_camera(name)
     factor = width_px / cam.resolution[0]
@@ -100,10 +104,6 @@ def _train_camera(rng: np.random.Generator, width_px: int) -> tuple[str, Intrins
 def _handless_depth(seed: int, rng: np.random.Generator, camera: str, k: Intrinsics,
                     resolution: tuple[int, int], empty: bool) -> np.ndarray:
     """A frame without a hand: empty, or a v2 scene (its camera's sensor family) without its hands."""
-    from srnpose.synth.poses import HANDS_V2
-    from srnpose.synth.scenes import SCENE_FAMILIES
-    from srnpose.synth.sensor import sample_profile
-
     if empty:
         return np.zeros(resolution[::-1], dtype=np.uint16)
     return render_without_hands(seed, k, resolution, sample_profile(rng, camera), SCENE_FAMILIES, HANDS_V2)
@@ -114,8 +114,6 @@ def render_sample(seed: int, config: LocatorConfig | None = None, width_px: int 
     """A training sample for ``seed``: an engine v2 frame (``synth.engines.render("v2", ...)``) on one of
     ``TRAIN_CAMERAS`` scaled to ``width_px`` wide, target its joints' centroid; ``no_hand_share`` of
     them a v2 scene without its hands, ``empty_share`` an empty frame (presence 0, target unused)."""
-    from srnpose.synth.engines import render
-
     config = config or LocatorConfig()
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x10CA])
     camera, k, resolution = _train_camera(rng, width_px)
@@ -202,8 +200,6 @@ def _render_worker(queue, stop, sampler: Callable[[int], LocatorSample], seed: i
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     torch.set_num_threads(1)
-    from srnpose.synth.frame import frame_seed
-
     parent = os.getppid()
     i, chunk = start, []
     while not stop.is_set() and os.getppid() == parent:
@@ -227,8 +223,6 @@ class _Feed:
     def __init__(self, pool: _Pool, sampler: Callable[[int], LocatorSample], seed: int, first: int,
                  workers: int) -> None:
         import multiprocessing as mp
-
-        from srnpose.synth.frame import frame_seed
 
         self.pool, self.procs, self.queue, self.stop = pool, [], None, None
         if workers <= 0:
@@ -311,8 +305,6 @@ def _check_folder(out: Path, resume: bool) -> Path | None:
 def _resume(found: Path, model: HandLocator, opt, config: LocatorConfig) -> _Progress:
     """Load a saved training (a checkpoint folder, or an older srnpose's ``locator_train.pt``) into
     ``model`` and ``opt``."""
-    from srnpose.config import to_dict
-
     if found.is_dir():
         saved = load_run_config(found).get("locator")
         state = load_train_state(found / TRAIN_STATE_FILE)
@@ -332,8 +324,6 @@ def _resume(found: Path, model: HandLocator, opt, config: LocatorConfig) -> _Pro
 def _save(out: Path, model: HandLocator, opt, progress: _Progress, logs: dict, batch: int, seed: int) -> None:
     """The locator (:func:`srnpose.locator.model.save_locator`) and the training checkpoint to resume from
     (:func:`srnpose.training.checkpoint.save_checkpoint`: atomic, checksummed, the previous one kept)."""
-    from srnpose.config import to_dict
-
     summary = {"steps": progress.step, "batch": batch, "seed": seed, "frames_rendered": progress.frames,
                "elapsed_s": round(progress.elapsed_s, 1), "last_losses": {k: round(v, 4) for k, v in logs.items()}}
     state = {"optimizer": opt.state_dict(), "step": progress.step, "frames": progress.frames,

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from srnpose.config import SRNConfig, to_dict
+from srnpose.model.srn import SRN
 
 __all__ = ["count_params", "count_flops", "model_summary"]
 
@@ -61,8 +62,6 @@ def model_summary(cfg: SRNConfig) -> dict[str, Any]:
     ``kind``, ``in_channels``, ``params``), ``config``. The model is built on the meta device, so
     this is fast and allocates nothing.
     """
-    from srnpose.model.srn import SRN
-
     with torch.device("meta"):
         model = SRN.from_config(cfg)
     return {

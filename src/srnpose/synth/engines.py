@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from srnpose.data.records import HandRecord
 from srnpose.geometry import Intrinsics
 
 __all__ = ["SynthEngine", "ENGINES", "render", "synthetic_record"]
@@ -72,7 +73,6 @@ def synthetic_record(engine: str, seed: int, index: int, intrinsics: Intrinsics 
     mirror image by evaluation), ``joints_xyz`` and the pose ``family``. The one builder of synthetic
     records: the training stream (:class:`srnpose.data.sampling.SampleSource`) and
     :class:`srnpose.synth.dataset.SynthDataset` both call it."""
-    from srnpose.data.records import HandRecord
     from srnpose.synth.frame import frame_seed
 
     frame = render(engine, frame_seed(seed, index), intrinsics, resolution, distractors=distractors)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from srnpose.cameras import CAMERAS, DEFAULT_CAMERA
 from srnpose.geometry import Intrinsics, xyz_to_uvd
 from srnpose.hand import kinematics as hm
 from srnpose.synth.person import third_person
@@ -23,7 +24,7 @@ from srnpose.synth.scenes import (  # noqa: F401  (PART_*, DISTANCE_RANGE_MM, sa
     hand_object,
     sample_rotation,
 )
-from srnpose.synth.sensor import DEFAULT_SENSOR, SensorModel, apply_sensor
+from srnpose.synth.sensor import DEFAULT_SENSOR, SensorModel, apply_sensor, get_profile
 
 # Builders by family: (rng, intrinsics with positive focal lengths except close_range's, width, height,
 # the sensor's far limit, hands = pose families and palm widths[, close_range: distractors]) -> SceneLayout.
@@ -57,8 +58,6 @@ def frame_seed(seed: int, index: int) -> int:
 def resolve_camera(intrinsics: Intrinsics | None, resolution: tuple[int, int] | None) -> tuple[Intrinsics, tuple[int, int]]:
     """Fill in the default camera: no intrinsics -> the default camera scaled to ``resolution``;
     no resolution -> the default camera's, or twice the principal point for custom intrinsics."""
-    from srnpose.cameras import CAMERAS, DEFAULT_CAMERA
-
     camera = CAMERAS[DEFAULT_CAMERA]
     if intrinsics is None:
         if resolution is None:
@@ -97,8 +96,6 @@ def pick_scene(seed: int, scene: str | dict[str, float] | None = None) -> str:
 def _profile(sensor):
     """The sensor profile object (``sensor`` may name one of ``sensor.SENSOR_PROFILES``)."""
     if isinstance(sensor, str):
-        from srnpose.synth.sensor import get_profile
-
         return get_profile(sensor)
     return sensor
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from srnpose.geometry import Intrinsics
+from srnpose.hand.skeleton import CANONICAL_NAMES
 from srnpose.outputs import OutputFolder, writing
 from srnpose.synth.engines import render
 from srnpose.synth.frame import frame_seed, resolve_camera
@@ -78,8 +79,6 @@ def _render_chunk(task: tuple) -> list[str]:
 
 def write_meta(out_dir: Path | OutputFolder, intrinsics: Intrinsics, resolution: tuple[int, int], frames: int,
                seed: int, engine: str = "v1") -> None:
-    from srnpose.hand.skeleton import CANONICAL_NAMES
-
     meta = {
         "intrinsics": intrinsics.as_dict(),
         "resolution": [int(resolution[0]), int(resolution[1])],

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srnpose.config import SRNConfig, from_dict, read_yaml_mapping, save_yaml, to_dict
+from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
 from srnpose.outputs import disk_full_error, is_disk_full
 
@@ -80,8 +82,6 @@ class Checkpoint:
     def policy(self):
         """The :class:`~srnpose.data.centering.CenterPolicy` the model was trained with: its cube,
         centre rule and test-time passes, for every path that crops for it."""
-        from srnpose.data.centering import CenterPolicy
-
         return CenterPolicy.from_config(self.config)
 
     @property
@@ -116,8 +116,6 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _plain_config(run_config: Any) -> dict:
-    from srnpose.config import to_dict
-
     if dataclasses.is_dataclass(run_config) and not isinstance(run_config, type):
         return to_dict(run_config)
     if isinstance(run_config, dict):
@@ -126,8 +124,6 @@ def _plain_config(run_config: Any) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    from srnpose.config import read_yaml_mapping
-
     data = read_yaml_mapping(path)
     if not data:
         raise UserError(f"{path}: expected a mapping (a run config), got an empty file")
@@ -236,8 +232,6 @@ def _write_files(tmp: Path, model, config: dict, train_state: dict | None, writi
 
     import torch
     from safetensors.torch import save
-
-    from srnpose.config import save_yaml
 
     writing.append(tmp / WEIGHTS_FILE)
     _write_file(writing[-1], save(_state_dict_for_file(model),
@@ -492,8 +486,6 @@ def load_weights(model, state: dict, source: str | Path, config_source: str | Pa
 def _model_section(config: dict, source: Path) -> dict:
     if "model" in config and isinstance(config["model"], dict):
         return config["model"]
-    from srnpose.config import SRNConfig
-
     names = {f.name for f in dataclasses.fields(SRNConfig)}
     if set(config) <= names:  # a bare model config
         return config
@@ -503,7 +495,6 @@ def _model_section(config: dict, source: Path) -> dict:
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     """Load a run folder (``best/`` if present, else ``last/``), a checkpoint folder, or a weights file
     with a ``config.yaml`` beside it. Returns a :class:`Checkpoint` with the model in eval mode."""
-    from srnpose.config import SRNConfig, from_dict
     from srnpose.model import SRN
 
     weights = _find_weights(Path(path))

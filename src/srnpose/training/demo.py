@@ -16,7 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from srnpose.data.sampling import synthetic_first_crop
 from srnpose.errors import UserError
+from srnpose.evaluation.model_eval import CENTER_MODES, evaluate_checkpoint
+from srnpose.evaluation.protocol import write_report
+from srnpose.training.loop import train
+from srnpose.training.run_config import build_config
 
 __all__ = ["DEFAULT_MINUTES", "run_demo", "stage_table", "next_steps"]
 
@@ -42,8 +47,6 @@ def stage_table(report: dict[str, Any]) -> str:
 def next_steps(out: Path, center: str = "joints") -> list[str]:
     """Commands to run next on the demo's run folder, each with what it measures or does. ``center``: the
     first-crop rule of the demo's figure (``report["center"]``), which the first line repeats."""
-    from srnpose.evaluation.model_eval import CENTER_MODES
-
     lines = [f"srnpose evaluate --checkpoint {out} --data synth --center {center} --out {out}/eval"
              f"   # the demo's figure again, on all test frames: first crop at {CENTER_MODES[center][1]}"]
     if center == "joints":
@@ -63,10 +66,6 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
 
     Returns the evaluation report (``report["stages"][s]["mean_error_mm"]`` per stage).
     """
-    from srnpose.evaluation.model_eval import evaluate_checkpoint
-    from srnpose.training.loop import train
-    from srnpose.training.run_config import build_config
-
     start = time.perf_counter()
     if not minutes > 0:
         raise UserError(f"--minutes: must be > 0, got {minutes}")
@@ -89,8 +88,6 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
               f"{m.input_size}x{m.input_size} crops) on synthetic hands rendered on the fly for "
               f"{train_minutes:.1f} min, then evaluating on {test_frames} held-out frames -> {out}")
     result = train(cfg, out, progress=progress)
-    from srnpose.data.sampling import synthetic_first_crop
-
     center = "joints" if synthetic_first_crop("synth", cfg.data.synth_engine) == "joints" else None
     # the test frames get the budget left but the writing's share; no batch starts after that
     deadline = start + 60.0 * (minutes - WRITE_SHARE * reserve)
@@ -98,8 +95,6 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
                                  deadline=deadline, progress=progress)
     report["train"] = {"steps": result.step, "samples_per_s": result.samples_per_s,
                        "minutes": (time.perf_counter() - start) / 60.0}
-    from srnpose.evaluation.protocol import write_report
-
     write_report(out, report)  # again, with the training figures in report.json
     if verbose:
         first, final = report["stages"][0]["mean_error_mm"], report["stages"][-1]["mean_error_mm"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from srnpose.errors import UserError
+
 __all__ = ["DistInfo", "setup", "teardown", "all_reduce_sum", "barrier", "env_world_size"]
 
 
@@ -40,8 +42,6 @@ def setup(device: str = "auto") -> DistInfo:
     ``device``: "cpu", "cuda" or "auto" (CUDA when available).
     """
     import torch
-
-    from srnpose.errors import UserError
 
     if device not in ("auto", "cpu", "cuda"):
         raise UserError(f"--device: expected cpu, cuda or auto, got {device!r}")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from srnpose.errors import UserError
+from srnpose.training.checkpoint import corrupt_checkpoints_message, resolve_checkpoint_dir
 
 __all__ = ["LOCK_FILE", "run_lock", "check_lock_free", "check_run_dir", "check_out_dir"]
 
@@ -74,8 +75,6 @@ def check_run_dir(run_dir: Path, resume: bool) -> None:
     """A fresh start must not overwrite a run: refuse a folder holding a checkpoint unless ``resume``,
     and refuse (resume or not) a folder whose every checkpoint fails its checksums: starting afresh
     there would overwrite the only copies."""
-    from srnpose.training.checkpoint import corrupt_checkpoints_message, resolve_checkpoint_dir
-
     corrupt = corrupt_checkpoints_message(run_dir / "last")
     if corrupt:
         raise UserError(f"--out {run_dir}: {corrupt}; nothing to resume from, and a new run would overwrite "

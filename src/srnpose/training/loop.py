@@ -37,10 +37,36 @@ from typing import Any
 
 import numpy as np
 
+from srnpose.config import save_yaml
+from srnpose.data.centering import CenterPolicy
+from srnpose.data.pipeline import nrm_to_xyz, uvd_to_xyz_batched
+from srnpose.data.sampling import (
+    StepBatches,
+    build_source,
+    collate_good,
+    load_eval_records,
+    synthetic_first_crop,
+)
 from srnpose.errors import UserError
+from srnpose.evaluation.model_eval import score_estimates
+from srnpose.inference.backends import TorchRunner
+from srnpose.inference.frame_path import FramePath, estimate_records
 from srnpose.outputs import DiskFullError
+from srnpose.training import distributed
+from srnpose.training.checkpoint import (
+    kept_checkpoint,
+    load_state_dict_file,
+    load_train_state,
+    load_weights,
+    resolve_checkpoint_dir,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from srnpose.training.lock import check_run_dir, run_lock
 from srnpose.training.log import METRICS_FILE, MetricsWriter, metrics_columns
-from srnpose.training.run_config import RunConfig, check, resolve_data
+from srnpose.training.run_config import SYNTH_VAL_SEED, RunConfig, check, resolve_data
+from srnpose.training.schedule import lr_at
 
 __all__ = ["TrainResult", "train", "RUN_CONFIG_FILE", "COMMIT_AFTER_STEPS", "TIME_CAP_FACTOR"]
 
@@ -123,13 +149,6 @@ def _planned_steps(cfg: RunConfig, record_count: int, world_size: int) -> tuple[
 
 def _restore(run: _Run, last: Path, extend: bool) -> None:
     """Load ``last/`` (weights, optimizer, counters, RNG) into ``run``."""
-    from srnpose.training.checkpoint import (
-        load_state_dict_file,
-        load_train_state,
-        load_weights,
-        set_rng_state,
-    )
-
     saved = load_train_state(last / "train_state.pt")
     load_weights(run.net, load_state_dict_file(last / "model.safetensors"), last / "model.safetensors")
     run.optimizer.load_state_dict(saved["optimizer"])
@@ -154,10 +173,7 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
 
     import torch
 
-    from srnpose.config import save_yaml
-    from srnpose.data.sampling import build_source
     from srnpose.model import SRN
-    from srnpose.training.checkpoint import resolve_checkpoint_dir
 
     t = cfg.train
     torch.manual_seed(t.seed)  # identical initial weights on every rank
@@ -190,8 +206,6 @@ def build_loader(run: _Run, source):
     """The DataLoader of this rank's batches from the current step on."""
     import torch
 
-    from srnpose.data.sampling import StepBatches, collate_good
-
     start = int(run.state["step"])
     total = run.state["total_steps"]
     stop = total if (total is not None and not run.time_mode) else sys.maxsize
@@ -207,9 +221,6 @@ def build_loader(run: _Run, source):
 
 def _validation_records(cfg: RunConfig, info) -> list:
     """This rank's share of the fixed, unaugmented validation set."""
-    from srnpose.data.sampling import load_eval_records
-    from srnpose.training.run_config import SYNTH_VAL_SEED
-
     d = cfg.data
     spec = d.val_spec or ("synth" if d.spec == "synth" else d.spec)
     records = load_eval_records(spec, d.val_frames, SYNTH_VAL_SEED, d.synth_resolution, d.skip_bad,
@@ -224,7 +235,6 @@ def train_step(run: _Run, batch: dict | None) -> tuple[int, float, list[float]]:
     """One optimizer step on ``batch``: (samples, loss, per-stage mean error in mm)."""
     import torch
 
-    from srnpose.data.pipeline import nrm_to_xyz, uvd_to_xyz_batched
     from srnpose.training.losses import srn_loss
 
     t, info, model, optimizer = run.cfg.train, run.info, run.model, run.optimizer
@@ -261,13 +271,6 @@ def validate(run: _Run) -> list[float]:
     """Per-stage mean error (mm) on the validation set, through the frame-path engine with the run's
     centre policy (the frames whose hand is found; all ranks together). On engine v2's synthetic frames
     the first crop sits at the labelled joints' centroid (:func:`srnpose.data.sampling.synthetic_first_crop`)."""
-    from srnpose.data.centering import CenterPolicy
-    from srnpose.data.sampling import synthetic_first_crop
-    from srnpose.evaluation.model_eval import score_estimates
-    from srnpose.inference.backends import TorchRunner
-    from srnpose.inference.frame_path import FramePath, estimate_records
-    from srnpose.training import distributed
-
     d, m = run.cfg.data, run.cfg.model
     sums = [0.0] * (1 + m.num_stages)
     if run.val_records:
@@ -285,8 +288,6 @@ def validate(run: _Run) -> list[float]:
 
 def save_last(run: _Run) -> None:
     """``RUN/last``: weights, config, optimizer, counters and RNG states (rank 0)."""
-    from srnpose.training.checkpoint import rng_state, save_checkpoint
-
     run.state["time_s"] = run.elapsed()
     if run.info.is_main:
         state = dict(run.state, optimizer=run.optimizer.state_dict(), rng=rng_state())
@@ -300,8 +301,6 @@ def _commit_length(run: _Run, step: int) -> None:
     """A --minutes run: after timing ``COMMIT_AFTER_STEPS`` steps, commit to the step count that fits
     the budget (averaged over ranks), once. The cosine schedule then runs over that count, also
     across restarts."""
-    from srnpose.training import distributed
-
     if not run.time_mode or run.state["total_steps"] is not None or len(run.step_times) < COMMIT_AFTER_STEPS:
         return
     per = float(np.median(run.step_times[2:]))
@@ -313,8 +312,6 @@ def _commit_length(run: _Run, step: int) -> None:
 
 
 def _log_train_row(run: _Run, step: int, lr: float) -> None:
-    from srnpose.training import distributed
-
     state, stages = run.state, run.cfg.model.num_stages
     sums = distributed.all_reduce_sum(state["acc"] + [state["acc_bad"]], run.info)
     n = max(sums[0], 1.0)
@@ -330,8 +327,6 @@ def _log_train_row(run: _Run, step: int, lr: float) -> None:
 
 
 def _validate_and_log(run: _Run, step: int, lr: float) -> list[float]:
-    from srnpose.training.checkpoint import save_checkpoint
-
     val = validate(run)
     state = run.state
     row = {"step": step, "epoch": state["epoch"], "split": "val", "loss": "", "lr": lr, "time_s": run.elapsed(),
@@ -348,8 +343,6 @@ def _validate_and_log(run: _Run, step: int, lr: float) -> list[float]:
 
 
 def _finished(run: _Run, step: int) -> bool:
-    from srnpose.training import distributed
-
     total, t = run.state["total_steps"], run.cfg.train
     done = total is not None and step >= total
     budget_s = t.minutes * 60.0 if t.minutes is not None else None
@@ -364,8 +357,6 @@ def _finished(run: _Run, step: int) -> bool:
 
 def _loop(run: _Run, loader, on_step) -> list[float] | None:
     """Steps until the run's length; logs, validates and checkpoints on the way."""
-    from srnpose.training.schedule import lr_at
-
     t, state = run.cfg.train, run.state
     per_step = t.batch_size * run.info.world_size
     last_val, step, t0 = None, int(state["step"]), time.perf_counter()
@@ -434,9 +425,6 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
     """
     import torch
 
-    from srnpose.training import distributed
-    from srnpose.training.lock import check_run_dir, run_lock
-
     run_dir = Path(run_dir)
     check(cfg)
     cfg = resolve_data(cfg)
@@ -484,8 +472,6 @@ def _run_loop_saving(run: _Run, loader, on_step, start_step: int) -> list[float]
     try:
         return _loop(run, loader, on_step)
     except DiskFullError as exc:  # no second save: it would fail too; the complete checkpoints are intact
-        from srnpose.training.checkpoint import kept_checkpoint
-
         raise DiskFullError(f"{exc.head or exc}; {kept_checkpoint(run.run_dir / 'last')}: free some space, then "
                             "rerun with --resume") from None
     except BaseException:

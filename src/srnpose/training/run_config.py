@@ -37,8 +37,11 @@ from srnpose.config import (
     validate,
 )
 from srnpose.data.centering import CenterRule
+from srnpose.data.datasets import get_dataset
 from srnpose.errors import UserError
+from srnpose.hand.skeleton import get_layout
 from srnpose.synth.engines import SynthEngine
+from srnpose.training.checkpoint import load_run_config, resolve_checkpoint_dir
 
 __all__ = [
     "DataConfig",
@@ -243,9 +246,6 @@ def check(cfg: RunConfig) -> None:
 
 def resolve_data(cfg: RunConfig) -> RunConfig:
     """Fill in the dataset's cube, layout and joint count (the model predicts the data's joints)."""
-    from srnpose.data.datasets import get_dataset
-    from srnpose.hand.skeleton import get_layout
-
     name = "synth" if cfg.data.spec == "synth" else cfg.data.spec.partition(":")[0]
 
     info = get_dataset(name)
@@ -258,8 +258,6 @@ def resolve_data(cfg: RunConfig) -> RunConfig:
 
 def load_resume_config(run_dir: str | Path) -> RunConfig:
     """The resolved config of an existing run (its last complete checkpoint's config.yaml)."""
-    from srnpose.training.checkpoint import load_run_config, resolve_checkpoint_dir
-
     last = resolve_checkpoint_dir(Path(run_dir) / "last")
     if last is None:
         raise UserError(f"--resume: {run_dir} has no complete checkpoint in last/ to resume from")

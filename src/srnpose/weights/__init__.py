@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from srnpose.cameras import get_camera
+from srnpose.data.depth_io import read_png16
 from srnpose.errors import UserError
 
 __all__ = ["WEIGHTS_DIR", "RELEASE_DIR", "LOCATOR_DIR", "SAMPLES_DIR", "release_dir", "sample_frames", "Sample", "samples"]
@@ -68,9 +70,6 @@ def samples() -> list[Sample]:
     """The shipped sample depth frames (rendered by srnpose's engine v2), read as ``srnpose predict
     --sample`` reads them: the files of :func:`sample_frames` through the same 16-bit PNG reader."""
     import numpy as np
-
-    from srnpose.cameras import get_camera
-    from srnpose.data.depth_io import read_png16
 
     paths, camera, meta = sample_frames()
     mirrored = get_camera(camera).mirrored
