@@ -67,8 +67,10 @@ def test_torch_runner_uses_its_threads_and_restores_torchs(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_the_in_memory_export_is_made_once_per_process(monkeypatch):
+def test_the_in_memory_export_is_made_once_per_process(monkeypatch, tmp_path):
     pytest.importorskip("onnx")
+    monkeypatch.setattr(backends, "_EXPORTS", {})  # an earlier test may have exported the same model
+    monkeypatch.setenv("SRNPOSE_CACHE_DIR", str(tmp_path))
     calls = []
     real = backends.export_onnx
     monkeypatch.setattr(backends, "export_onnx", lambda model, *a, **kw: calls.append(1) or real(model, *a, **kw))
@@ -94,3 +96,23 @@ def test_predict_says_which_runtime_and_threads(shared_data, tmp_path, capsys, n
                  "--backend", "torch", "--threads", "2"]) == 0
     assert "network on torch (--backend), 2 threads (--threads)" in capsys.readouterr().out
     assert main(["predict", frame, "--camera", "kinect2", "--out", str(tmp_path / "c"), "--threads", "0"]) == 2
+
+
+def test_a_later_process_reads_the_export_from_the_disk_cache(monkeypatch, tmp_path):
+    pytest.importorskip("onnx")
+    monkeypatch.setenv("SRNPOSE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(backends, "_EXPORTS", {})
+    calls = []
+    real = backends.export_onnx
+    monkeypatch.setattr(backends, "export_onnx", lambda model, *a, **kw: calls.append(1) or real(model, *a, **kw))
+    torch.manual_seed(1)
+    model = SRN(num_stages=1, input_size=32, width=8, topk=8).eval()
+    first = export_in_memory(model)
+    (cached,) = (tmp_path / "onnx").glob("*.onnx")
+    assert cached.read_bytes() == first and len(calls) == 1
+    monkeypatch.setattr(backends, "_EXPORTS", {})  # a new process: memory empty, the disk cache kept
+    assert export_in_memory(model) == first and len(calls) == 1
+    cached.write_bytes(first[: len(first) // 2])  # a truncated cache file is made again, not used
+    monkeypatch.setattr(backends, "_EXPORTS", {})
+    assert export_in_memory(model) == first and len(calls) == 2 and cached.read_bytes() == first
+    assert not [p for p in (tmp_path / "onnx").iterdir() if p.name.startswith(".")]  # no temporary left

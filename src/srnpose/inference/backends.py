@@ -13,6 +13,7 @@ size, stages, joints, cube, joint layout, the centre rule and passes, and the mo
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -67,9 +68,11 @@ def default_backend() -> tuple[str, str]:
     import, else ``torch``; ``why`` is a few words for the user."""
     try:
         require_extra("onnxruntime", "onnx")
-        require_extra("onnx", "onnx")
     except MissingExtraError as exc:
         return "torch", f"onnxruntime unavailable ({exc})"
+    # onnx is only looked up, not imported (0.75 s): a cached export (cache_dir()) needs none
+    if importlib.util.find_spec("onnx") is None:
+        return "torch", "onnx is not installed (pip install 'srnpose[onnx]')"
     return "onnxruntime", "onnxruntime is installed"
 
 
@@ -238,8 +241,38 @@ def export_in_memory(model) -> bytes:
     if key not in _EXPORTS:
         while len(_EXPORTS) >= _EXPORTS_KEPT:
             _EXPORTS.pop(next(iter(_EXPORTS)))
-        _EXPORTS[key] = export_onnx(model)
+        _EXPORTS[key] = _cached_export(model, f"{key[:32]}-opset{OPSET}-torch{torch.__version__}")
     return _EXPORTS[key]
+
+
+def cache_dir() -> Path:
+    """Where srnpose keeps files it can make again: ``$SRNPOSE_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/srnpose``, else ``~/.cache/srnpose``."""
+    if os.environ.get("SRNPOSE_CACHE_DIR"):
+        return Path(os.environ["SRNPOSE_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "srnpose"
+
+
+def _cached_export(model, name: str) -> bytes:
+    """The ONNX bytes of ``model`` from the disk cache (``cache_dir()/onnx/NAME.onnx``), else exported
+    and cached. A process that finds the file skips the export and ``import onnx`` (2-3 s of each
+    ``srnpose predict`` on 2 cores); a file that is not a readable ONNX model is made again. The cache
+    is a convenience: a folder that cannot be written (read-only home, full disk) is skipped silently."""
+    path = cache_dir() / "onnx" / f"{name}.onnx"
+    try:
+        data = path.read_bytes()
+        make_ort_session(data, 1)  # ORT parses it: a truncated or foreign file is made again
+        return data
+    except Exception:  # noqa: BLE001 - missing, unreadable or not a model: export again
+        pass
+    data = export_onnx(model)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes(path, data)
+    except (OSError, UserError):
+        pass
+    return data
 
 
 def make_runner(model, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
