@@ -150,3 +150,47 @@ def test_decode_gradcheck_float64():
     heatmap = (torch.rand(1, 2, 4, 4, generator=g, dtype=torch.float64) * 0.8 + 0.1).requires_grad_()
     unit = torch.randn(1, 2, 3, 4, 4, generator=g, dtype=torch.float64).requires_grad_()
     assert torch.autograd.gradcheck(lambda h, u: decode_offset(h, u, points, k=5, theta=1.0), (heatmap, unit))
+
+
+def _crop_with_background(seed: int, size: int = 16, dtype=torch.float32) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    depth = torch.rand(2, 1, size, size, generator=g, dtype=dtype) * 1.6 - 0.8
+    depth[depth > 0.4] = 1.0  # background pixels
+    depth[..., size // 2:, size // 2:] = 1.0  # and a background quarter: masked feature pixels
+    return depth
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_offset_training_path_equals_the_plain_ops(dtype):
+    # encode_maps' closed-form backward (_OffsetFields, taken when the joints need a gradient) gives the
+    # plain ops' fields bitwise and their joint gradient to rounding
+    points, mask = pixel_points(_crop_with_background(3, dtype=dtype), 4)
+    assert 0 < mask.sum() < mask.numel()
+    g = torch.Generator().manual_seed(4)
+    joints = (torch.rand(2, 5, 3, generator=g, dtype=dtype) * 1.6 - 0.8).requires_grad_()
+    fields = encode_maps(joints, points, mask, "offset", theta=0.7, sigma=0.15)  # closed form
+    plain = offset_fields(*encode_offset(joints, points, mask, 0.7))  # autograd through the plain ops
+    assert torch.equal(fields, plain)
+    weight = torch.randn(fields.shape, generator=g, dtype=dtype)
+    (grad,) = torch.autograd.grad((fields * weight).sum(), joints)
+    (grad_plain,) = torch.autograd.grad((plain * weight).sum(), joints)
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(grad, grad_plain, rtol=tol, atol=tol * grad_plain.abs().max().item())
+    with torch.no_grad():  # inference and export: the plain ops, the same values
+        assert torch.equal(encode_maps(joints, points, mask, "offset", 0.7, 0.15), plain)
+
+
+def test_offset_training_path_gradcheck_float64():
+    points, mask = pixel_points(_crop_with_background(5, size=12, dtype=torch.float64), 3)
+    joints = (torch.rand(2, 3, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64) - 0.5)
+    assert torch.autograd.gradcheck(lambda j: encode_maps(j, points, mask, "offset", 0.6, 0.2),
+                                    (joints.requires_grad_(),))
+
+
+def test_offset_gradient_reaches_the_crop_when_it_needs_one():
+    # a crop that needs a gradient (the points depend on it): the plain ops, whose autograd reaches it
+    depth = _crop_with_background(7).requires_grad_()
+    points, mask = pixel_points(depth, 4)
+    joints = (torch.rand(2, 5, 3) - 0.5).requires_grad_()
+    encode_maps(joints, points, mask, "offset", 1.0, 0.15).sum().backward()
+    assert depth.grad is not None and depth.grad.abs().sum() > 0 and joints.grad is not None

@@ -62,7 +62,18 @@ def test_profile_components_sum_to_the_step(tiny_report):
         assert all(v >= 0.0 for v in parts.values())
         # two profiled steps: medians are means, so the components add up to the step exactly
         assert sum(parts.values()) == pytest.approx(p["step_ms"], rel=1e-9)
+        assert list(p["components_cpu_ms"]) == list(parts)
+        assert sum(p["components_cpu_ms"].values()) == pytest.approx(p["cpu_step_ms"], rel=1e-9)
+        assert set(p["data_ms_per_sample"]) == {"render", "crop", "render_cpu", "crop_cpu"}
         assert p["data_ms_per_sample"]["render"] > 0 and p["data_ms_per_sample"]["crop"] > 0
+        lim = r["limit"]
+        data_ms = (p["data_ms_per_sample"]["render_cpu"] + p["data_ms_per_sample"]["crop_cpu"]
+                   + p["collate_ms_per_batch"] / r["batch_size"])
+        assert lim["data_cpu_ms_per_sample"] == pytest.approx(data_ms)
+        assert lim["compute_cpu_ms_per_sample"] == pytest.approx(1e3 / r["compute"]["cpu_samples_per_s"])
+        # no loader process: one core does both, one after the other
+        assert lim["unshared_samples_per_s"] == pytest.approx(1e3 / (data_ms + lim["compute_cpu_ms_per_sample"]))
+        assert lim["bound"] in ("data path", "compute")
         assert p["collate_ms_per_batch"] >= 0
 
 
@@ -71,9 +82,9 @@ def test_profiled_data_path_is_the_sample_source():
 
     source, _, _ = build_source(tp.bench_config("tiny"))
     for g in (0, 7):
-        sample, render_s, crop_s = tp._timed_sample(source, g)
+        sample, seconds = tp._timed_sample(source, g)
         expected = source[g]
-        assert render_s > 0 and crop_s > 0
+        assert set(seconds) == {"render", "crop", "render_cpu", "crop_cpu"} and seconds["render"] > 0
         assert set(sample) == set(expected)
         for key in expected:
             np.testing.assert_array_equal(sample[key], expected[key])

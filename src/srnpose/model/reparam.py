@@ -172,13 +172,66 @@ def split_offset_fields(fields: Tensor) -> tuple[Tensor, Tensor]:
     return fields[:, :j], fields[:, j:].reshape(b, j, 3, fh, fw)
 
 
+class _OffsetFields(torch.autograd.Function):
+    """``offset_fields(*encode_offset(joints, points, mask, theta))`` for training: the same operations,
+    computed in the fields' channel layout and written straight into the packed (B, 4J, F, F) tensor
+    (bitwise the same values, no concatenation), with the gradient w.r.t. the joints in closed form
+    instead of autograd's dozen passes over (B, J, 3, F, F) tensors (about half the backward's time).
+
+    With ``u`` the unit field (mask included), ``d`` the regularized distance, ``m`` the mask and ``h``
+    the heatmap, the joint gradient is ``sum_pixels m * g_u / d - u * (g_h * [h > 0] + <g_u, u> / d)``.
+    ``points`` and ``mask`` get no gradient (they come from the input crop; callers check they need none).
+    """
+
+    @staticmethod
+    def forward(ctx, joints: Tensor, points: Tensor, mask: Tensor, theta: float) -> Tensor:
+        batch, num_joints = joints.shape[:2]
+        fh, fw = points.shape[1:3]
+        fields = joints.new_empty(batch, 4 * num_joints, fh, fw)  # (B, 4J, F, F)
+        heatmap = fields[:, :num_joints]  # (B, J, F, F) view
+        unit = fields[:, num_joints:].view(batch, num_joints, 3, fh, fw)  # (B, J, 3, F, F) view
+        offset = joints[:, :, :, None, None] - points.permute(0, 3, 1, 2)[:, None]  # (B, J, 3, F, F)
+        dist = torch.sqrt((offset * offset).sum(dim=2) + DIST_EPS * DIST_EPS)  # (B, J, F, F)
+        m = mask[:, None]  # (B, 1, F, F)
+        torch.mul(torch.relu(theta - dist), m, out=heatmap)
+        torch.mul(offset / dist[:, :, None], m[:, :, None], out=unit)
+        ctx.save_for_backward(fields, dist, mask)
+        ctx.num_joints = num_joints
+        return fields
+
+    @staticmethod
+    def backward(ctx, grad_fields: Tensor):
+        fields, dist, mask = ctx.saved_tensors
+        j = ctx.num_joints
+        batch, _, fh, fw = fields.shape
+        heatmap = fields[:, :j]  # (B, J, F, F)
+        unit = fields[:, j:].reshape(batch, j, 3, fh, fw)  # (B, J, 3, F, F)
+        g_heat = grad_fields[:, :j]  # (B, J, F, F)
+        g_unit = grad_fields[:, j:].reshape(batch, j, 3, fh, fw)  # (B, J, 3, F, F)
+        q = g_heat * (heatmap > 0) + (g_unit * unit).sum(dim=2) / dist  # (B, J, F, F)
+        grad = (g_unit * (mask[:, None] / dist)[:, :, None] - unit * q[:, :, None]).sum(dim=(3, 4))  # (B, J, 3)
+        return grad, None, None, None
+
+
+def _closed_form_gradient(joints: Tensor, points: Tensor, mask: Tensor) -> bool:
+    """Whether :class:`_OffsetFields` may stand in for the plain ops: training (a joint gradient wanted, none
+    for the crop's points and mask), not while tracing or compiling (exports keep the plain ops)."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return False
+    return torch.is_grad_enabled() and joints.requires_grad and not (points.requires_grad or mask.requires_grad)
+
+
 def encode_maps(joints: Tensor, points: Tensor, mask: Tensor, reparam: str, theta: float,
                 sigma: float) -> Tensor:
     """Joints to the next stage's input maps (B, C, F, F) for the variant ``reparam``.
 
-    ``C = reparam_channels(reparam, J)``; layouts in the module docstring.
+    ``C = reparam_channels(reparam, J)``; layouts in the module docstring. While training (the joints
+    need a gradient), "offset" runs :class:`_OffsetFields`: the same values, a closed-form backward.
     """
     if reparam == "offset":
+        if _closed_form_gradient(joints, points, mask):
+            _check_joints(joints)
+            return _OffsetFields.apply(joints, points, mask, float(theta))
         return offset_fields(*encode_offset(joints, points, mask, theta))
     if reparam == "heatmap3d":
         return encode_offset(joints, points, mask, theta)[0]

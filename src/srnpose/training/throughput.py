@@ -24,7 +24,8 @@ model, the optimizer and the sample source as ``srnpose train`` does (same seed,
   ``stem``, ``stage1`` .. ``stageK`` (forward), ``loss_backward`` (loss, zero_grad, backward),
   ``optimizer`` (its step), ``metrics`` (``train_step``'s per-stage mm error) and ``other`` (the rest:
   input transfer, output packing). On a CPU every op returns when it is done, so wall-clock timers are
-  honest; the components of a step sum to its time.
+  honest; the components of a step sum to its time. The same cuts in this process's CPU time
+  (``components_cpu_ms``) are what a one-thread step costs on a core nobody else uses.
 
 Entries are timed in interleaved rounds (every entry's compute, profile and end-to-end steps, then the
 next round), so a shared machine's load slows them alike; compare entries of one report, not across
@@ -125,8 +126,8 @@ class _Bench:
     timed: dict = field(default_factory=lambda: {"compute": [], "end_to_end": []})  # (round, samples, ms) per step
     round: int = 0
     components: list = field(default_factory=list)  # one dict of ms per profiled step
-    render_ms: list = field(default_factory=list)
-    crop_ms: list = field(default_factory=list)
+    components_cpu: list = field(default_factory=list)  # the same in CPU ms
+    data_ms: list = field(default_factory=list)  # per sample: render, crop (wall) and their CPU times
     collate_ms: list = field(default_factory=list)
 
 
@@ -284,11 +285,12 @@ def _take_indices(b: _Bench, count: int) -> list[int]:
 
 
 class _StepTimer:
-    """Timestamps at the model's, the stem's and every stage's forward entry and exit, and around the
-    optimizer's step: cuts one ``train_step`` into components (ms) without changing its code."""
+    """Timestamps (wall clock and this process's CPU time) at the model's, the stem's and every stage's
+    forward entry and exit, and around the optimizer's step: cuts one ``train_step`` into components (ms)
+    without changing its code."""
 
     def __init__(self, net, optimizer) -> None:
-        self.events: list[tuple[str, float]] = []
+        self.events: list[tuple[str, float, float]] = []
         self.handles = []
         mods = [("model", net), ("stem", net.stem)] + [(f"stage{s + 1}", m) for s, m in enumerate(net.stages)]
         for name, mod in mods:
@@ -300,30 +302,37 @@ class _StepTimer:
 
     def _mark(self, name: str):
         def hook(*_args, **_kwargs):
-            self.events.append((name, time.perf_counter()))
+            self.events.append((name, time.perf_counter(), time.process_time()))
         return hook
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
 
-    def components(self, start: float, end: float) -> dict[str, float]:
-        """The last step's components in ms (they sum to ``end - start``)."""
-        t = dict(self.events)
+    @staticmethod
+    def now() -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def components(self, start: tuple[float, float], end: tuple[float, float]) -> tuple[dict, dict]:
+        """The last step's components in ms, of wall clock and of CPU time (each sums to ``end - start``)."""
+        out = []
+        for i in (0, 1):
+            t = {name: stamps[i] for name, *stamps in self.events}
+            ms = {}
+            reparam = t["stem:in"] - t["model:in"]  # pixel_points: every feature pixel's 3D point and mask
+            for s in range(1, self.stages):
+                reparam += t[f"stage{s + 1}:in"] - t[f"stage{s}:out"]  # encode_maps + torch.cat
+            ms["reparam"] = reparam
+            ms["stem"] = t["stem:out"] - t["stem:in"]
+            for s in range(self.stages):
+                ms[f"stage{s + 1}"] = t[f"stage{s + 1}:out"] - t[f"stage{s + 1}:in"]
+            ms["loss_backward"] = t["optimizer:in"] - t["model:out"]
+            ms["optimizer"] = t["optimizer:out"] - t["optimizer:in"]
+            ms["metrics"] = end[i] - t["optimizer:out"]
+            ms["other"] = (t["model:in"] - start[i]) + (t["model:out"] - t[f"stage{self.stages}:out"])
+            out.append({k: 1e3 * v for k, v in ms.items()})
         self.events.clear()
-        ms = {}
-        reparam = t["stem:in"] - t["model:in"]  # pixel_points: every feature pixel's 3D point and mask
-        for s in range(1, self.stages):
-            reparam += t[f"stage{s + 1}:in"] - t[f"stage{s}:out"]  # encode_maps + torch.cat
-        ms["reparam"] = reparam
-        ms["stem"] = t["stem:out"] - t["stem:in"]
-        for s in range(self.stages):
-            ms[f"stage{s + 1}"] = t[f"stage{s + 1}:out"] - t[f"stage{s + 1}:in"]
-        ms["loss_backward"] = t["optimizer:in"] - t["model:out"]
-        ms["optimizer"] = t["optimizer:out"] - t["optimizer:in"]
-        ms["metrics"] = end - t["optimizer:out"]
-        ms["other"] = (t["model:in"] - start) + (t["model:out"] - t[f"stage{self.stages}:out"])
-        return {k: 1e3 * v for k, v in ms.items()}
+        return out[0], out[1]
 
 
 def _compute_round(b: _Bench, steps: int, warmup: int) -> None:
@@ -332,26 +341,28 @@ def _compute_round(b: _Bench, steps: int, warmup: int) -> None:
     with _torch_threads(b.threads):
         for i in range(warmup + steps):
             batch = b.compute_batches[i % len(b.compute_batches)]
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             n, _, _ = train_step(b.run, batch)
-            dt = time.perf_counter() - t0
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
             if i >= warmup:
-                b.timed["compute"].append((b.round, n, 1e3 * dt))
+                b.timed["compute"].append((b.round, n, 1e3 * dt, 1e3 * cpu))
 
 
-def _timed_sample(source, g: int) -> tuple[dict, float, float]:
-    """``source[g]`` (:meth:`~srnpose.data.sampling.SampleSource.__getitem__`'s two steps) with a timer
-    between them: (sample, seconds for the frame (rendered, or the record), seconds for centre and crop)."""
+def _timed_sample(source, g: int) -> tuple[dict, dict[str, float]]:
+    """``source[g]`` (:meth:`~srnpose.data.sampling.SampleSource.__getitem__`'s two steps) with timers
+    between them: (sample, seconds of wall clock and of this process's CPU for ``render`` (the frame:
+    rendered, or the record) and ``crop`` (centre, crop, augment, normalize))."""
     from srnpose.data.sampling import prepare_sample
 
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     record = source._record(int(g))
-    t1 = time.perf_counter()
+    c1, t1 = time.process_time(), time.perf_counter()
     try:
         sample = prepare_sample(record, source.crop_cfg, source.policy, np.random.default_rng([source.seed, int(g)]))
     except UserError as exc:
         sample = {"bad": str(exc), "fatal": not source.skip_bad and source.records is not None}
-    return sample, t1 - t0, time.perf_counter() - t1
+    c2, t2 = time.process_time(), time.perf_counter()
+    return sample, {"render": t1 - t0, "crop": t2 - t1, "render_cpu": c1 - c0, "crop_cpu": c2 - c1}
 
 
 def _profile_round(b: _Bench, steps: int) -> None:
@@ -365,18 +376,19 @@ def _profile_round(b: _Bench, steps: int) -> None:
             for i in range(steps):
                 batch = b.compute_batches[i % len(b.compute_batches)]
                 timer.events.clear()
-                t0 = time.perf_counter()
+                start = timer.now()
                 train_step(b.run, batch)
-                b.components.append(timer.components(t0, time.perf_counter()))
+                wall, cpu = timer.components(start, timer.now())
+                b.components.append(wall)
+                b.components_cpu.append(cpu)
     finally:
         timer.remove()
     for _ in range(steps):
         samples = []
         for g in _take_indices(b, 1):
-            sample, render_s, crop_s = _timed_sample(b.source, g)
+            sample, seconds = _timed_sample(b.source, g)
             samples.append(sample)
-            b.render_ms.append(1e3 * render_s)
-            b.crop_ms.append(1e3 * crop_s)
+            b.data_ms.append({k: 1e3 * v for k, v in seconds.items()})
         t0 = time.perf_counter()
         collate_good(samples)
         b.collate_ms.append(1e3 * (time.perf_counter() - t0))
@@ -399,7 +411,7 @@ def _e2e_round(b: _Bench, steps: int, warmup: int) -> None:
                 n, _, _ = train_step(b.run, batch)
                 now = time.perf_counter()
                 if i >= warmup:
-                    b.timed["end_to_end"].append((b.round, n, 1e3 * (now - t)))
+                    b.timed["end_to_end"].append((b.round, n, 1e3 * (now - t), None))
                 t = now
         finally:
             del batches  # stops the loader's processes
@@ -409,18 +421,24 @@ def _e2e_round(b: _Bench, steps: int, warmup: int) -> None:
 # --------------------------------------------------------------------------- the report
 
 
-def _rate(timed: list[tuple[int, int, float]], rounds: int) -> dict[str, Any]:
+def _rate(timed: list[tuple[int, int, float, float | None]], rounds: int) -> dict[str, Any]:
     """The median of the timed steps' rates (samples / seconds: robust to another process's burst), the
-    step time's median and 90th percentile, and each round's rate (its samples over its seconds)."""
-    ms = [t for _, _, t in timed]
+    step time's median and 90th percentile, each round's rate (its samples over its seconds), and, where
+    measured, the rate in this process's CPU seconds (``cpu_samples_per_s``: what one unshared core would
+    give a one-thread step; with more threads it counts every thread's time, waiting included)."""
+    ms = [t for _, _, t, _ in timed]
     per_round = []
     for r in range(rounds):
-        n_r = sum(n for k, n, _ in timed if k == r)
-        s_r = sum(t for k, _, t in timed if k == r) / 1e3
+        n_r = sum(n for k, n, _, _ in timed if k == r)
+        s_r = sum(t for k, _, t, _ in timed if k == r) / 1e3
         per_round.append(n_r / s_r if s_r > 0 else 0.0)
-    return {"samples_per_s": float(np.median([1e3 * n / t for _, n, t in timed])), "steps": len(ms),
-            "step_ms": {"p50": float(np.median(ms)), "p90": float(np.percentile(ms, 90))},
-            "round_samples_per_s": per_round}
+    out = {"samples_per_s": float(np.median([1e3 * n / t for _, n, t, _ in timed])), "steps": len(ms),
+           "step_ms": {"p50": float(np.median(ms)), "p90": float(np.percentile(ms, 90))},
+           "round_samples_per_s": per_round}
+    cpu = [(n, c) for _, n, _, c in timed if c is not None and c > 0]
+    if cpu:
+        out["cpu_samples_per_s"] = float(np.median([1e3 * n / c for n, c in cpu]))
+    return out
 
 
 def _matmul_rates(threads: set[int], repeats: int) -> dict[str, float]:
@@ -497,9 +515,13 @@ def throughput_report(entries: list[BenchEntry], steps: int = 10, warmup: int = 
             res["profile"] = {
                 "step_ms": float(np.median([sum(c.values()) for c in b.components])),
                 "components_ms": {k: float(np.median([c[k] for c in b.components])) for k in keys},
-                "data_ms_per_sample": {"render": float(np.median(b.render_ms)), "crop": float(np.median(b.crop_ms))},
+                "cpu_step_ms": float(np.median([sum(c.values()) for c in b.components_cpu])),
+                "components_cpu_ms": {k: float(np.median([c[k] for c in b.components_cpu])) for k in keys},
+                "data_ms_per_sample": {k: float(np.median([d[k] for d in b.data_ms])) for k in b.data_ms[0]},
                 "collate_ms_per_batch": float(np.median(b.collate_ms)),
                 "steps": len(b.components)}
+        if "compute" in res and "profile" in res:
+            res["limit"] = _limit(res, b)
         results.append(res)
     return {"machine": machine,
             "settings": {"steps": steps, "warmup": warmup, "rounds": rounds, "scopes": list(scopes),
@@ -509,6 +531,23 @@ def throughput_report(entries: list[BenchEntry], steps: int = 10, warmup: int = 
                          "share_of_matmul": "3 x forward GFLOPs x samples/s / matmul GFLOP/s on the training "
                                             "process's threads"},
             "results": results}
+
+
+def _limit(res: dict, b: _Bench) -> dict[str, Any]:
+    """Which side bounds end to end, in CPU time per sample (robust to a shared machine's load): the
+    step's (one thread: the compute rate in CPU seconds) against the data path's (render + crop +
+    collate). ``unshared_samples_per_s`` models a machine with a core per process: min(compute, workers
+    x data) with loader processes, 1 / (compute + data) without; None for a multi-thread step."""
+    data = res["profile"]["data_ms_per_sample"]
+    data_ms = data["render_cpu"] + data["crop_cpu"] + res["profile"]["collate_ms_per_batch"] / b.batch_size
+    compute_ms = 1e3 / res["compute"]["cpu_samples_per_s"]
+    estimate = None
+    if b.threads == 1:
+        estimate = (min(1e3 / compute_ms, b.workers * 1e3 / data_ms) if b.workers > 0
+                    else 1e3 / (compute_ms + data_ms))
+    return {"compute_cpu_ms_per_sample": compute_ms, "data_cpu_ms_per_sample": data_ms,
+            "bound": "data path" if (data_ms / max(b.workers, 1)) > compute_ms else "compute",
+            "unshared_samples_per_s": estimate}
 
 
 def paired_ratio(report: dict, name: str, baseline: str, scope: str = "end_to_end") -> float | None:
@@ -600,36 +639,55 @@ def compare_training(name: str, variants: dict[str, StepOptions], steps: int = 2
 
 
 def format_report(report: dict, baseline: str | None = None) -> str:
-    """Fixed-width tables: rates per entry (and each end-to-end rate's ratio to ``baseline``'s, default the
-    first entry), then the profile per entry."""
+    """Fixed-width tables: rates per entry (compute in wall and in CPU seconds, and each end-to-end rate's
+    ratio to ``baseline``'s, default the first entry, paired by round), the profile, and the limit."""
     results = report["results"]
     base = next((r for r in results if r["name"] == (baseline or results[0]["name"])), results[0])
     base_e2e = base.get("end_to_end", {}).get("samples_per_s")
     lines = [f"{'entry':<24} {'in':>3} {'w':>3} {'st':>2} {'GFLOPs':>7} {'B':>4} {'thr':>3} {'wrk':>3} "
-             f"{'compute/s':>9} {'share':>6} {'e2e/s':>7} {'share':>6} {'e2e vs ' + base['name'][:10]:>17}"]
+             f"{'compute/s':>9} {'(CPU)':>7} {'share':>6} {'e2e/s':>7} {'share':>6} {'e2e vs ' + base['name'][:10]:>17}"]
     for r in results:
         m, c, e = r["model"], r.get("compute"), r.get("end_to_end")
-        ratio = f"{e['samples_per_s'] / base_e2e:.2f}x" if (e and base_e2e) else "-"
+        ratio = paired_ratio(report, r["name"], base["name"]) if e and base_e2e else None
+        cpu = c.get("cpu_samples_per_s") if c else None
         lines.append(f"{r['name'][:24]:<24} {m['input_size']:>3} {m['width']:>3} {m['num_stages']:>2} "
                      f"{m['gflops']:>7.4f} {r['batch_size']:>4} {r['threads']:>3} {r['workers']:>3} "
-                     + (f"{c['samples_per_s']:>9.1f} {c['share_of_matmul']:>6.2f} " if c else f"{'-':>9} {'-':>6} ")
+                     + (f"{c['samples_per_s']:>9.1f} " if c else f"{'-':>9} ")
+                     + (f"{cpu:>7.1f} " if cpu else f"{'-':>7} ")
+                     + (f"{c['share_of_matmul']:>6.2f} " if c else f"{'-':>6} ")
                      + (f"{e['samples_per_s']:>7.1f} {e['share_of_matmul']:>6.2f} " if e else f"{'-':>7} {'-':>6} ")
-                     + f"{ratio:>17}")
+                     + (f"{ratio:>16.2f}x" if ratio is not None else f"{'-':>17}"))
     profiled = [r for r in results if "profile" in r]
     if profiled:
         lines.append("")
-        lines.append("where a compute step's time goes (median ms per step) and the data path (median ms per sample):")
+        lines.append("where a compute step's time goes (median ms per step), and the data path (median ms per sample, "
+                     "wall and CPU):")
         for r in profiled:
             p = r["profile"]
             parts = " ".join(f"{k} {v:.1f}" for k, v in p["components_ms"].items())
             d = p["data_ms_per_sample"]
-            lines.append(f"  {r['name'][:24]:<24} step {p['step_ms']:.1f} = {parts} | render {d['render']:.2f} "
-                         f"crop {d['crop']:.2f} per sample, collate {p['collate_ms_per_batch']:.1f} per batch")
+            lines.append(f"  {r['name'][:24]:<24} step {p['step_ms']:.1f} = {parts}")
+            cpu_parts = " ".join(f"{k} {v:.1f}" for k, v in p["components_cpu_ms"].items())
+            lines.append(f"  {'(CPU ms)':<24} step {p['cpu_step_ms']:.1f} = {cpu_parts}")
+            lines.append(f"  {'':<24} render {d['render']:.2f} (CPU {d['render_cpu']:.2f}), crop {d['crop']:.2f} "
+                         f"(CPU {d['crop_cpu']:.2f}) per sample, collate {p['collate_ms_per_batch']:.1f} per batch")
+    limited = [r for r in results if "limit" in r]
+    if limited:
+        lines.append("")
+        lines.append("the limit, in CPU ms per sample (load-robust); unshared = a core per process, modelled:")
+        for r in limited:
+            lim = r["limit"]
+            est = lim["unshared_samples_per_s"]
+            lines.append(f"  {r['name'][:24]:<24} compute {lim['compute_cpu_ms_per_sample']:.2f}, data path "
+                         f"{lim['data_cpu_ms_per_sample']:.2f} ({r['workers']} loader process"
+                         f"{'es' if r['workers'] != 1 else ''}): {lim['bound']}-bound"
+                         + (f", unshared about {est:.0f} samples/s end to end" if est else ""))
     mm = report["machine"]
     rates = ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k != '1' else ''}"
                       for k, v in mm["matmul_gflops_per_s"].items())
     lines.append("")
     lines.append(f"share = 3 x forward GFLOPs x samples/s / same-run fp32 matmul ({rates}; not a bound)")
+    load = [[round(float(x), 2) for x in mm[k]] if mm.get(k) else None for k in ("loadavg_at_start", "loadavg_at_end")]
     lines.append(f"machine: {mm['cpu']} ({mm['cores']} cores), torch {mm['torch']}, load average "
-                 f"{mm.get('loadavg_at_start')} at start, {mm.get('loadavg_at_end')} at end")
+                 f"{load[0]} at start, {load[1]} at end")
     return "\n".join(lines)
