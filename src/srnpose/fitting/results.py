@@ -1,0 +1,99 @@
+"""The fit on :class:`~srnpose.inference.estimator.PoseResult` lists, frames as sensors give them.
+
+    est = srnpose.load()
+    results = est.predict_batch(frames, camera="kinect2")
+    results = fit_results(results, frames, camera="kinect2")     # joints_fitted_xyz, joint_angles filled
+    results = fit_results(results, frames, camera="kinect2", replace=True)   # the fit becomes joints_xyz
+
+A result keeps the network's joints in ``joints_xyz`` and ``joints_uvd`` and gets the fitted hand's
+joints in ``joints_fitted_xyz``, its angles in ``joint_angles`` (the names of
+:data:`srnpose.hand.angles.ANGLE_NAMES`) and ``handedness`` (the contract of
+:func:`srnpose.hand.angles.fit_angles`). ``replace=True`` moves the fit into ``joints_xyz``,
+``joints_uvd`` and the last of ``stage_joints`` as well (the earlier stages stay the network's).
+Results are duck-typed (``dataclasses.replace``), so this module imports nothing of
+:mod:`srnpose.inference`: the estimator can call it without an import cycle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+
+from srnpose.fitting.fit import FitConfig, FitResult, fit_frames, fit_sequence_frames
+from srnpose.geometry import Intrinsics, ViewFlip, xyz_to_uvd
+
+__all__ = ["camera_fields", "frame_view_mm", "fit_results"]
+
+
+def camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
+    """(intrinsics of the un-mirrored view, depth unit in mm, mirrored) of a preset name, a
+    :class:`~srnpose.cameras.Camera`, a ``FrameCamera`` or bare :class:`Intrinsics` (1 mm, not mirrored)."""
+    if isinstance(camera, str):
+        from srnpose.cameras import get_camera
+
+        camera = get_camera(camera)
+    if isinstance(camera, Intrinsics):
+        return camera, 1.0, False
+    return camera.intrinsics, float(camera.depth_unit_mm), bool(camera.mirrored)
+
+
+def frame_view_mm(depth: np.ndarray, depth_unit_mm: float, mirrored: bool) -> np.ndarray:
+    """A frame as given (raw units, possibly mirrored) -> the camera's un-mirrored view in mm (float64)."""
+    view = ViewFlip(np.asarray(depth).shape[1], mirrored).frame(np.asarray(depth))
+    return view.astype(np.float64) * depth_unit_mm
+
+
+def _angles(chain_deg: np.ndarray) -> dict[str, float]:
+    from srnpose.hand.angles import ANGLE_NAMES
+
+    return {name: float(a) for name, a in zip(ANGLE_NAMES, np.asarray(chain_deg).reshape(-1))}
+
+
+def fit_results(results: Sequence, frames: Sequence[np.ndarray], camera: Any, cfg: FitConfig | None = None,
+                handedness: str = "right", sequence: bool = False, replace: bool = False) -> list:
+    """The results (one per frame, in order) with the fit filled in (see the module notes).
+
+    ``frames``: the depth frames as given (raw units, as the estimator read them); ``camera``: a preset
+    name, a :class:`~srnpose.cameras.Camera`, a ``FrameCamera`` or :class:`Intrinsics`. ``sequence``: the
+    frames are one hand's consecutive frames: one shape for all and a temporal term
+    (:func:`~srnpose.fitting.fit.fit_sequence_frames`); else each frame alone, in one batch
+    (:func:`~srnpose.fitting.fit.fit_frames`). Frames without a hand, and results of a layout other than
+    the canonical 21 joints, are returned unchanged."""
+    results = list(results)
+    if len(frames) != len(results):
+        raise ValueError(f"{len(frames)} frames but {len(results)} results")
+    intrinsics, unit, mirrored = camera_fields(camera)
+    found = [i for i, r in enumerate(results) if r.hand_found and getattr(r, "layout", "canonical") == "canonical"]
+    if not found:
+        return results
+    views = [frame_view_mm(frames[i], unit, mirrored) for i in found]
+    joints = np.stack([np.asarray(results[i].joints_xyz, dtype=np.float64) for i in found])
+    if sequence:
+        fit = fit_sequence_frames(views, intrinsics, joints, cfg, handedness=handedness)
+    else:
+        fit = fit_frames(views, intrinsics, joints, cfg or FitConfig(), handedness=handedness)
+    return _filled(results, found, fit, intrinsics, mirrored, [np.shape(frames[i])[1] for i in found], replace)
+
+
+def _filled(results: list, found: list[int], fit: FitResult, intrinsics: Intrinsics, mirrored: bool,
+            widths: list[int], replace: bool) -> list:
+    out = list(results)
+    for k, i in enumerate(found):
+        r = results[i]
+        fitted = fit.joints_xyz[k]
+        fields: dict[str, Any] = {"joints_fitted_xyz": fitted.copy(), "joint_angles": _angles(fit.chain_deg[k]),
+                                  "handedness": "left" if fit.mirrored[k] else "right"}
+        if replace:
+            uvd = ViewFlip(widths[k], mirrored).uvd(xyz_to_uvd(fitted, intrinsics))
+            stages = np.array(r.stage_joints, dtype=np.float64)
+            stages[-1] = uvd
+            fields.update(joints_xyz=fitted.copy(), joints_uvd=uvd, stage_joints=stages)
+        timings = dict(getattr(r, "timings", {}) or {})
+        timings["fit"] = float(fit.ms_per_frame)
+        if "total" in timings:
+            timings["total"] = float(timings["total"]) + float(fit.ms_per_frame)
+        fields["timings"] = timings
+        out[i] = dataclasses.replace(r, **fields)
+    return out
