@@ -2,7 +2,8 @@
 
     python benchmarks/bench_inference.py [--frames 200] [--checkpoint RUN] [--json bench.json]
 
-1. The frame path's parts on the real Kinect V2 frames, each against the reference implementation:
+1. The frame path's parts on the real Kinect V2 frames (``../shared/data/kinect2`` beside the repository; the
+   shipped sample frames where it is missing), each against the reference implementation:
    centre (the crop policy's hand search, every pixel vs stride 4), crop
    (geometry.crop_depth vs geometry.crop_frame), decode.
 2. ``srnpose benchmark``'s table, by the same function (:func:`srnpose.inference.bench.run_benchmark`) on the
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+KINECT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kinect2"  # the figures' frames
 
 
 def _time(fn, items, repeats: int = 5) -> float:
@@ -69,7 +72,8 @@ def main() -> None:
 
     from srnpose.inference.bench import benchmark_frames, format_table, run_benchmark
 
-    frames, cam, description = benchmark_frames()
+    data = KINECT_DIR if KINECT_DIR.is_dir() else None
+    frames, cam, description = benchmark_frames(data)
     if args.checkpoint:
         from srnpose.training.checkpoint import load_checkpoint
 
@@ -86,7 +90,7 @@ def main() -> None:
     for key, value in profile.items():
         print(f"  {key:<22} {value:7.3f}")
     report = run_benchmark(model, layout=layout, backends=tuple(args.backends.split(",")), frames=args.frames,
-                           policy=policy)
+                           data=data, policy=policy)
     report["frame_path_profile_ms"] = profile
     print(format_table(report))
     if args.json:

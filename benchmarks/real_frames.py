@@ -78,6 +78,11 @@ def load_model(path: str, backend: str):
     return srnpose.load(path, backend=backend)
 
 
+def file_number(stem: str) -> str:
+    """A frame's label: its file's number, as the files count (``00000001`` -> ``01``), else the stem."""
+    return f"{int(stem):02d}" if stem.isdigit() else stem
+
+
 def model_names(paths: list[str]) -> list[str]:
     names = []
     for p in paths:
@@ -340,10 +345,11 @@ def run(args: argparse.Namespace) -> int:
         folder.mkdir(exist_ok=True)
         tiles = []
         for frame, result, row in zip(frames, results, report["per_frame"]):
-            text = f"{frame.index:02d}" + (f" sv{row['surface_violation']:.2f} sm{row['silhouette_miss']:.2f}"
-                                           f" bl{row['bone_length_outliers']:.2f} un{row['hand_uncovered']:.2f}" if result.hand_found else "")
+            number = file_number(frame.name)
+            text = number + (f" sv{row['surface_violation']:.2f} sm{row['silhouette_miss']:.2f}"
+                             f" bl{row['bone_length_outliers']:.2f} un{row['hand_uncovered']:.2f}" if result.hand_found else "")
             tile = kinect_tile(frame.depth.astype(np.float32), result, text)
-            save_png(folder / f"kinect_{frame.index:02d}.png", tile)
+            save_png(folder / f"kinect_{number}.png", tile)
             tiles.append(tile)
         save_png(folder / "kinect_sheet.png", image_grid(tiles, SHEET_COLUMNS))
 

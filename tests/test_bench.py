@@ -39,3 +39,28 @@ def test_benchmark_rejects_unknown_backend():
     from srnpose.cli import main
 
     assert main(["benchmark", "--backends", "torch,tensorrt"]) == 2
+
+
+@pytest.mark.parametrize("decoy", [True, False], ids=["shared-decoy", "no-shared"])
+def test_benchmark_times_the_shipped_sample_frames_by_default(tmp_path, monkeypatch, decoy):
+    """Without --data: the shipped sample frames with their camera, whatever the working directory has beside
+    it (a ../shared folder is not the user's); the report and the table say so."""
+    from srnpose.inference.bench import benchmark_frames
+    from srnpose.weights import samples
+
+    work = tmp_path / "work"
+    work.mkdir()
+    if decoy:
+        (tmp_path / "shared" / "data" / "kinect2").mkdir(parents=True)
+        (tmp_path / "shared" / "data" / "kinect2" / "00000001.png").write_bytes(b"not a png")
+    monkeypatch.chdir(work)
+    shipped = samples()
+    frames, cam, description = benchmark_frames()
+    assert len(frames) == len(shipped) and all((f == s.depth).all() for f, s in zip(frames, shipped))
+    assert (cam.name, cam.mirrored) == (shipped[0].camera, shipped[0].mirrored)
+    assert description == f"the {len(shipped)} shipped sample frames (srnpose.samples(), camera {cam.name})"
+    torch.manual_seed(0)
+    model = SRN(num_stages=2, input_size=32, width=16, topk=8).eval()
+    report = run_benchmark(model, backends=("torch",), frames=2, warmup=0, rounds=1)
+    assert report["settings"]["data"] == description and f"data: {description}" in format_table(report)
+    assert report["settings"]["hands_found"].endswith(f"/{len(shipped)}")

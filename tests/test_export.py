@@ -105,20 +105,41 @@ def test_export_command_prints_parity(tmp_path, shared_data, capsys, monkeypatch
                  "--crops", str(shared_data / "kinect2")])
     printed = capsys.readouterr().out
     assert code == 0 and out.is_file()
-    assert "real crops" in printed and "max |difference|" in printed
+    assert f"crops of the frames in {shared_data / 'kinect2'} (camera kinect2)" in printed
+    assert "max |difference|" in printed
     assert main(["export", "--checkpoint", str(tmp_path / "run"), "--out", str(tmp_path / "m.txt")]) == 2
 
 
-def test_export_without_checkpoint_exports_the_shipped_model(tmp_path, capsys):
+def _decoy_shared(tmp_path):
+    """A working directory with a ../shared/data/kinect2 beside it whose one 'frame' cannot be read."""
+    decoy = tmp_path / "shared" / "data" / "kinect2"
+    decoy.mkdir(parents=True)
+    (decoy / "00000001.png").write_bytes(b"not a png")
+    (tmp_path / "work").mkdir()
+    return tmp_path / "work"
+
+
+@pytest.mark.parametrize("decoy", [True, False], ids=["shared-decoy", "no-shared"])
+def test_export_without_checkpoint_exports_the_shipped_model(tmp_path, capsys, monkeypatch, decoy):
+    """The default: the shipped model, its parity checked on the shipped sample frames, whatever the working
+    directory has beside it (a ../shared folder is not the user's)."""
     from srnpose.cli import main
     from srnpose.inference.backends import read_metadata
     from srnpose.training.checkpoint import load_run_config
-    from srnpose.weights import SAMPLES_DIR, release_dir, sample_frames
+    from srnpose.weights import release_dir, sample_frames
 
+    monkeypatch.chdir(_decoy_shared(tmp_path) if decoy else tmp_path)
     out = tmp_path / "shipped.onnx"
-    assert main(["export", "--out", str(out), "--crops", str(SAMPLES_DIR), "--camera", sample_frames()[1]]) == 0
-    assert "max |difference|" in capsys.readouterr().out
+    assert main(["export", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    camera = sample_frames()[1]
+    assert "crops of the shipped sample frames (srnpose.samples()): max |difference|" in printed
+    assert "shared" not in printed
     assert read_metadata(out)["model"] == load_run_config(release_dir())["model"]
+    # --camera describes --crops' frames; the samples carry their own
+    assert main(["export", "--out", str(tmp_path / "other.onnx"), "--camera", camera]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--camera: {camera} names the camera of --crops DIR; the "
+                                                    "default frames (the shipped samples) carry their own")
 
 
 def test_int8_keeps_the_crop_that_the_reparameterization_reads_in_float(tiny_onnx, tmp_path):

@@ -128,7 +128,12 @@ def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
                  "--no-progress", "--set", "model.width=8", "--set", "data.val_frames=2",
                  "--set", "train.batch_size=2"])
     assert code == 0
-    assert "trained to step 2" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "trained to step 2" in printed
+    # the next steps say what they measure: validation's crop rule (engine v2: the labelled centroid), then
+    # the label-free one, whose figure differs
+    assert f"--data synth --center joints --out {run}/eval   # the validation's crop rule" in printed
+    assert f"--center depth --out {run}/eval_label_free   # label-free first crop" in printed
     from srnpose.evaluation.model_eval import evaluate_checkpoint
 
     report = evaluate_checkpoint(run, "synth", tmp_path / "eval", frames=6, overlays=2)

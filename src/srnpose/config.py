@@ -135,7 +135,7 @@ MODEL_PRESETS: dict[str, SRNConfig] = {
     "demo": SRNConfig(input_size=64, width=16),
     # The shipped model (MODEL_CARD.md): the demo's cost (0.056 GFLOPs a pass) spent on one wider
     # regression stage; at equal cost and time on 2 CPU cores it beat three width-16 stages on the
-    # synthetic test, the NYU frame and the Kinect V2 frames (README, Shipped model).
+    # synthetic test, the NYU frame and the Kinect V2 frames (docs/benchmarks.md, Choosing the shipped model's size).
     "release": SRNConfig(input_size=64, width=28, num_stages=1),
     # Smoke tests: trains a few steps in seconds.
     "tiny": SRNConfig(num_stages=2, input_size=32, width=16, topk=8),

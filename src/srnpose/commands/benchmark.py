@@ -1,7 +1,8 @@
 """``srnpose benchmark``: batch-1 latency and FPS per backend, end to end and network only.
 
-    srnpose benchmark                                  # the default SRN (untrained), every backend
+    srnpose benchmark                                  # the shipped model on the shipped sample frames, every backend
     srnpose benchmark --checkpoint runs/demo --backends torch,onnxruntime --frames 300 --json bench.json
+    srnpose benchmark --data frames/ --camera kinect2   # on your own frames (a folder of depth PNGs)
     srnpose benchmark --train                          # training samples/s per preset, and what limits it
     srnpose benchmark --train --presets release,stacked --steps 10 --rounds 3
 """
@@ -32,10 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="timed frames per backend and scope (default 200)")
     parser.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed calls first (default 20)")
     parser.add_argument("--data", metavar="DIR",
-                        help="folder of depth PNGs to time on (default ../shared/data/kinect2 if present, "
-                             "else synthetic frames)")
-    parser.add_argument("--camera", default="kinect2", choices=tuple(CAMERAS), metavar="NAME",
-                        help=f"camera preset of the frames: {', '.join(CAMERAS)} (default kinect2)")
+                        help="a folder of your depth PNGs to time on (default: the shipped sample frames, with "
+                             "their camera)")
+    parser.add_argument("--camera", default=None, choices=tuple(CAMERAS), metavar="NAME",
+                        help=f"camera preset of --data's frames: {', '.join(CAMERAS)} (default kinect2); without "
+                             "--data, synthetic frames rendered for it")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     train = parser.add_argument_group("training throughput (--train)")
     train.add_argument("--train", action="store_true",

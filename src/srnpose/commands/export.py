@@ -4,9 +4,9 @@
     srnpose export --checkpoint runs/demo --out model.onnx
     srnpose export --checkpoint runs/demo --out model.int8.onnx --int8
 
-The parity check runs torch and ONNX Runtime on real crops (the Kinect V2 frames of
-../shared/data/kinect2, cropped by the frame-path engine; ``--crops DIR`` for another folder of depth
-PNGs, synthetic crops when neither exists) and prints the largest difference. ``--int8`` writes the
+The parity check runs torch and ONNX Runtime on crops of the shipped sample frames (``srnpose.samples()``,
+with their camera; ``--crops DIR --camera NAME`` for a folder of your own depth PNGs), cut by the frame-path
+engine, and prints which frames it used and the largest difference. ``--int8`` writes the
 quantized model to ``--out`` (the fp32 model beside it as ``<name>.fp32.onnx``) and reports the mean
 3D error of fp32 and int8 on the held-out synthetic test set (the demo's), both on full frames
 (the label-free path, as ``predict``) and with first crops at the joints' centroid.
@@ -22,19 +22,18 @@ from srnpose.errors import UserError, require_extra
 from srnpose.inference.backends import make_ort_session
 from srnpose.inference.export import (
     CALIBRATION_FRAMES,
+    SAMPLES_DESCRIPTION,
     export_checkpoint,
     export_int8,
     int8_accuracy,
     max_difference,
     real_crops,
-    synthetic_crops,
+    sample_crops,
 )
 from srnpose.inference.frame_path import FramePath
 from srnpose.outputs import check_file_target, output_folder
 from srnpose.training.checkpoint import load_checkpoint
 from srnpose.weights import release_dir
-
-DEFAULT_CROPS = Path("..") / "shared" / "data" / "kinect2"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help="quantize to int8 (static QDQ, calibrated on synthetic crops)")
     parser.add_argument("--int8-mode", choices=("static", "dynamic"), default=None,
                         help="with --int8: static: calibrated QDQ (default); dynamic: weights only, no calibration")
-    parser.add_argument("--crops", metavar="DIR", help="depth PNGs for the parity check (default ../shared/data/kinect2)")
-    parser.add_argument("--camera", default="kinect2", choices=tuple(CAMERAS), metavar="NAME",
+    parser.add_argument("--crops", metavar="DIR",
+                        help="a folder of depth PNGs for the parity check (default: the shipped sample frames)")
+    parser.add_argument("--camera", default=None, choices=tuple(CAMERAS), metavar="NAME",
                         help=f"camera preset of --crops: {', '.join(CAMERAS)} (default kinect2)")
     parser.add_argument("--test-frames", type=int, default=100, metavar="N",
                         help="synthetic test frames for the int8 accuracy report (default 100)")
@@ -61,10 +61,15 @@ def _check_args(args: argparse.Namespace) -> tuple[Path, Path | None]:
         raise UserError(f"--int8-mode {args.int8_mode}: goes with --int8 (without it the export is fp32)")
     if args.test_frames < 1 or args.calibration_frames < 1:
         raise UserError("--test-frames and --calibration-frames must be >= 1")
-    folder = Path(args.crops) if args.crops else DEFAULT_CROPS
-    if args.crops and not folder.is_dir():
+    if args.crops is None:
+        if args.camera is not None:
+            raise UserError(f"{args.camera} names the camera of --crops DIR; the default frames (the shipped "
+                            "samples) carry their own", flag="--camera")
+        return out, None
+    folder = Path(args.crops)
+    if not folder.is_dir():
         raise UserError(f"--crops: {folder}: no such folder")
-    return out, folder if folder.is_dir() else None
+    return out, folder
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,9 +79,10 @@ def run(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint or release_dir())
     engine = FramePath.from_checkpoint(ckpt)
     if folder is not None:
-        crops, what = real_crops(engine, folder, args.camera, limit=16), f"real crops from {folder}"
-    else:
-        crops, what = synthetic_crops(engine, 16), "synthetic crops (no real frames found)"
+        camera = args.camera or "kinect2"
+        crops, what = real_crops(engine, folder, camera, limit=16), f"crops of the frames in {folder} (camera {camera})"
+    else:  # the same frames on every install and from every working directory
+        crops, what = sample_crops(engine, limit=16), f"crops of {SAMPLES_DESCRIPTION}"
     fp32_path = out.with_name(out.stem + ".fp32.onnx") if args.int8 else out
     # both files are written under temporary names and renamed into place once every check has run:
     # a failure (a full disk, Ctrl-C) leaves an earlier export exactly as it was

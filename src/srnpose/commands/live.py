@@ -2,7 +2,7 @@
 
     srnpose live --camera realsense --smooth                 # the shipped model, onnxruntime if installed
     srnpose live --camera realsense --checkpoint runs/demo --backend torch --threads 2
-    srnpose live --replay ../shared/data/kinect2 --camera kinect2 --checkpoint runs/demo
+    srnpose live --replay frames/ --camera kinect2 --checkpoint runs/demo   # a folder of recorded depth PNGs
 
 Frames come through :mod:`srnpose.inference.sensors` (``RealSenseSource`` needs ``pip install 'srnpose[realsense]'``);
 ``--replay DIR`` runs the same loop on recorded PNGs. Each frame's joints go to ``--jsonl`` (default

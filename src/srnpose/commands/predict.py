@@ -1,6 +1,7 @@
 """``srnpose predict``: hand poses on full depth frames (PNG files, folders, .npy stacks).
 
-    srnpose predict ../shared/data/kinect2 --checkpoint runs/demo --camera kinect2 --out out/k2
+    srnpose predict --sample --out out/sample              # the shipped model on the shipped sample frames
+    srnpose predict frames/ --checkpoint runs/demo --camera kinect2 --out out/k2   # a folder of your depth PNGs
     srnpose predict frames.npy --checkpoint model.onnx --intrinsics 475,475,320,240 --depth-unit 0.125 --out out
 
 Writes ``OUT/predictions.jsonl`` (one object per frame: frame, hand_found, joints_uvd, joints_xyz,

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from srnpose.config import apply_overrides, from_dict, to_dict
+from srnpose.data.sampling import synthetic_first_crop
 from srnpose.errors import UserError
 from srnpose.outputs import RUN_KIND, out_path, refuse_foreign_folder
 from srnpose.training.checkpoint import TRAIN_STATE_FILE, load_train_state, resolve_checkpoint_dir
@@ -63,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     length.add_argument("--steps", type=int, metavar="N", help="train for N optimizer steps in all")
     length.add_argument("--minutes", type=float, metavar="M", help="train for M minutes in all")
     parser.add_argument("--centers", metavar="FILE",
-                        help="refined hand centres of the training split, one line per frame (see README)")
+                        help="refined hand centres of the training split, one line per frame (see docs/datasets.md)")
     parser.add_argument("--val-centers", metavar="FILE", help="refined hand centres of the validation split")
     parser.add_argument("--skip-bad", action="store_true", help="skip and count unreadable frames instead of stopping")
     parser.add_argument("--workers", type=int, metavar="K", help="data loader processes per rank")
@@ -122,6 +123,7 @@ def reconcile(saved, requested, extend: bool):
 
 
 def run(args: argparse.Namespace) -> int:
+    from srnpose.training.demo import evaluate_steps
     from srnpose.training.loop import train
 
     for flag, value in (("--steps", args.steps), ("--workers", args.workers)):
@@ -179,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
         if result.bad_frames:
             summary += f"; skipped {result.bad_frames} bad frames"
         print(summary)
-        print(f"run folder: {args.out} (best/, last/, metrics.csv). Next: srnpose evaluate --checkpoint {args.out} "
-              f"--data {cfg.data.val_spec or cfg.data.spec} --out {args.out}/eval")
+        spec = cfg.data.val_spec or cfg.data.spec
+        # the validation's first-crop rule first (the labelled centroid on engine v2), then the label-free one
+        center = "joints" if synthetic_first_crop(spec, cfg.data.synth_engine) == "joints" else "auto"
+        print(f"run folder: {args.out} (best/, last/, metrics.csv). Next:")
+        for line in evaluate_steps(Path(args.out), center, spec, "the validation's crop rule, on the test frames"):
+            print("  " + line)
     return 0

@@ -41,7 +41,12 @@ from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
 from srnpose.inference.backends import cores
 from srnpose.inference.estimator import HandPoseEstimator
-from srnpose.inference.export import CALIBRATION_FRAMES, export_checkpoint, export_int8
+from srnpose.inference.export import (
+    CALIBRATION_FRAMES,
+    export_checkpoint,
+    export_int8,
+    sample_frames_and_camera,
+)
 from srnpose.inference.frame_path import FramePath, resolve_frame_camera
 from srnpose.inference.sensors import FolderSource
 
@@ -49,7 +54,6 @@ __all__ = ["BENCH_BACKENDS", "SCOPES", "machine_info", "benchmark_frames", "run_
 
 BENCH_BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 SCOPES = ("end_to_end", "network")
-DEFAULT_DATA = Path("..") / "shared" / "data" / "kinect2"  # real Kinect V2 frames, when present
 
 
 def machine_info() -> dict[str, Any]:
@@ -78,18 +82,25 @@ def machine_info() -> dict[str, Any]:
             "onnxruntime": ort_version, "srnpose": __version__, "loadavg_at_start": load}
 
 
-def benchmark_frames(data: str | Path | None = None, camera: str = "kinect2", count: int = 30) -> tuple[list, Any, str]:
-    """Full frames to time on: the PNGs of ``data`` (default ../shared/data/kinect2 when it exists),
-    else synthetic frames rendered for ``camera``. Returns ``(frames, FrameCamera, description)``."""
-    cam = resolve_frame_camera(camera=camera)
-    folder = Path(data) if data is not None else DEFAULT_DATA
-    if folder.is_dir():
-        frames = [f.depth for f, _ in zip(FolderSource(folder), range(count))]
-        return frames, cam, f"{len(frames)} real frames from {folder} ({camera})"
+def benchmark_frames(data: str | Path | None = None, camera: str | None = None,
+                     count: int = 30) -> tuple[list, Any, str]:
+    """Full frames to time on. Returns ``(frames, FrameCamera, description)``.
+
+    ``data``: the first ``count`` PNGs of that folder, from ``camera`` (default kinect2); else, without
+    ``camera``, the shipped sample frames with their own camera (:func:`srnpose.samples`, the same on every
+    install and from every working directory); else ``count`` synthetic frames rendered for ``camera``."""
     if data is not None:
-        raise UserError(f"--data: {folder}: no such folder")
+        folder, camera = Path(data), camera or "kinect2"
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such folder", flag="--data")
+        frames = [f.depth for f, _ in zip(FolderSource(folder), range(count))]
+        return frames, resolve_frame_camera(camera=camera), f"{len(frames)} frames from {folder} ({camera})"
+    if camera is None:
+        frames, cam = sample_frames_and_camera()
+        return frames, cam, f"the {len(frames)} shipped sample frames (srnpose.samples(), camera {cam.name})"
     from srnpose.synth import frame_seed, render_frame
 
+    cam = resolve_frame_camera(camera=camera)
     frames = []
     for i in range(count):
         f = render_frame(frame_seed(2024, i), intrinsics=cam.intrinsics, resolution=cam.resolution)
@@ -144,7 +155,7 @@ def matmul_gflops(threads: int, repeats: int = 15) -> float:
 
 
 def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
-                  frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str = "kinect2",
+                  frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str | None = None,
                   rounds: int = 5, progress: bool = False, calibration_frames: int | None = None) -> dict:
     """Time every backend in both scopes on the same frames, interleaved in ``rounds``.
 

@@ -21,6 +21,7 @@ from srnpose.inference.backends import INPUT_NAME, METADATA_KEY, export_onnx, re
 from srnpose.inference.frame_path import FrameCamera, estimate_records, resolve_frame_camera
 from srnpose.inference.sensors import FolderSource
 from srnpose.outputs import atomic_path
+from srnpose.weights import samples
 
 __all__ = [
     "CALIBRATION_FRAMES",
@@ -28,6 +29,8 @@ __all__ = [
     "max_difference",
     "synthetic_crops",
     "real_crops",
+    "sample_crops",
+    "sample_frames_and_camera",
     "quantize_int8",
     "export_int8",
     "int8_accuracy",
@@ -56,21 +59,45 @@ def max_difference(model, session, crops: np.ndarray) -> float:
 # --------------------------------------------------------------------------- crops for checks
 
 
-def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int = 8) -> np.ndarray:
-    """First-pass crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by
-    the engine as ``predict`` cuts them."""
-    cam = resolve_frame_camera(camera=camera)
+SAMPLES_DESCRIPTION = "the shipped sample frames (srnpose.samples())"  # the default frames of export and benchmark
+
+
+def sample_frames_and_camera() -> tuple[list[np.ndarray], FrameCamera]:
+    """The shipped sample frames (:func:`srnpose.samples`: depth as the sensor stores it, (H, W) uint16)
+    and their camera (preset, depth unit, mirroring): the default frames of ``export``'s parity check and
+    of ``benchmark``, the same on every install and from every working directory."""
+    frames = samples()
+    first = frames[0]
+    cam = resolve_frame_camera(camera=first.camera, depth_unit_mm=first.depth_unit_mm, mirrored=first.mirrored)
+    return [s.depth for s in frames], cam
+
+
+def _first_crops(engine, depths, cam: FrameCamera, limit: int, where: str) -> np.ndarray:
+    """First-pass crops (N, 1, S, S) of at most ``limit`` full frames, cut by the engine as ``predict`` cuts them."""
     crops = []
-    for frame in FolderSource(folder):
-        view = cam.view_flip(frame.depth.shape[1]).frame(frame.depth)
+    for depth in depths:
+        view = cam.view_flip(depth.shape[1]).frame(depth)
         center = engine.locate(view, cam)
         if center is not None:
             crops.append(engine.crop(view, center, cam)[0])
         if len(crops) >= limit:
             break
     if not crops:
-        raise UserError(f"{folder}: no hand found in any frame")
+        raise UserError(f"{where}: no hand found in any frame")
     return np.stack(crops)[:, None].astype(np.float32)
+
+
+def real_crops(engine, folder: str | Path, camera: str = "kinect2", limit: int = 8) -> np.ndarray:
+    """First-pass crops (N, 1, S, S) of real frames (a folder of depth PNGs from ``camera``), cut by
+    the engine as ``predict`` cuts them."""
+    return _first_crops(engine, (frame.depth for frame in FolderSource(folder)), resolve_frame_camera(camera=camera),
+                        limit, str(folder))
+
+
+def sample_crops(engine, limit: int = 8) -> np.ndarray:
+    """First-pass crops (N, 1, S, S) of :func:`sample_frames_and_camera`'s frames, cut as ``predict`` cuts them."""
+    depths, cam = sample_frames_and_camera()
+    return _first_crops(engine, depths, cam, limit, SAMPLES_DESCRIPTION)
 
 
 def synthetic_crops(engine, count: int, seed: int = 777) -> np.ndarray:

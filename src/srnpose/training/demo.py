@@ -23,7 +23,7 @@ from srnpose.evaluation.protocol import write_report
 from srnpose.training.loop import train
 from srnpose.training.run_config import build_config
 
-__all__ = ["DEFAULT_MINUTES", "run_demo", "stage_table", "next_steps"]
+__all__ = ["DEFAULT_MINUTES", "run_demo", "stage_table", "next_steps", "evaluate_steps"]
 
 DEFAULT_MINUTES = 15.0
 EVAL_RESERVE_FRACTION = 0.1  # of the budget kept for the evaluation, plots and overlays
@@ -44,16 +44,24 @@ def stage_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_steps(out: Path, center: str = "joints", data: str = "synth",
+                   figure: str = "the demo's figure again, on all test frames") -> list[str]:
+    """``srnpose evaluate`` commands for a run folder, each with what it measures: first with ``center``, the
+    first-crop rule of the run's own figure (``figure`` says which), then, when that rule uses the labels
+    (``joints``), the label-free one that ``predict`` uses. Shared by the demo and ``srnpose train``."""
+    lines = [f"srnpose evaluate --checkpoint {out} --data {data} --center {center} --out {out}/eval"
+             f"   # {figure}: first crop at {CENTER_MODES[center][1]}"]
+    if center == "joints":
+        lines.append(f"srnpose evaluate --checkpoint {out} --data {data} --center depth --out {out}/eval_label_free"
+                     "   # label-free first crop, as predict finds the hand (nearest-blob search): far higher "
+                     "on engine v2, whose scenes put a torso or arm nearer than the hand")
+    return lines
+
+
 def next_steps(out: Path, center: str = "joints") -> list[str]:
     """Commands to run next on the demo's run folder, each with what it measures or does. ``center``: the
     first-crop rule of the demo's figure (``report["center"]``), which the first line repeats."""
-    lines = [f"srnpose evaluate --checkpoint {out} --data synth --center {center} --out {out}/eval"
-             f"   # the demo's figure again, on all test frames: first crop at {CENTER_MODES[center][1]}"]
-    if center == "joints":
-        lines.append(f"srnpose evaluate --checkpoint {out} --data synth --center depth --out {out}/eval_label_free"
-                     "   # label-free first crop, as predict finds the hand (nearest-blob search): far higher "
-                     "on engine v2, whose scenes put a torso or arm nearer than the hand")
-    return lines + [
+    return evaluate_steps(out, center) + [
         f"srnpose train --out {out} --resume --extend --minutes 30   # keep training the same run",
         f"srnpose predict --checkpoint {out} --camera kinect2 --out {out}/predict FRAMES_DIR"
         "   # your own frames: joints, overlays",

@@ -106,7 +106,7 @@ class DataConfig:
     # Synthetic frames: the engine (srnpose.synth.engines: "v1" close-range scenes, hand-made poses, one
     # generic sensor; "v2" third/first-person, hand-object and close-range scenes, real FPHA poses,
     # per-family sensor profiles, right hands only), and the resolution (W, H) of the rendered camera
-    # (None = the default's). v2 by default: its models beat v1's on the real frames (README).
+    # (None = the default's). v2 by default: its models beat v1's on the real frames (docs/benchmarks.md, The engines side by side).
     synth_engine: SynthEngine = "v2"
     synth_resolution: tuple[int, int] | None = None
     val_frames: int = 200  # validation frames (synthetic ones, or the first of a dataset's split)
