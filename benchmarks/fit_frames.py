@@ -11,7 +11,8 @@
 3. **Kinect V2**: the 30 real frames (camera ``kinect2``, mirrored); srnpose.evaluation.quality's
    label-free measures raw vs fitted frame by frame (``fit_frames``) and as one sequence
    (``fit_sequence_frames``: one shape, temporal term); overlays raw | fitted | sequence-fitted per frame
-   and on one sheet in ``--out``. ``--room`` adds the 123 room frames (hand small, often absent).
+   and on one sheet in ``--out``. ``--room`` adds the room frames (hand small, often absent; the 38 of
+   123 that are 16-bit depth PNGs, the others are 8-bit images).
 4. **Speed**: the fit's ms per frame on one thread (wall and process CPU time, median), next to
    ``predict``'s in the same run, and the frames/s of the two together.
 
@@ -99,13 +100,28 @@ def nyu(est, data: Path, cfg) -> tuple[dict, Any, Any, np.ndarray, np.ndarray]:
     return out, raw, fitted, depth, gt_uvd
 
 
+def readable(folder: Path) -> list:
+    """The folder's frames (srnpose.inference.sensors.Frame) that read as 16-bit depth PNGs: 85 of
+    kinect2_room's 123 files are 8-bit images (mode L), which predict refuses too; they are skipped."""
+    from srnpose.data.depth_io import read_png16
+    from srnpose.errors import UserError
+    from srnpose.inference.sensors import Frame
+
+    frames = []
+    for i, path in enumerate(sorted(folder.glob("*.png"))):
+        try:
+            frames.append(Frame(i, path.stem, read_png16(path), i / 30.0, str(path)))
+        except UserError:
+            continue
+    return frames
+
+
 def kinect(est, folder: Path, cfg) -> tuple[dict, list, dict]:
     """Label-free measures raw, fitted frame by frame, fitted as a sequence; the results of each."""
     from srnpose.evaluation.quality import quality_report
     from srnpose.fitting.results import fit_results
-    from srnpose.inference.sensors import FolderSource
 
-    frames = list(FolderSource(folder))
+    frames = readable(folder)
     depths = [f.depth for f in frames]
     raw = [est.predict(d, camera=rf.KINECT_CAMERA) for d in depths]
     runs = {"raw": raw, "fitted": fit_results(raw, depths, rf.KINECT_CAMERA, cfg, replace=True),
@@ -212,10 +228,11 @@ def print_tables(figures: dict) -> None:
     n = figures["nyu"]
     print(f"\nNYU frame: mean / max error mm  raw {n['raw']['mean_mm']:.1f} / {n['raw']['max_mm']:.1f}   "
           f"fitted {n['fitted']['mean_mm']:.1f} / {n['fitted']['max_mm']:.1f}")
-    for title, reports in (("Kinect V2 (30)", figures["kinect"]), ("Kinect V2 room (123)", figures.get("room"))):
+    for title, reports in (("Kinect V2", figures["kinect"]), ("Kinect V2 room", figures.get("room"))):
         if not reports:
             continue
-        print(f"\n{title}: label-free measures (0 = all pass)      raw   fitted  sequence")
+        print(f"\n{title} ({reports['raw']['frames']} frames, {reports['raw']['hands_found']} hands): label-free "
+              "measures (0 = all pass)   raw   fitted  sequence")
         for m in MEASURES:
             print(f"  {m:<28}" + "".join(f"{reports[k]['mean'][m]:>9.3f}" for k in ("raw", "fitted", "sequence")))
         for m in ("jitter_mm", "jitter_about_centroid_mm"):

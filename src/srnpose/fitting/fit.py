@@ -39,9 +39,10 @@ from srnpose.hand import torch_hand as th
 
 __all__ = ["FitConfig", "FitResult", "SEQUENCE_TEMPORAL", "fit_frame", "fit_frames", "fit_sequence_frames"]
 
-# fit_sequence_frames' temporal weight: 5 mm off the target costs 7.5 mm^2 (benchmarks/fit_frames.py on
-# the Kinect V2 frames: 10 leaves more jitter than the network's, 40 lags the hand's motion)
-SEQUENCE_TEMPORAL = 30.0
+# fit_sequence_frames' temporal weight: 5 mm off the target costs ~11 mm^2. benchmarks/fit_frames.py on the 30
+# Kinect V2 frames: 10 leaves more jitter than the network's (7.4 against 7.2 mm), 45 a little less (7.1;
+# within that measure's noise), 60 lags the hand's motion (surface violations 0.045 against 0.040)
+SEQUENCE_TEMPORAL = 45.0
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,8 @@ def _hand_points(cells: np.ndarray, sil: np.ndarray, joints: np.ndarray, intrins
     v = np.floor(v0 + (vv + 0.5) * step + 0.5)
     uvd = np.stack([u, v, cells[vv, uu]], 1)
     pts = uvd_to_xyz(uvd, intrinsics)
+    if len(pts) > 3 * cfg.max_points:  # an even subsample first: the bone test costs per point
+        pts = pts[np.linspace(0, len(pts) - 1, 3 * cfg.max_points).round().astype(np.int64)]
     if len(pts):
         pts = pts[bone_distance_mm(pts, joints) <= cfg.radius_mm]
     wrist = joints[0]
