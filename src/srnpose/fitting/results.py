@@ -9,7 +9,8 @@ A result keeps the network's joints in ``joints_xyz`` and ``joints_uvd`` and get
 joints in ``joints_fitted_xyz``, its angles in ``joint_angles`` (the names of
 :data:`srnpose.hand.angles.ANGLE_NAMES`) and ``handedness`` (the contract of
 :func:`srnpose.hand.angles.fit_angles`). ``replace=True`` moves the fit into ``joints_xyz``,
-``joints_uvd`` and the last of ``stage_joints`` as well (the earlier stages stay the network's).
+``joints_uvd`` and the last of ``stage_joints`` as well (the earlier stages stay the network's), and the
+network's joints into ``joints_raw_xyz`` where the result has that field.
 Results are duck-typed (``dataclasses.replace``), so this module imports nothing of
 :mod:`srnpose.inference`: the estimator can call it without an import cycle.
 """
@@ -86,6 +87,8 @@ def _filled(results: list, found: list[int], fit: FitResult, intrinsics: Intrins
         fields: dict[str, Any] = {"joints_fitted_xyz": fitted.copy(), "joint_angles": _angles(fit.chain_deg[k]),
                                   "handedness": "left" if fit.mirrored[k] else "right"}
         if replace:
+            if "joints_raw_xyz" in {f.name for f in dataclasses.fields(r)}:  # where a result keeps them
+                fields["joints_raw_xyz"] = np.array(r.joints_xyz, dtype=np.float64)
             uvd = ViewFlip(widths[k], mirrored).uvd(xyz_to_uvd(fitted, intrinsics))
             stages = np.array(r.stage_joints, dtype=np.float64)
             stages[-1] = uvd
