@@ -356,3 +356,18 @@ def test_a_stopped_and_resumed_run_then_extended_matches_one_never_stopped(tmp_p
     wa = load_file(str(tmp_path / "a" / "last" / "model.safetensors"))
     wb = load_file(str(tmp_path / "b" / "last" / "model.safetensors"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_failed_training_leaves_no_folder_it_created(tmp_path):
+    from srnpose.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--data", f"nyu:{empty}", "--preset", "tiny", "--steps", "2",
+                 "--out", str(tmp_path / "new")]) == 2
+    assert not (tmp_path / "new").exists()  # not even its .lock
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["train", "--data", f"nyu:{empty}", "--preset", "tiny", "--steps", "2", "--out", str(mine)]) == 2
+    assert (mine / "notes.txt").read_text() == "keep"  # a folder that was there is never removed

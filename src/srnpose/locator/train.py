@@ -5,7 +5,8 @@
 Samples (:func:`render_sample`): engine v2 frames (:func:`srnpose.synth.engines.render`: every scene
 family, real-pose prior, randomized sensors) on one of ``TRAIN_CAMERAS`` scaled to 320 px wide; a
 share of them are the same kind of scene rendered without its hands
-(:func:`srnpose.synth.frame.render_without_hands`) or empty, with presence 0. Target: the labelled joints' 3D centroid. Loss (:func:`locator_loss`): heatmap
+(:func:`srnpose.synth.frame.render_without_hands`) or empty, with presence 0; a share get patches of
+dropped pixels on what is not the hand (:func:`speckle_patches`). Target: the labelled joints' 3D centroid. Loss (:func:`locator_loss`): heatmap
 cross-entropy + depth L1 + presence BCE. The loop (:func:`train_locator`) draws mirrored batches from a
 ring of prepared samples that background processes keep filling, follows a warm-up and cosine schedule
 over steps or a time budget, and saves a resumable state (``locator_train.pt``) beside the locator.
@@ -34,6 +35,7 @@ from srnpose.locator.model import (
     WEIGHTS_FILE,
     HandLocator,
     LocatorConfig,
+    load_locator,
     prepare_frame,
     save_locator,
     uvd_to_input_nrm,
@@ -41,7 +43,7 @@ from srnpose.locator.model import (
 from srnpose.synth.engines import render
 from srnpose.synth.frame import frame_seed, render_without_hands
 from srnpose.synth.poses import HANDS_V2
-from srnpose.synth.scenes import SCENE_FAMILIES
+from srnpose.synth.scenes import PART_OTHER_HAND, SCENE_FAMILIES
 from srnpose.synth.sensor import sample_profile
 from srnpose.training.checkpoint import (
     TRAIN_STATE_FILE,
@@ -53,13 +55,14 @@ from srnpose.training.checkpoint import (
     save_checkpoint,
 )
 from srnpose.training.checkpoint import WEIGHTS_FILE as CKPT_WEIGHTS_FILE
-from srnpose.training.lock import run_lock
+from srnpose.training.lock import remove_if_nothing_saved, run_lock
 from srnpose.training.run_config import TrainConfig
 from srnpose.training.schedule import lr_at
 
 __all__ = [
     "LocatorSample",
     "render_sample",
+    "speckle_patches",
     "locator_loss",
     "train_locator",
     "TRAIN_CAMERAS",
@@ -72,6 +75,9 @@ LEGACY_STATE_FILE = "locator_train.pt"  # older srnpose's training state (torch.
 TRAIN_CAMERAS = ("icvl", "kinect2", "d400", "sr300", "azure_nfov")
 TRAIN_WIDTH_PX = 320
 NO_HAND_SHARE = 0.12  # training frames of scenes rendered without their hands: presence 0
+# training frames with patches of dropped pixels on surfaces other than the hand (speckle_patches); the
+# shipped locator was fine-tuned with 0.5 (issue 22: a Kinect V2's speckled mesh chair read as a hand)
+SPECKLE_SHARE = 0.5
 EMPTY_SHARE = 0.02  # training frames with no measurement at all: presence 0
 WARMUP_STEPS = 50  # linear learning-rate warm-up (at most a quarter of the steps)
 LR_MIN_RATIO = 0.05  # the cosine's floor, as a share of the learning rate
@@ -109,22 +115,58 @@ def _handless_depth(seed: int, rng: np.random.Generator, camera: str, k: Intrins
     return render_without_hands(seed, k, resolution, sample_profile(rng, camera), SCENE_FAMILIES, HANDS_V2)
 
 
+def speckle_patches(depth: np.ndarray, keep: np.ndarray | None, rng: np.random.Generator,
+                    max_patches: int = 3) -> np.ndarray:
+    """A copy of ``depth`` (H, W) with 1 to ``max_patches`` patches of dropped pixels (0) on measured
+    surfaces outside ``keep`` (H, W) bool (the hand; None: anywhere).
+
+    Real sensors lose pixels in patches on mesh, dark, shiny or far surfaces: on the Kinect V2 frames a
+    mesh chair back is a hand-sized speckled blob that the first locator took for a hand. Each patch is
+    an ellipse 5-25 % of the frame's width across, centred on a measured pixel, whose pixels drop with
+    probability 0.2-0.7 in square blocks of 1-3 px."""
+    h, w = depth.shape
+    out = depth.copy()
+    free = (depth > 0) if keep is None else (depth > 0) & ~keep
+    vs, us = np.nonzero(free)
+    if vs.size == 0:
+        return out
+    vv, uu = np.ogrid[:h, :w]
+    for _ in range(int(rng.integers(1, max_patches + 1))):
+        i = int(rng.integers(vs.size))
+        ru, rv = rng.uniform(0.025, 0.125, 2) * w
+        block = int(rng.integers(1, 4))
+        holes = rng.random((-(-h // block), -(-w // block))) < rng.uniform(0.2, 0.7)
+        holes = np.kron(holes, np.ones((block, block), dtype=bool))[:h, :w]
+        inside = ((uu - us[i]) / ru) ** 2 + ((vv - vs[i]) / rv) ** 2 <= 1.0
+        out[inside & holes & free] = 0
+    return out
+
+
 def render_sample(seed: int, config: LocatorConfig | None = None, width_px: int = TRAIN_WIDTH_PX,
-                  no_hand_share: float = NO_HAND_SHARE, empty_share: float = EMPTY_SHARE) -> LocatorSample:
+                  no_hand_share: float = NO_HAND_SHARE, empty_share: float = EMPTY_SHARE,
+                  speckle_share: float = SPECKLE_SHARE) -> LocatorSample:
     """A training sample for ``seed``: an engine v2 frame (``synth.engines.render("v2", ...)``) on one of
     ``TRAIN_CAMERAS`` scaled to ``width_px`` wide, target its joints' centroid; ``no_hand_share`` of
-    them a v2 scene without its hands, ``empty_share`` an empty frame (presence 0, target unused)."""
+    them a v2 scene without its hands, ``empty_share`` an empty frame (presence 0, target unused);
+    ``speckle_share`` of the others with :func:`speckle_patches` off the hands."""
     config = config or LocatorConfig()
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x10CA])
     camera, k, resolution = _train_camera(rng, width_px)
     draw = rng.random()
     prep = dict(size=config.input_hw, depth_range_mm=(config.near_mm, config.far_mm))
+    speckle = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5BEC])  # its own stream: the rest unchanged
     if draw < empty_share + no_hand_share:
         depth = _handless_depth(int(seed), rng, camera, k, resolution, empty=draw < empty_share)
+        if speckle.random() < speckle_share:
+            depth = speckle_patches(depth, None, speckle)
         x, _ = prepare_frame(depth, k, 1.0, **prep)
         return LocatorSample(x[0].astype(np.float16), np.zeros(3, np.float32), 0.0, "none")
     frame = render("v2", int(seed), k, resolution, camera=camera)
-    x, scale = prepare_frame(frame.depth_mm, k, 1.0, **prep)
+    depth = frame.depth_mm
+    if speckle.random() < speckle_share:
+        hands = None if frame.part is None else (frame.part >= 0) | (frame.part == PART_OTHER_HAND)
+        depth = speckle_patches(depth, hands, speckle)
+    x, scale = prepare_frame(depth, k, 1.0, **prep)
     target = uvd_to_input_nrm(joints_centroid_uvd(frame.joints_uvd, k), scale)
     return LocatorSample(x[0].astype(np.float16), target.astype(np.float32), 1.0, frame.scene)
 
@@ -362,7 +404,7 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
                   config: LocatorConfig | None = None, seed: int = 0, lr: float = 3e-3,
                   time_budget_s: float | None = None, workers: int = 1, pool_size: int = 12000,
                   sampler: Callable[[int], LocatorSample] | None = None, resume: bool = False,
-                  progress: bool = True, save_every_s: float = 60.0) -> Path:
+                  progress: bool = True, save_every_s: float = 60.0, init: str | Path | None = None) -> Path:
     """Train a :class:`~srnpose.locator.model.HandLocator`; writes ``out_path/locator.safetensors`` and
     ``locator.yaml`` (config and training summary), and ``out_path/last/``, the training checkpoint to
     resume from (:mod:`srnpose.training.checkpoint`), under the run lock (:mod:`srnpose.training.lock`).
@@ -375,13 +417,19 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
     learning rate follows :func:`srnpose.training.schedule.lr_at` (warm-up, cosine) over the steps, or
     over the steps a time budget fits (fixed after its first steps). ``resume``: continue the training
     the folder holds, from its step and its next frame (the budget counts the time spent); without it a
-    folder that holds one is refused."""
+    folder that holds one is refused. ``init``: a locator folder whose weights (and config) a new
+    training starts from: a fine-tuning (a resumed training continues its own weights)."""
     out = Path(out_path)
-    with run_lock(out):
+    with remove_if_nothing_saved(out, not out.exists()), run_lock(out):
         found = _check_folder(out, resume)
-        config = config or LocatorConfig()
+        start = load_locator(init).model if init is not None and found is None else None
+        config = config or (start.config if start is not None else LocatorConfig())
         torch.manual_seed(seed)
         model = HandLocator(config)
+        if start is not None:
+            if start.config != config:
+                raise UserError(f"--init {init}: a locator of another config than the training's")
+            model.load_state_dict(start.state_dict())
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
         state = _resume(found, model, opt, config) if found is not None else _Progress()
         feed = _Feed(_Pool(pool_size, config.input_hw), sampler or functools.partial(render_sample, config=config),

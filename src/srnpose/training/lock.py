@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 from srnpose.errors import UserError
 from srnpose.training.checkpoint import corrupt_checkpoints_message, resolve_checkpoint_dir
 
-__all__ = ["LOCK_FILE", "run_lock", "check_lock_free", "check_run_dir", "check_out_dir"]
+__all__ = ["LOCK_FILE", "run_lock", "remove_if_nothing_saved", "check_lock_free", "check_run_dir", "check_out_dir"]
 
 LOCK_FILE = ".lock"
 
@@ -51,6 +52,20 @@ def run_lock(run_dir: Path, enabled: bool = True):
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def remove_if_nothing_saved(run_dir: Path, created: bool):
+    """A training that fails (a bad dataset, a wrong flag found late, Ctrl-C before its first checkpoint)
+    removes the run folder it created if no checkpoint was saved in it: only its lock, config and log
+    would be left. ``created``: this call made the folder (a folder that was there is never removed)."""
+    try:
+        yield
+    except BaseException:
+        saved = any((run_dir / name).exists() for name in ("last", "best", "last.prev", "best.prev", "locator.safetensors"))
+        if created and run_dir.is_dir() and not saved:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def check_lock_free(run_dir: Path) -> None:

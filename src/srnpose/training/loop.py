@@ -63,7 +63,7 @@ from srnpose.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from srnpose.training.lock import check_run_dir, run_lock
+from srnpose.training.lock import check_run_dir, remove_if_nothing_saved, run_lock
 from srnpose.training.log import METRICS_FILE, MetricsWriter, metrics_columns
 from srnpose.training.run_config import SYNTH_VAL_SEED, RunConfig, check, resolve_data
 from srnpose.training.schedule import lr_at
@@ -431,8 +431,9 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
     info = distributed.setup(cfg.train.device)
     threads_before = torch.get_num_threads()
     _threads(cfg, info)
+    created = not run_dir.exists()
     try:
-        with run_lock(run_dir, info.is_main):
+        with remove_if_nothing_saved(run_dir, created and info.is_main), run_lock(run_dir, info.is_main):
             if info.is_main:
                 check_run_dir(run_dir, resume)
             distributed.barrier(info)
