@@ -4,6 +4,7 @@ step's time goes (srnpose.training.throughput; `srnpose benchmark --train` print
     python benchmarks/bench_train.py                          # release, demo, paper, stacked
     python benchmarks/bench_train.py --presets release stacked --steps 10 --rounds 3 --json train.json
     python benchmarks/bench_train.py --variants               # what raises release and stacked samples/s
+    python benchmarks/bench_train.py --variants "release" "release reuse 2" --steps 6 --rounds 4
     python benchmarks/bench_train.py --accuracy 200           # fp32 vs the variants that change numbers
     python benchmarks/bench_train.py --reparam                # the re-parameterization alone
 
@@ -26,7 +27,6 @@ VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24
     "release": ("release", {}),
     "release channels_last": ("release", {"channels_last": True}),
     "release fused adam": ("release", {"optimizer_impl": "fused"}),
-    "release foreach adam": ("release", {"optimizer_impl": "foreach"}),
     "release 2 threads, 0 workers": ("release", {"workers": 0, "threads": 2}),
     "release 1 thread, 0 workers": ("release", {"workers": 0, "threads": 1}),
     "release 2 threads, 1 worker": ("release", {"workers": 1, "threads": 2}),
@@ -34,16 +34,23 @@ VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24
     "release cl, fused": ("release", {"channels_last": True, "optimizer_impl": "fused"}),
     "release cl, fused, b64": ("release", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 64}),
     "release cl, fused, b128": ("release", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 128}),
+    "release reuse 2": ("release", {"frame_reuse": 2}),
+    "release cl, fused, b64, reuse 2": ("release", {"channels_last": True, "optimizer_impl": "fused",
+                                                    "batch_size": 64, "frame_reuse": 2}),
+    "release cl, fused, b128, reuse 3": ("release", {"channels_last": True, "optimizer_impl": "fused",
+                                                     "batch_size": 128, "frame_reuse": 3}),
     "stacked": ("stacked", {}),
-    "stacked channels_last": ("stacked", {"channels_last": True}),
     "stacked cl, fused": ("stacked", {"channels_last": True, "optimizer_impl": "fused"}),
-    "stacked cl, fused, b64": ("stacked", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 64}),
+    "stacked cl, fused, b64, reuse 2": ("stacked", {"channels_last": True, "optimizer_impl": "fused",
+                                                    "batch_size": 64, "frame_reuse": 2}),
+    "stacked2": ("stacked2", {}),
+    "stacked2 cl, fused": ("stacked2", {"channels_last": True, "optimizer_impl": "fused"}),
 }
 # bf16 autocast is timed apart, compute only and few steps: where the CPU lacks bf16 instructions it is slow.
 BF16_VARIANTS = {"release": ("release", {}), "release bf16": ("release", {"bf16": True}),
                  "stacked": ("stacked", {}), "stacked bf16": ("stacked", {"bf16": True})}
 ACCURACY_VARIANTS = {"fp32": {}, "channels_last": {"channels_last": True}, "fused adam": {"optimizer_impl": "fused"},
-                     "bf16": {"bf16": True}}
+                     }
 
 
 def _entries(table: dict, only: list[str] | None = None) -> list:
@@ -66,8 +73,9 @@ def _ratios(report: dict) -> list[str]:
         parts = [f"{scope} {ratio:.2f}x" for scope in ("end_to_end", "compute")
                  if (ratio := paired_ratio(report, r["name"], "release", scope)) is not None]
         lines.append(f"  {r['name']:<32} " + ", ".join(parts))
-    for stacked, single in (("stacked", "release"), ("stacked channels_last", "release channels_last"),
-                            ("stacked cl, fused", "release cl, fused"), ("stacked bf16", "release bf16")):
+    for stacked, single in (("stacked", "release"), ("stacked cl, fused", "release cl, fused"),
+                            ("stacked2", "release"), ("stacked2 cl, fused", "release cl, fused"),
+                            ("stacked bf16", "release bf16")):
         if stacked in by and single in by and "compute" in by[stacked]:
             # per-sample step time ratio = the inverse of the rate ratio (same batch size)
             step = 1.0 / paired_ratio(report, stacked, single, "compute")

@@ -90,6 +90,18 @@ def test_profiled_data_path_is_the_sample_source():
             np.testing.assert_array_equal(sample[key], expected[key])
 
 
+def test_frame_reuse_crops_each_frame_several_times():
+    from srnpose.data.sampling import build_source
+
+    source, _, _ = build_source(tp.bench_config("tiny"))
+    reused = tp._ReusedFrames(source, 2)
+    first, second, third = reused[0], reused[1], reused[2]
+    for key in ("depth", "joints_nrm", "joints_uvd"):  # sample 0 is the stream's sample 0
+        np.testing.assert_array_equal(first[key], source[0][key])
+    np.testing.assert_array_equal(second["joints_uvd"], first["joints_uvd"])  # sample 1: frame 0 again
+    np.testing.assert_array_equal(third["joints_uvd"], source[1]["joints_uvd"])  # sample 2: frame 1
+
+
 def test_stacked_candidate_has_the_release_flops():
     from srnpose.model import model_summary
 

@@ -24,7 +24,8 @@ model, the optimizer and the sample source as ``srnpose train`` does (same seed,
   ``stem``, ``stage1`` .. ``stageK`` (forward), ``loss_backward`` (loss, zero_grad, backward),
   ``optimizer`` (its step), ``metrics`` (``train_step``'s per-stage mm error) and ``other`` (the rest:
   input transfer, output packing). On a CPU every op returns when it is done, so wall-clock timers are
-  honest; the components of a step sum to its time. The same cuts in this process's CPU time
+  honest; the components of a step sum to its time. The data path's figures are means per sample (a
+  frame that serves several samples, ``frame_reuse``, costs once). The same cuts in this process's CPU time
   (``components_cpu_ms``) are what a one-thread step costs on a core nobody else uses.
 
 Entries are timed in interleaved rounds (every entry's compute, profile and end-to-end steps, then the
@@ -89,6 +90,9 @@ class StepOptions:
     workers: int | None = None  # loader processes (data.workers)
     batch_size: int | None = None  # train.batch_size
     optimizer_impl: str = "default"  # "default" (torch's choice: a per-tensor loop on CPU), "foreach", "fused"
+    # Each rendered frame serves this many consecutive samples (own centre jitter / augmentation each):
+    # a change of the training data, not only of its speed; it needs a quality check before training uses it.
+    frame_reuse: int = 1
 
     def label(self) -> str:
         parts = [f"{k}={v}" for k, v in dataclasses.asdict(self).items()
@@ -155,16 +159,17 @@ def equal_flops_width(num_stages: int, gflops: float, base=None, widths=range(4,
 def bench_config(name: str, overrides: list[str] | tuple[str, ...] = ()):
     """The resolved run config of ``name``: a training preset (``srnpose.training.run_config.PRESETS``) on
     the synthetic stream, or ``"stacked"``: the release preset's recipe with ``STACKED_STAGES`` regression
-    stages at the release model's FLOPs (:func:`equal_flops_width`). ``overrides``: ``--set`` strings."""
+    stages at the release model's FLOPs (:func:`equal_flops_width`; ``"stacked2"`` .. ``"stacked5"``: that
+    many stages). ``overrides``: ``--set`` strings."""
     from srnpose.config import apply_overrides
     from srnpose.model import model_summary
     from srnpose.training.run_config import PRESETS, build_config, check, resolve_data
 
-    if name == "stacked":
+    if name.startswith("stacked") and name[len("stacked"):] in ("", "2", "3", "4", "5"):
+        stages = int(name[len("stacked"):] or STACKED_STAGES)
         release = build_config("release", None, ["data.spec=synth"])
-        width = equal_flops_width(STACKED_STAGES, model_summary(release.model)["gflops"], release.model)
-        cfg = dataclasses.replace(release, model=dataclasses.replace(release.model, num_stages=STACKED_STAGES,
-                                                                     width=width))
+        width = equal_flops_width(stages, model_summary(release.model)["gflops"], release.model)
+        cfg = dataclasses.replace(release, model=dataclasses.replace(release.model, num_stages=stages, width=width))
         cfg = apply_overrides(cfg, list(overrides))
         check(cfg)
     elif name in PRESETS:
@@ -223,6 +228,34 @@ def _bf16_forward(model):
     return Bf16Forward(model)
 
 
+class _ReusedFrames:
+    """A synthetic :class:`~srnpose.data.sampling.SampleSource` whose frames each serve ``reuse``
+    consecutive samples: sample ``g`` crops frame ``g // reuse`` (rendered once, kept until the next)
+    with its own ``default_rng([seed, g])``, as ``SampleSource.__getitem__`` does."""
+
+    def __init__(self, source, reuse: int) -> None:
+        if source.records is not None:
+            raise UserError("frame_reuse: only for the synthetic stream")
+        self.source, self.reuse = source, int(reuse)
+        self.records, self.crop_cfg, self.policy = None, source.crop_cfg, source.policy
+        self.seed, self.skip_bad = source.seed, source.skip_bad
+        self._frame: tuple[int, Any] = (-1, None)
+
+    def _record(self, g: int):
+        f = int(g) // self.reuse
+        if self._frame[0] != f:
+            self._frame = (f, self.source._record(f))
+        return self._frame[1]
+
+    def __getitem__(self, g: int) -> dict:
+        from srnpose.data.sampling import prepare_sample
+
+        try:
+            return prepare_sample(self._record(g), self.crop_cfg, self.policy, np.random.default_rng([self.seed, int(g)]))
+        except UserError as exc:
+            return {"bad": str(exc), "fatal": False}
+
+
 def _build(entry: BenchEntry) -> _Bench:
     """Model, optimizer and sample source of ``entry`` as ``srnpose train`` builds them (``setup_run``)."""
     import torch
@@ -251,6 +284,8 @@ def _build(entry: BenchEntry) -> _Bench:
         run.optimizer = opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **kwargs)
     if opt.bf16:
         run.model = _bf16_forward(model)
+    if opt.frame_reuse > 1:
+        source = _ReusedFrames(source, opt.frame_reuse)
     workers = int(cfg.data.workers)
     threads = int(opt.threads) if opt.threads else training_threads(cfg, workers)
     summary = model_summary(cfg.model)
@@ -458,11 +493,15 @@ def throughput_report(entries: list[BenchEntry], steps: int = 10, warmup: int = 
         {"machine": {..., "matmul_gflops_per_s": {threads: GFLOP/s}, "loadavg_at_start", "loadavg_at_end"},
          "settings": {"steps", "warmup", "rounds", "scopes", "statistic"},
          "results": [{"name", "preset", "options", "model": {"params", "gflops", "input_size", "width",
-                      "num_stages", "stage_kind", "reparam"}, "batch_size", "threads", "workers",
+                      "num_stages", "stage_kind", "reparam"}, "batch_size", "threads", "workers", "config",
                       "compute" | "end_to_end": {"samples_per_s", "steps", "step_ms": {"p50", "p90"},
-                                                 "round_samples_per_s", "train_gflops_per_s", "share_of_matmul"},
-                      "profile": {"step_ms", "components_ms": {...}, "data_ms_per_sample": {"render", "crop"},
-                                  "collate_ms_per_batch"}}]}
+                                                 "round_samples_per_s", "train_gflops_per_s", "share_of_matmul",
+                                                 "cpu_samples_per_s" (compute only)},
+                      "profile": {"step_ms", "components_ms": {...}, "cpu_step_ms", "components_cpu_ms": {...},
+                                  "data_ms_per_sample": {"render", "crop", "render_cpu", "crop_cpu"},
+                                  "collate_ms_per_batch", "steps"},
+                      "limit": {"compute_cpu_ms_per_sample", "data_cpu_ms_per_sample", "bound",
+                                "unshared_samples_per_s"}  (with compute and profile)}]}
     """
     from srnpose.config import to_dict
     from srnpose.data.sampling import collate_good
@@ -517,7 +556,7 @@ def throughput_report(entries: list[BenchEntry], steps: int = 10, warmup: int = 
                 "components_ms": {k: float(np.median([c[k] for c in b.components])) for k in keys},
                 "cpu_step_ms": float(np.median([sum(c.values()) for c in b.components_cpu])),
                 "components_cpu_ms": {k: float(np.median([c[k] for c in b.components_cpu])) for k in keys},
-                "data_ms_per_sample": {k: float(np.median([d[k] for d in b.data_ms])) for k in b.data_ms[0]},
+                "data_ms_per_sample": {k: float(np.mean([d[k] for d in b.data_ms])) for k in b.data_ms[0]},
                 "collate_ms_per_batch": float(np.median(b.collate_ms)),
                 "steps": len(b.components)}
         if "compute" in res and "profile" in res:
@@ -527,7 +566,7 @@ def throughput_report(entries: list[BenchEntry], steps: int = 10, warmup: int = 
             "settings": {"steps": steps, "warmup": warmup, "rounds": rounds, "scopes": list(scopes),
                          "statistic": "samples/s = the median of the timed steps' samples / seconds; "
                                       "round_samples_per_s: each round's samples / seconds; "
-                                      "profile: medians per step (ms), data per sample (ms)",
+                                      "profile: medians per step (ms), data path: means per sample (ms)",
                          "share_of_matmul": "3 x forward GFLOPs x samples/s / matmul GFLOP/s on the training "
                                             "process's threads"},
             "results": results}
