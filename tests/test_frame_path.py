@@ -123,3 +123,113 @@ def test_a_left_record_is_scored_as_its_mirror_image(center):
     s_r, s_l = score_estimates([est_r], [right]), score_estimates([est_l], [left])
     np.testing.assert_allclose(s_l.stage_mm, s_r.stage_mm, atol=1e-6)
     np.testing.assert_allclose(s_l.pass_mm, s_r.pass_mm, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the default hand finding
+
+
+def _v2_frame(scene: str, ok, tries: int = 200):
+    """The first engine v2 frame (320x240, the locator's test camera) of ``scene`` for which ``ok(frame)``."""
+    from srnpose.synth.engines import render
+    from srnpose.synth.frame import frame_seed
+
+    for i in range(tries):
+        frame = render("v2", frame_seed(2212, i))
+        if frame.scene == scene and ok(frame):
+            return frame
+    raise AssertionError(f"no {scene} frame found")
+
+
+@pytest.fixture(scope="module")
+def shipped_engine():
+    """The shipped model's frame path with its default finder (the shipped locator, then the policy)."""
+    import srnpose
+
+    engine = srnpose.load(backend="torch").engine
+    assert engine.locator is not None and engine.finder == "auto"
+    return engine
+
+
+def _mm(a, b, k) -> float:
+    from srnpose.geometry import uvd_to_xyz
+
+    return float(np.linalg.norm(uvd_to_xyz(a, k) - uvd_to_xyz(b, k)))
+
+
+def test_the_default_finds_the_hand_when_the_torso_is_nearer(shipped_engine):
+    """An engine v2 third-person frame whose torso is nearer than the raised hand: the nearest-blob
+    search (the old default) takes the torso, the default finds the hand."""
+    from srnpose.data.centering import joints_centroid_uvd
+    from srnpose.inference.frame_path import FrameCamera
+    from srnpose.synth.scenes import PART_DISTRACTOR
+
+    def torso_nearer(f) -> bool:
+        hand, body = (f.part >= 0) & (f.depth_mm > 0), (f.part == PART_DISTRACTOR) & (f.depth_mm > 0)
+        return hand.sum() >= 100 and body.any() and np.percentile(f.depth_mm[body], 1) < f.depth_mm[hand].min() - 50
+
+    f = _v2_frame("third_person", torso_nearer)
+    k, truth = f.intrinsics, joints_centroid_uvd(f.joints_uvd, f.intrinsics)
+    old = shipped_engine.policy.locate(f.depth_mm, k)
+    new = shipped_engine.locate(f.depth_mm, FrameCamera(k))
+    assert old is None or _mm(old, truth, k) > 150.0  # the torso
+    assert new is not None and _mm(new, truth, k) < 60.0
+
+
+def test_the_default_reports_no_hand_on_an_empty_frame(shipped_engine):
+    import srnpose
+    from srnpose.geometry import Intrinsics
+    from srnpose.inference.frame_path import FrameCamera
+
+    result = srnpose.load(backend="torch").predict(np.zeros((424, 512), np.uint16), camera="kinect2")
+    assert not result.hand_found
+    empty = np.zeros((240, 320), np.uint16)
+    assert shipped_engine.locate(empty, FrameCamera(Intrinsics(241.4, 241.4, 160.0, 120.0))) is None
+
+
+def test_the_default_centre_is_the_training_crops_centre_on_a_close_range_frame(shipped_engine):
+    """Where the search finds the hand (a close-range frame), the default's centre is bit for bit the
+    centre training crops of the shipped model's rule get there (CenterPolicy.training_center)."""
+    from srnpose.data.centering import joints_centroid_uvd
+    from srnpose.inference.frame_path import FrameCamera
+
+    policy = shipped_engine.policy
+
+    def search_finds_it(f) -> bool:
+        found = policy.locate(f.depth_mm, f.intrinsics)
+        return found is not None and _mm(found, joints_centroid_uvd(f.joints_uvd, f.intrinsics), f.intrinsics) < 40.0
+
+    f = _v2_frame("close_range", search_finds_it)
+    expected = policy.training_center(f.depth_mm, f.joints_uvd, f.intrinsics, None)
+    np.testing.assert_array_equal(shipped_engine.locate(f.depth_mm, FrameCamera(f.intrinsics)), expected)
+
+
+def test_locate_near_follows_the_training_rule():
+    """The guess (a locator's centroid) stands in for the labels: rule joints takes it; rule depth takes
+    the search when it agrees, the search near the guess when the whole frame's nearest blob is
+    something else, else the guess."""
+    from srnpose.data.centering import CenterPolicy
+    from srnpose.geometry import Intrinsics, uvd_to_xyz
+
+    k = Intrinsics(200.0, 200.0, 80.0, 60.0)
+    depth = np.zeros((120, 160), np.uint16)
+    depth[50:70, 100:115] = 600  # a hand-sized blob at 600 mm
+    hand = np.array([107.0, 60.0, 610.0])
+    policy = CenterPolicy.for_rule("depth")
+    np.testing.assert_array_equal(policy.locate_near(depth, k, hand), policy.locate(depth, k))
+    np.testing.assert_array_equal(CenterPolicy.for_rule("joints").locate_near(depth, k, hand), hand)
+    depth[40:80, 10:50] = 400  # a nearer torso far from the hand: the whole-frame search takes it
+    assert np.linalg.norm(uvd_to_xyz(policy.locate(depth, k), k) - uvd_to_xyz(hand, k)) > 200.0
+    near = policy.locate_near(depth, k, hand)
+    assert np.linalg.norm(uvd_to_xyz(near, k) - uvd_to_xyz(hand, k)) < 20.0
+    nothing = np.array([30.0, 100.0, 1200.0])  # nothing measured near this guess
+    np.testing.assert_array_equal(policy.locate_near(depth, k, nothing), nothing)
+
+
+def test_the_default_finds_the_hand_on_a_real_kinect2_frame(shipped_engine, shared_data):
+    import srnpose
+    from srnpose.data.depth_io import read_png16
+
+    estimator = srnpose.load(backend="torch")
+    for name in ("00000001.png", "00000015.png"):  # a lowered hand at the border; a raised open hand
+        result = estimator.predict(read_png16(shared_data / "kinect2" / name), camera="kinect2")
+        assert result.hand_found, name

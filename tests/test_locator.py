@@ -249,8 +249,9 @@ def test_frame_path_asks_for_the_users_side_of_a_mirrored_frame():
 
 def test_an_attached_locator_finds_the_hand_and_center_depth_keeps_the_search(tiny_locator, tmp_path):
     """``srnpose locator attach`` puts the locator in the run folder; load() then finds the hand with it
-    (its centre is the locator's), ``center="depth"`` gives the nearest-blob search's crop as before,
-    and the locator's "no hand" is hand_found=False."""
+    (the centre training crops had at the hand it found: CenterPolicy.locate_near; ``center="locator"``:
+    the locator's own centre), ``center="depth"`` gives the nearest-blob search's crop as before, and the
+    locator's "no hand" is hand_found=False."""
     import srnpose
     from srnpose.cli import main
     from srnpose.config import SRNConfig, to_dict
@@ -274,7 +275,10 @@ def test_an_attached_locator_finds_the_hand_and_center_depth_keeps_the_search(ti
     with_locator, old = srnpose.load(run, backend="torch"), srnpose.load(run, center="depth", backend="torch")
     assert with_locator.engine.locator is not None and old.engine.locator is None
     res, res_old = with_locator.predict(depth, intrinsics=k), old.predict(depth, intrinsics=k)
-    np.testing.assert_array_equal(res.center_uvd, load_locator(tiny_locator).locate(depth, k)[0])
+    guess = load_locator(tiny_locator).locate(depth, k)[0]
+    np.testing.assert_array_equal(res.center_uvd, CenterPolicy().locate_near(depth, k, guess))
+    own = srnpose.load(run, center="locator", backend="torch").predict(depth, intrinsics=k)
+    np.testing.assert_array_equal(own.center_uvd, guess)
     np.testing.assert_array_equal(res_old.center_uvd, CenterPolicy().locate(depth, k))
     assert not with_locator.predict(np.zeros_like(depth), intrinsics=k).hand_found
 
@@ -296,3 +300,30 @@ def test_find_locator_next_to_the_weights_or_in_the_run_folder(tiny_locator, tmp
     (flat / "model.safetensors").write_bytes(b"")
     attach_locator(tiny_locator, flat)
     assert find_locator(flat / "model.safetensors") == flat
+
+
+def test_speckle_patches_drop_pixels_off_the_hand_only():
+    """Training's patches of missing pixels (a Kinect V2's mesh chair): only measured pixels outside the
+    hand become 0, the same seed gives the same patches."""
+    from srnpose.locator.train import speckle_patches
+
+    depth = np.full((120, 160), 1500, np.uint16)
+    depth[:, :10] = 0
+    hand = np.zeros(depth.shape, bool)
+    hand[40:80, 60:100] = True
+    out = speckle_patches(depth, hand, np.random.default_rng(3))
+    dropped = (depth > 0) & (out == 0)
+    assert dropped.any() and not dropped[hand].any() and np.array_equal(out[out > 0], depth[out > 0])
+    np.testing.assert_array_equal(out, speckle_patches(depth, hand, np.random.default_rng(3)))
+
+
+def test_init_starts_a_training_from_a_locators_weights(tiny_locator, tmp_path):
+    """``srnpose locator train --init DIR``: a fine-tuning starts from DIR's weights (with a zero learning
+    rate they stay bit for bit)."""
+    out = train_locator(steps=2, batch=4, out_path=tmp_path / "ft", seed=5, lr=0.0, workers=0, pool_size=8,
+                        sampler=third_person_sample, progress=False, init=tiny_locator)
+    start, tuned = load_locator(tiny_locator).model.state_dict(), load_locator(out).model.state_dict()
+    assert load_locator(out).config == TINY
+    for name, value in start.items():
+        if value.is_floating_point() and "running" not in name:
+            torch.testing.assert_close(tuned[name], value, rtol=0, atol=0)

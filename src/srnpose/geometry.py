@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "Intrinsics",
     "ViewFlip",
+    "find_hand_center_near",
     "uvd_to_xyz",
     "xyz_to_uvd",
     "crop_transform",
@@ -455,3 +456,30 @@ def find_hand_center(depth: np.ndarray, intrinsics: Intrinsics, cube_mm: Any, ne
     return np.array([center[0] * fx / center[2] + cx, center[1] * fy / center[2] + cy, center[2]])
 
 
+def find_hand_center_near(depth: np.ndarray, intrinsics: Intrinsics, guess_uvd: Any, cube_mm: float,
+                          near_mm: float, far_mm: float, margin: float = 0.6, depth_unit_mm: float = 1.0,
+                          stride: int = 2) -> np.ndarray | None:
+    """:func:`find_hand_center` on what lies near a hand already located at ``guess_uvd`` (u, v, d):
+    the frame masked to the guess's cube times ``margin`` (its window in the image and its depth slab),
+    nothing else, so a torso or forearm nearer than the hand outside that cube is not taken. The centre
+    ``(u, v, d)`` in ``depth``'s pixels, or None when the window holds no blob. ``margin=1`` around the
+    joints' centroid gives the whole-frame search's centre on close-range frames; a smaller cube keeps a
+    nearer forearm or torso out (see :func:`srnpose.locator.model.refine_center` for figures)."""
+    u, v, d = (float(x) for x in np.asarray(guess_uvd, dtype=np.float64).reshape(3))
+    if not (d > 0 and np.isfinite(u) and np.isfinite(v)):
+        return None
+    depth = np.asarray(depth)
+    h, w = depth.shape
+    half = margin * float(np.max(_as_cube(cube_mm))) / 2.0
+    d_near = max(d - half, near_mm)
+    ru, rv = half * abs(intrinsics.fx) / d_near + 1, half * abs(intrinsics.fy) / d_near + 1
+    u0, u1 = int(max(u - ru, 0)), int(min(u + ru + 1, w))
+    v0, v1 = int(max(v - rv, 0)), int(min(v + rv + 1, h))
+    if u1 - u0 < 2 * stride or v1 - v0 < 2 * stride:
+        return None
+    window = depth[v0:v1, u0:u1]
+    lo, hi = d_near / depth_unit_mm, min(d + half, far_mm) / depth_unit_mm
+    masked = np.where((window >= lo) & (window <= hi), window, 0)
+    k = Intrinsics(intrinsics.fx, intrinsics.fy, intrinsics.cx - u0, intrinsics.cy - v0)
+    found = find_hand_center(masked, k, cube_mm, near_mm, far_mm, depth_unit_mm=depth_unit_mm, stride=stride)
+    return None if found is None else found + np.array([u0, v0, 0.0])

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--batch", type=int, default=32, help="frames per step (default 32)")
     train.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init", metavar="LOCATOR_DIR", default=None,
+                       help="start from this locator's weights (fine-tuning; a resumed training keeps its own)")
     train.add_argument("--onnx", action="store_true", help="also write locator.onnx (for --backend onnxruntime)")
     attach = sub.add_parser("attach", help="copy a locator into a run or checkpoint folder",
                             description="copy a locator (locator.safetensors, locator.yaml) into a run folder "
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     _check_out(args.out)
     out = train_locator(args.steps or 10 ** 9, args.batch, args.out, seed=args.seed,
                         time_budget_s=None if args.minutes is None else 60.0 * args.minutes, workers=args.workers,
-                        resume=args.resume)
+                        resume=args.resume, init=args.init)
     if args.onnx:
         export_locator_onnx(load_locator(out).model, out / "locator.onnx")
     print(f"wrote {out}/locator.safetensors and locator.yaml")

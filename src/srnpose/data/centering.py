@@ -42,6 +42,10 @@ __all__ = [
     "MIXED_DEPTH_SHARE",
     "REFINE_JITTER_MM",
     "MAX_PASSES",
+    "FINDER_TRUST_MM",
+    "LOCATED_MARGIN",
+    "LOCATED_TRUST_MM",
+    "LOCATED_DEPTH_WEIGHT",
     "CenterPolicy",
     "joints_centroid_uvd",
 ]
@@ -62,6 +66,19 @@ MAX_PASSES = 8  # an upper bound on test-time passes (each one reruns the whole 
 # nothing the test-time locator should see; the joints' centroid, jittered as a refinement pass's crop,
 # replaces it. On round 1's close-range scenes the search is a median 33 mm off; 80 mm is past its tail.
 FINDER_TRUST_MM = 80.0
+# Test time with a hand locator (srnpose.locator: where the hand is, its joints' centroid, and whether
+# there is one): the locator's centre stands in for the labelled centroid of the rule above
+# (locate_near). The hand's neighbourhood searched when the whole-frame search found something else:
+# the guess's cube times this (a smaller cube keeps a nearer forearm or torso out of it). A search's
+# centre this near the guess is taken (FINDER_TRUST_MM from the hand, plus the locator's own error),
+# the depth difference counted at LOCATED_DEPTH_WEIGHT: the locator's depth is its weakest output on
+# real frames (a median 25 mm behind the search's centre on the Kinect V2 frames, 110 mm on one).
+# Chosen on benchmarks/hand_finding.py's synthetic families (last crop within 30 mm of the joints'
+# centroid: 90 mm and 0.5 against 100 mm and 1.0: third person 0.89 / 0.87, first person 0.90 / 0.91,
+# hand with object 0.94 / 0.93, close range 0.99 / 0.99) and the NYU frame (82 mm from the search).
+LOCATED_MARGIN = 0.6
+LOCATED_TRUST_MM = 90.0
+LOCATED_DEPTH_WEIGHT = 0.5
 
 
 def joints_centroid_uvd(joints_uvd: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
@@ -125,6 +142,32 @@ class CenterPolicy:
         """The first pass's centre (u, v, d) in ``view``'s pixels, or None: no hand in range."""
         return geometry.find_hand_center(view, intrinsics, self.cube, self.near_mm, self.far_mm,
                                          depth_unit_mm=depth_unit_mm, stride=self.stride)
+
+    def locate_near(self, view: np.ndarray, intrinsics: Intrinsics, guess_uvd: np.ndarray,
+                    depth_unit_mm: float = 1.0) -> np.ndarray:
+        """The first pass's centre (u, v, d) of a hand a locator found at ``guess_uvd`` (its estimate of
+        the joints' centroid), by the rule training crops are placed with (:meth:`training_center`),
+        the guess standing in for the labelled centroid. Rule "joints": the guess. Rules "depth" and
+        "mixed": the whole-frame search's centre where it agrees with the guess (within
+        ``LOCATED_TRUST_MM``, depth counted at ``LOCATED_DEPTH_WEIGHT``: then it is exactly
+        :meth:`locate`, a frame where the search finds the hand is cropped as without a locator); else
+        the search on the guess's neighbourhood alone (:func:`srnpose.geometry.find_hand_center_near`,
+        the cube times ``LOCATED_MARGIN``: the hand's surface, not a nearer torso or forearm) where it
+        agrees; else the guess."""
+        guess = np.asarray(guess_uvd, dtype=np.float64).reshape(3)
+        if self.rule == "joints":
+            return guess
+        guess_xyz = geometry.uvd_to_xyz(guess, intrinsics)
+        weight = np.array([1.0, 1.0, LOCATED_DEPTH_WEIGHT])
+        for search in (lambda: self.locate(view, intrinsics, depth_unit_mm),
+                       lambda: geometry.find_hand_center_near(view, intrinsics, guess, float(np.max(self.cube)),
+                                                              self.near_mm, self.far_mm, LOCATED_MARGIN,
+                                                              depth_unit_mm)):
+            found = search()
+            if found is not None and np.linalg.norm((geometry.uvd_to_xyz(found, intrinsics) - guess_xyz) * weight) \
+                    <= LOCATED_TRUST_MM:
+                return found
+        return guess
 
     @staticmethod
     def recentre(joints_xyz: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:

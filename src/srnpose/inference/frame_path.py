@@ -5,8 +5,9 @@ the API (:class:`srnpose.inference.estimator.HandPoseEstimator`), ``evaluate --c
 training, the demo's test, the int8 accuracy report and the benchmarks. Its steps, each a function
 with its inverse where it has one::
 
-    frame (H, W) raw units ─ locate ─> centre (u, v, d)        Locator.locate (locator.py) when the
-                                                               checkpoint carries a locator, else
+    frame (H, W) raw units ─ locate ─> centre (u, v, d)        Locator.locate (locator/model.py): where,
+                                                               then CenterPolicy.locate_near: the centre
+                                                               training crops had; without a locator
                                                                CenterPolicy.locate   (data/centering.py)
                            ─ crop ───> crop (S, S) in [-1, 1]  geometry.crop_frame   (inverse: crop_to_uvd)
                            ─ network > stage joints, crop nrm  backends.TorchRunner | OrtRunner
@@ -15,10 +16,14 @@ with its inverse where it has one::
 
 Its arguments come from one place, the checkpoint: the cube, the centre rule, the passes and the
 depth range (:meth:`srnpose.data.centering.CenterPolicy.from_config`), and the hand locator it carries
-(:func:`srnpose.locator.model.find_locator`). ``finder`` chooses how the first centre is found: "auto" (the
-locator when there is one, else the nearest-blob search), "locator" (required) or "depth" (the
-nearest-blob search, as without a locator). With several hands the locator takes ``hand``: the nearest,
-or the one on the left / right of the frame as given. Frames are in the camera's own, un-mirrored view
+(:func:`srnpose.locator.model.find_locator`; the shipped model's is the shipped one). ``finder`` chooses
+how the first centre is found: "auto" (default): the locator says whether there is a hand and where, and
+the centre is the one training crops had there (:meth:`~srnpose.data.centering.CenterPolicy.locate_near`:
+the nearest-blob search's centre where it agrees with the locator, else that search on the located hand's
+neighbourhood alone, else the locator's centre); a checkpoint without a locator gets the nearest-blob
+search; "locator": the locator's own centre (its estimate of the joints' centroid; the checkpoint's, else
+the shipped one); "depth": the nearest-blob search alone. With several hands the locator takes ``hand``:
+the nearest, or the one on the left / right of the frame as given. Frames are in the camera's own, un-mirrored view
 here; :mod:`srnpose.inference.estimator` flips mirrored sensors' frames in and out.
 """
 
@@ -37,7 +42,7 @@ from srnpose.data.centering import CenterPolicy, joints_centroid_uvd
 from srnpose.errors import UserError
 from srnpose.geometry import Intrinsics, ViewFlip
 from srnpose.inference.backends import OrtRunner, cores, make_ort_session, make_runner, read_metadata
-from srnpose.weights import LOCATOR_DIR
+from srnpose.weights import LOCATOR_DIR, RELEASE_DIR
 
 __all__ = [
     "FINDERS",
@@ -249,12 +254,15 @@ class FramePath:
 
     def __init__(self, runner: Callable[[np.ndarray], np.ndarray], input_size: int, num_stages: int,
                  num_joints: int, policy: CenterPolicy | None = None, layout: str = "canonical",
-                 model_config: Any = None, locator: Any = None, hand: str = "nearest") -> None:
+                 model_config: Any = None, locator: Any = None, hand: str = "nearest", finder: str = "auto") -> None:
         if hand not in HANDS:
             raise UserError(f"hand {hand!r} is not one of {', '.join(HANDS)}")
+        if finder not in FINDERS:
+            raise UserError(f"centre finder {finder!r} is not one of {', '.join(FINDERS)}")
         self.runner = runner
         self.locator = locator  # a srnpose.locator.model.Locator, or None: the policy's nearest-blob search
         self.hand = hand
+        self.finder = finder  # with a locator: "locator" crops at its centre, else the policy places it
         self.input_size = int(input_size)
         self.num_stages = int(num_stages)
         self.num_joints = int(num_joints)
@@ -274,11 +282,11 @@ class FramePath:
     @classmethod
     def from_model(cls, model, policy: CenterPolicy, layout: str = "canonical", backend: str = "torch",
                    onnx_path: str | Path | bytes | None = None, threads: int | None = None, locator: Any = None,
-                   hand: str = "nearest") -> FramePath:
+                   hand: str = "nearest", finder: str = "auto") -> FramePath:
         """Wrap an :class:`~srnpose.model.SRN` (the torch model, or its ONNX export on ``onnxruntime``)."""
         cfg = model.config
         return cls(make_runner(model, backend, onnx_path, threads), cfg.input_size, cfg.num_stages,
-                   cfg.num_joints, policy, layout, cfg, locator, hand)
+                   cfg.num_joints, policy, layout, cfg, locator, hand, finder)
 
     @classmethod
     def from_checkpoint(cls, ckpt, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
@@ -288,7 +296,7 @@ class FramePath:
         ``finder`` (see the module notes), the hand locator it carries."""
         policy = ckpt.policy if passes is None else ckpt.policy.with_passes(passes)
         return cls.from_model(ckpt.model, policy, ckpt.layout, backend, onnx_path, threads,
-                              checkpoint_locator(ckpt.path, finder, backend), hand)
+                              checkpoint_locator(ckpt.path, finder, backend), hand, finder)
 
     @classmethod
     def from_onnx(cls, path: str | Path, threads: int | None = None) -> FramePath:
@@ -307,15 +315,19 @@ class FramePath:
     # ------------------------------------------------------------------ steps
 
     def locate(self, view: np.ndarray, cam: FrameCamera) -> np.ndarray | None:
-        """The first pass's centre in ``view``'s pixels, or None when no hand is found: the locator's
-        (its guess refined in the cube; None when it sees no hand) if the engine has one, else the
+        """The first pass's centre in ``view``'s pixels, or None when no hand is found. With a locator
+        (None when it sees no hand): the centre training crops had at the hand it found
+        (:meth:`CenterPolicy.locate_near`), or its own centre (``finder="locator"``); without one the
         policy's nearest-blob search."""
         if self.locator is None:
             return self.policy.locate(view, cam.intrinsics, cam.depth_unit_mm)
         prefer = self.hand
         if cam.mirrored and prefer != "nearest":  # the user's left/right is of the frame as given
             prefer = "right" if prefer == "left" else "left"
-        return self.locator.locate(view, cam.intrinsics, cam.depth_unit_mm, prefer=prefer)[0]
+        guess = self.locator.locate(view, cam.intrinsics, cam.depth_unit_mm, prefer=prefer)[0]
+        if guess is None or self.finder == "locator":
+            return guess
+        return self.policy.locate_near(view, cam.intrinsics, guess, cam.depth_unit_mm)
 
     def crop(self, view: np.ndarray, center_uvd: np.ndarray, cam: FrameCamera) -> tuple[np.ndarray, np.ndarray]:
         """``(crop (S, S) float32 in [-1, 1], M)`` of ``view`` at ``center_uvd``."""
@@ -385,9 +397,10 @@ class FramePath:
 
 def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: str = "torch"):
     """The :class:`~srnpose.locator.model.Locator` a checkpoint's engine uses by ``finder``, or None (the
-    nearest-blob search). "auto" takes the checkpoint's own; "locator" the checkpoint's, else the one
-    shipped in the package; without either it is a UserError naming where it was looked for. The
-    locator runs on ONNX Runtime (one thread) when the network does (``backend`` onnxruntime*)."""
+    nearest-blob search). "auto" takes the checkpoint's own (the shipped model's: the one shipped in the
+    package); "locator" the checkpoint's, else the shipped one; without either it is a UserError naming
+    where it was looked for. The locator runs on ONNX Runtime (one thread) when the network does
+    (``backend`` onnxruntime*)."""
     from srnpose.locator.model import find_locator, load_locator
 
     if finder not in FINDERS:
@@ -395,7 +408,8 @@ def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: 
     if finder == "depth":
         return None
     folder = find_locator(weights_path)
-    if folder is None and finder == "locator":  # the one shipped in the package (srnpose.weights)
+    shipped_model = Path(weights_path).resolve().parent == RELEASE_DIR.resolve()
+    if folder is None and (finder == "locator" or shipped_model):  # the one shipped in the package (srnpose.weights)
         folder = LOCATOR_DIR if (LOCATOR_DIR / "locator.yaml").is_file() else None
     if folder is None and finder == "locator":
         raise UserError(f"{Path(weights_path).parent}: the checkpoint carries no hand locator (attach one: "

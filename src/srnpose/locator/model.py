@@ -338,28 +338,13 @@ def refine_center(view: np.ndarray, intrinsics: Intrinsics, guess_uvd: np.ndarra
     1.0: close_range 31 / 38, hand_object 36 / 50, third_person 35 / 70, first_person 43 / 91). Returns the refined ``uvd`` (3,) in ``view``'s
     pixels, or None (the caller keeps the guess) when the cube holds too little or the refinement
     lands more than ``accept_mm`` from the guess (it went for a nearer torso or forearm in the cube)."""
-    u, v, d = (float(x) for x in np.asarray(guess_uvd, dtype=np.float64).reshape(3))
-    if not (d > 0 and np.isfinite(u) and np.isfinite(v)):
-        return None
-    h, w = view.shape
-    half = margin * cube_mm / 2.0
-    d_near = max(d - half, near_mm)
-    ru, rv = half * abs(intrinsics.fx) / d_near + 1, half * abs(intrinsics.fy) / d_near + 1
-    u0, u1 = int(max(u - ru, 0)), int(min(u + ru + 1, w))
-    v0, v1 = int(max(v - rv, 0)), int(min(v + rv + 1, h))
-    if u1 - u0 < 2 * stride or v1 - v0 < 2 * stride:
-        return None
-    window = view[v0:v1, u0:u1]
-    lo, hi = d_near / depth_unit_mm, min(d + half, far_mm) / depth_unit_mm
-    masked = np.where((window >= lo) & (window <= hi), window, 0)
-    k = Intrinsics(intrinsics.fx, intrinsics.fy, intrinsics.cx - u0, intrinsics.cy - v0)
-    found = geometry.find_hand_center(masked, k, cube_mm, near_mm, far_mm, depth_unit_mm=depth_unit_mm,
-                                      stride=stride)
+    found = geometry.find_hand_center_near(view, intrinsics, guess_uvd, cube_mm, near_mm, far_mm, margin,
+                                           depth_unit_mm, stride)
     if found is None:
         return None
-    found = found + np.array([u0, v0, 0.0])
     if accept_mm is not None:
-        moved = geometry.uvd_to_xyz(found, intrinsics) - geometry.uvd_to_xyz(np.array([u, v, d]), intrinsics)
+        guess = np.asarray(guess_uvd, dtype=np.float64).reshape(3)
+        moved = geometry.uvd_to_xyz(found, intrinsics) - geometry.uvd_to_xyz(guess, intrinsics)
         if float(np.linalg.norm(moved)) > accept_mm:
             return None
     return found
