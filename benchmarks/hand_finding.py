@@ -215,21 +215,21 @@ def room_tile(depth: np.ndarray, centres: dict, text: str) -> np.ndarray:
 
     valid = depth[depth > 0]
     near = float(np.percentile(valid, 0.5)) if valid.size else 500.0
-    img = Image.fromarray(depth_to_rgb(depth.astype(np.float32), near - 20.0, near + 600.0))
-    draw = ImageDraw.Draw(img)
+    img = Image.fromarray(np.ascontiguousarray(depth_to_rgb(depth.astype(np.float32), near - 20.0, near + 600.0)[::2, ::2]))
+    draw = ImageDraw.Draw(img)  # a tile at half size: marks at half the frame's pixels
     marks = {"depth": (255, 255, 255), "locator": (60, 120, 255), "auto": (0, 255, 0)}
     for name, c in centres.items():
         if c is None:
             continue
-        u, v = float(c[0]), float(c[1])
+        u, v = float(c[0]) / 2, float(c[1]) / 2
         if name == "depth":
-            draw.ellipse([u - 14, v - 14, u + 14, v + 14], outline=marks[name], width=3)
+            draw.ellipse([u - 9, v - 9, u + 9, v + 9], outline=marks[name], width=2)
         else:
-            r = 10 if name == "auto" else 7
-            draw.line([u - r, v, u + r, v], fill=marks[name], width=3)
-            draw.line([u, v - r, u, v + r], fill=marks[name], width=3)
+            r = 7 if name == "auto" else 5
+            draw.line([u - r, v, u + r, v], fill=marks[name], width=2)
+            draw.line([u, v - r, u, v + r], fill=marks[name], width=2)
     draw.text((4, 4), text, fill=(255, 0, 255))
-    return np.asarray(img)[::2, ::2]
+    return np.asarray(img)
 
 
 def print_report(report: dict) -> None:

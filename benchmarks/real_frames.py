@@ -18,13 +18,25 @@ For each model (a run folder, checkpoint or exported .onnx; loaded with ``srnpos
    over the 14 joints are reported. The same label-free measures on the NYU ground truth show what a
    right skeleton scores.
 
+3. the depth frames of ../shared/data/kinect2_room (the same sequence, the person further away, some
+   frames without a hand; files that are not 16-bit depth PNGs are skipped), each with the by-eye label
+   of ``kinect2_room_hands.txt``: hand found, the same measures.
+
+Per frame (Kinect V2 and room frames), printed as a table: ``hand_uncovered`` (the share of the hand's
+measured points no bone passes within 25 mm of), the spread (``spread_mm``: the predicted joints' mean
+distance to their centroid; on the NYU frame also over the labels', ``spread_ratio``) and its
+label-free analogue ``fingertip_reach`` (do the bones reach the fingertips' measured points:
+:func:`srnpose.evaluation.quality.fingertip_reach`; a bunched hand scores low).
+
 A reference column "synth truth" gives the measures of 30 synthetic frames rendered with the Kinect V2
 intrinsics at 512x424, scored with their true joints (what a right skeleton scores; no jitter:
 independent frames).
 
 Writes to ``--out``: ``<model>/kinect_NN.png`` (each frame's depth zoomed on the crop box, skeleton
-drawn), ``<model>/kinect_sheet.png`` (the 30 on one sheet), ``<model>/nyu.png`` (prediction | ground
-truth) and ``real_frames.json`` with every figure. Prints the tables; asserts nothing.
+drawn), ``<model>/kinect_sheet.png`` (the 30 on one sheet), ``<model>/kinect_overlays.png`` and
+``<model>/room_overlays.png`` (frame by frame ``srnpose predict``'s overlay at half size: the frame with
+the crop box beside the crop zoomed), ``<model>/nyu.png`` (prediction | ground truth) and
+``real_frames.json`` with every figure. Prints the tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -50,6 +62,7 @@ NYU_TILE_PX = 320
 SHEET_COLUMNS = 6
 SYNTH_REFERENCE_FRAMES = 30
 COLOR_NEAR_MM, COLOR_FAR_MM = 100.0, 200.0  # depth colour range around the crop centre: in front, behind
+SPREAD_MEASURES = ("spread_mm", "fingertip_reach")  # per frame, beside quality's PER_FRAME_MEASURES
 
 
 # --------------------------------------------------------------------------- inputs
@@ -178,7 +191,76 @@ def run_kinect(estimator, frames: list) -> tuple[list, dict]:
                    - r.joints_uvd[:, :2]).max() for r, d in zip(results, depths) if r.hand_found]
     report["uvd_xyz_mismatch_px"] = float(max(gaps)) if gaps else float("nan")
     report["predict_ms_median"] = float(np.median(times))
+    add_spread(report, depths, results, cam.intrinsics, cam.depth_unit_mm, cam.mirrored)
     return results, report
+
+
+def add_spread(report: dict, depths: list, results, K, unit: float = 1.0, mirrored: bool = False,
+               layout: str | None = None) -> dict:
+    """``spread_mm`` and ``fingertip_reach`` into a quality report's per-frame rows and means.
+    ``results``: PoseResults, or joint arrays (T, J, 3) with ``layout``."""
+    from srnpose.evaluation import quality
+
+    for depth, r, row in zip(depths, results, report["per_frame"]):
+        joints = r if layout is not None else r.joints_xyz
+        found = layout is not None or r.hand_found
+        row["spread_mm"] = quality.joint_spread_mm(joints) if found else float("nan")
+        row["fingertip_reach"] = quality.fingertip_reach(depth, joints, K, layout or r.layout, unit, mirrored) \
+            if found else float("nan")
+    for name in SPREAD_MEASURES:
+        values = np.array([row[name] for row in report["per_frame"]], dtype=np.float64)
+        report["mean"][name] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return report
+
+
+def room_frames(room_dir: Path) -> tuple[list, list[int], dict[int, str]]:
+    """The room frames that are 16-bit depth PNGs as ``(number, depth)``, the numbers of those that are
+    not (skipped), and the by-eye labels (``kinect2_room_hands.txt``)."""
+    from hand_finding import read_truth
+
+    from srnpose.data.depth_io import read_png16
+    from srnpose.errors import UserError
+
+    frames, skipped = [], []
+    for file in sorted(room_dir.glob("*.png")):
+        try:
+            frames.append((int(file.stem), read_png16(file)))
+        except UserError:  # 85 of the 123 files are 8-bit images: not depth frames
+            skipped.append(int(file.stem))
+    return frames, skipped, read_truth()
+
+
+def run_room(estimator, frames: list, labels: dict[int, str]) -> tuple[list, dict]:
+    from srnpose.cameras import get_camera
+    from srnpose.evaluation import quality
+
+    depths = [d for _, d in frames]
+    results = [estimator.predict(d, camera=KINECT_CAMERA) for d in depths]
+    report = quality.quality_report(depths, results, KINECT_CAMERA)
+    cam = get_camera(KINECT_CAMERA)
+    add_spread(report, depths, results, cam.intrinsics, cam.depth_unit_mm, cam.mirrored)
+    for (number, _), row in zip(frames, report["per_frame"]):
+        row["frame"], row["by_eye"] = number, labels.get(number, "?")
+    return results, report
+
+
+def overlay_text(key: str, row: dict) -> str:
+    if not row["hand_found"]:
+        return f"{key}: no hand found"
+    return f"{key} uncovered {fmt(row['hand_uncovered'], 2)} reach {fmt(row['fingertip_reach'], 2)}"
+
+
+def overlay_sheet(depths: list, results: list, texts: list[str]) -> np.ndarray:
+    """``srnpose predict``'s overlay of each frame (the frame with the crop box | the crop zoomed), at
+    half size, labelled, on one sheet."""
+    from srnpose.viz import image_grid, pose_overlay
+
+    tiles = []
+    for depth, r, text in zip(depths, results, texts):
+        img = pose_overlay(depth.astype(np.float32), r.joints_uvd if r.hand_found else None, r.crop_box,
+                           r.center_uvd, r.layout)
+        tiles.append(label(img[::2, ::2], text))
+    return image_grid(tiles, SHEET_COLUMNS // 2)
 
 
 def load_nyu(nyu_root: Path) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -205,6 +287,8 @@ def run_nyu(estimator, depth: np.ndarray, gt_uvd: np.ndarray, K) -> tuple[Any, d
         out["error"] = f"cannot map layout {result.layout!r} to nyu: {exc}"
         return result, out
     err = np.linalg.norm(pred_nyu - gt_xyz, axis=1)  # (14,)
+    out.update(spread_ratio=quality.joint_spread_mm(pred_nyu) / quality.joint_spread_mm(gt_xyz),
+               fingertip_reach=quality.fingertip_reach(depth, result.joints_xyz, K, result.layout))
     out.update(mean_error_mm=float(err.mean()), max_error_mm=float(err.max()),
                per_joint_error_mm=np.round(err, 2).tolist(), joint_names=list(skeleton.NYU.joint_names),
                converted=result.layout != "nyu",
@@ -225,7 +309,8 @@ def synth_reference(frames: int = SYNTH_REFERENCE_FRAMES) -> dict:
                                     cam.intrinsics, layout="canonical")
     report["jitter_mm"] = report["jitter_about_centroid_mm"] = float("nan")  # independent frames
     report["seeds"] = f"0-{frames - 1}"
-    return report
+    return add_spread(report, [f.depth_mm for f in rendered], np.stack([f.joints_xyz for f in rendered]),
+                      cam.intrinsics, layout="canonical")
 
 
 def nyu_truth_quality(depth: np.ndarray, gt_uvd: np.ndarray, K) -> dict:
@@ -234,7 +319,8 @@ def nyu_truth_quality(depth: np.ndarray, gt_uvd: np.ndarray, K) -> dict:
 
     gt_xyz = uvd_to_xyz(gt_uvd, K)
     return {"quality": quality.frame_quality(depth, gt_xyz, K, "nyu"),
-            "surface_gap_mm": np.round(quality.surface_gap_mm(depth, gt_xyz, K), 1).tolist()}
+            "surface_gap_mm": np.round(quality.surface_gap_mm(depth, gt_xyz, K), 1).tolist(),
+            "spread_mm": quality.joint_spread_mm(gt_xyz), "fingertip_reach": quality.fingertip_reach(depth, gt_xyz, K, "nyu")}
 
 
 # --------------------------------------------------------------------------- output
@@ -257,24 +343,40 @@ def print_tables(names: list[str], kinect: dict, nyu: dict, synth: dict, nyu_gt:
           "shares: 0 = every joint/bone passes")
     print(f"{'measure':<26}" + "".join(f"{c:>{width}}" for c in cols))
     rows = [("hands found", "hands_found", 0)] + [(m, m, 3) for m in MEASURES]
+    rows += [("spread mm", "spread_mm", 1), ("fingertip reach", "fingertip_reach", 3)]
     rows += [("jitter mm", "jitter_mm", 1), ("jitter about centroid mm", "jitter_about_centroid_mm", 1),
              ("uvd/xyz mismatch px", "uvd_xyz_mismatch_px", 3), ("predict ms (median)", "predict_ms_median", 1)]
     for title, key, digits in rows:
-        values = [r["mean"][key] if key in MEASURES else r.get(key) for r in reports]
+        values = [r["mean"][key] if key in MEASURES + SPREAD_MEASURES else r.get(key) for r in reports]
         print(f"{title:<26}" + "".join(f"{fmt(v, digits):>{width}}" for v in values))
     print(f"\nNYU frame (camera {NYU_CAMERA}): 3D error over the 14 evaluated joints; label-free measures "
           "in each skeleton's own layout")
-    heads = ["mean err mm", "max err mm"] + [m.replace("_outliers", "").replace("_", " ") for m in MEASURES]
+    heads = ["mean err mm", "max err mm", "spread ratio", "fingertip reach"]
+    heads += [m.replace("_outliers", "").replace("_", " ") for m in MEASURES]
     print(f"{'':<16}" + "".join(f"{h:>18}" for h in heads))
     for n in names:
         r = nyu[n]
         q = r.get("quality", {})
-        vals = [fmt(r.get("mean_error_mm"), 1), fmt(r.get("max_error_mm"), 1)]
+        vals = [fmt(r.get("mean_error_mm"), 1), fmt(r.get("max_error_mm"), 1), fmt(r.get("spread_ratio"), 2),
+                fmt(r.get("fingertip_reach"), 3)]
         vals += [fmt(q.get(m), 3) for m in MEASURES]
         print(f"{n:<16}" + "".join(f"{v:>18}" for v in vals) + ("" if r["hand_found"] else "  (no hand found)"))
     q = nyu_gt["quality"]
-    vals = ["0.0", "0.0"] + [fmt(q[m], 3) for m in MEASURES]
+    vals = ["0.0", "0.0", "1.00", fmt(nyu_gt["fingertip_reach"], 3)] + [fmt(q[m], 3) for m in MEASURES]
     print(f"{'ground truth':<16}" + "".join(f"{v:>18}" for v in vals))
+
+
+def print_frames(title: str, names: list[str], reports: list[dict], keys: list) -> None:
+    """One row per frame: found, hand_uncovered, spread, fingertip reach of each model."""
+    print(f"\n{title}: per frame, each model's hand found, hand_uncovered / spread mm / fingertip reach")
+    print(f"{'frame':<16}" + "".join(f"{n:>30}" for n in names))
+    for i, key in enumerate(keys):
+        cells = []
+        for rep in reports:
+            row = rep["per_frame"][i]
+            cells.append(f"{fmt(row['hand_uncovered'])} / {fmt(row['spread_mm'], 1)} / {fmt(row['fingertip_reach'])}"
+                         if row["hand_found"] else "no hand")
+        print(f"{key:<16}" + "".join(f"{c:>30}" for c in cells))
 
 
 def environment() -> dict:
@@ -332,11 +434,13 @@ def run(args: argparse.Namespace) -> int:
     estimators = [load_model(p, args.backend) for p in paths]  # fail early, before any work
     names = model_names(paths)
     frames = list(FolderSource(kinect_dir))
+    room_dir = Path(args.data) / "kinect2_room"
+    room, skipped, labels = room_frames(room_dir) if room_dir.is_dir() else ([], [], {})
     nyu_depth, nyu_uvd, nyu_K = load_nyu(nyu_root)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    kinect, nyu = {}, {}
+    kinect, nyu, rooms = {}, {}, {}
     for name, path, est in zip(names, paths, estimators):
         results, report = run_kinect(est, frames)
         report["checkpoint"] = str(path)
@@ -352,6 +456,15 @@ def run(args: argparse.Namespace) -> int:
             save_png(folder / f"kinect_{number}.png", tile)
             tiles.append(tile)
         save_png(folder / "kinect_sheet.png", image_grid(tiles, SHEET_COLUMNS))
+        save_png(folder / "kinect_overlays.png", overlay_sheet(
+            [f.depth for f in frames], results,
+            [overlay_text(file_number(f.name), r) for f, r in zip(frames, report["per_frame"])]))
+        if room:
+            results, rooms[name] = run_room(est, room, labels)
+            rooms[name]["skipped_not_depth"] = skipped
+            save_png(folder / "room_overlays.png", overlay_sheet(
+                [d for _, d in room], results,
+                [overlay_text(f"{n} {labels.get(n, '?')}", r) for (n, _), r in zip(room, rooms[name]["per_frame"])]))
 
         result, nyu_report = run_nyu(est, nyu_depth, nyu_uvd, nyu_K)
         nyu_report["checkpoint"] = str(path)
@@ -372,8 +485,20 @@ def run(args: argparse.Namespace) -> int:
     synth = synth_reference()
     nyu_gt = nyu_truth_quality(nyu_depth, nyu_uvd, nyu_K)
     print_tables(names, kinect, nyu, synth, nyu_gt)
-    figures = {"kinect2": kinect, "nyu_frame": nyu, "nyu_ground_truth": nyu_gt, "synth_truth": synth,
-               "environment": environment()}
+    print_frames("Kinect V2 frames", names, [kinect[n] for n in names], [file_number(f.name) for f in frames])
+    if room:
+        print_frames(f"kinect2_room depth frames ({len(room)}; {len(skipped)} files not depth, skipped), by-eye label",
+                     names, [rooms[n] for n in names], [f"{n} {labels.get(n, '?')}" for n, _ in room])
+        for n in names:
+            rows = rooms[n]["per_frame"]
+            print(f"  {n}: hands found in {sum(r['hand_found'] for r in rows)} of {len(rows)}; by-eye 'hand' frames "
+                  f"found {sum(r['hand_found'] for r in rows if r['by_eye'] == 'hand')}/"
+                  f"{sum(r['by_eye'] == 'hand' for r in rows)}, 'none' frames with a hand found "
+                  f"{sum(r['hand_found'] for r in rows if r['by_eye'] == 'none')}/{sum(r['by_eye'] == 'none' for r in rows)}; "
+                  f"means over found: uncovered {fmt(rooms[n]['mean']['hand_uncovered'])}, "
+                  f"reach {fmt(rooms[n]['mean']['fingertip_reach'])}")
+    figures = {"kinect2": kinect, "kinect2_room": rooms, "nyu_frame": nyu, "nyu_ground_truth": nyu_gt,
+               "synth_truth": synth, "environment": environment()}
     (out / "real_frames.json").write_text(json.dumps(jsonable(figures), indent=1))
     print(f"\nwrote {out}/real_frames.json and overlays in {', '.join(str(out / n) for n in names)}")
     return 0

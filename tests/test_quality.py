@@ -200,3 +200,18 @@ def test_real_nyu_labels_pass(shared_data):
         lengths = quality.bone_lengths_mm(uvd_to_xyz(uvd, K_nyu), "nyu")  # (N, 13)
         out = (lengths < rng[:, 0] - quality.BONE_MARGIN_MM) | (lengths > rng[:, 1] + quality.BONE_MARGIN_MM)
         assert out.mean() < limit, (name, out.mean())
+
+
+def test_spread_and_fingertip_reach_see_a_bunched_hand(frames):
+    """The joints' spread is a known number; a skeleton whose fingers are pulled halfway to the
+    centroid (bunched) spreads half as far and its fingertips reach less far than the true one's."""
+    joints = np.array([[0.0, 0.0, 500.0], [30.0, 0.0, 500.0], [0.0, 40.0, 500.0], [-30.0, -40.0, 500.0]])
+    assert quality.joint_spread_mm(joints) == pytest.approx(np.mean([0.0, 30.0, 40.0, 50.0]))
+    for f in frames:
+        true = f.joints_xyz
+        bunched = true.mean(0) + 0.5 * (true - true.mean(0))
+        assert quality.joint_spread_mm(bunched) == pytest.approx(0.5 * quality.joint_spread_mm(true))
+        reach, reach_bunched = (quality.fingertip_reach(f.depth_mm, j, f.intrinsics) for j in (true, bunched))
+        assert reach_bunched < 0.75 * reach, (reach, reach_bunched)
+    assert np.isnan(quality.fingertip_reach(np.zeros_like(frames[0].depth_mm), frames[0].joints_xyz,
+                                            frames[0].intrinsics))

@@ -13,6 +13,8 @@ predicted joints, and each one fails for a class of wrong skeletons while a righ
   folds fingers back onto themselves.
 * :func:`hand_uncovered`: a right skeleton's bones run along every finger the camera sees; a wrong
   one leaves fingers without a bone (chains squeezed together, fingertips short, a finger skipped).
+* :func:`fingertip_reach` (with :func:`joint_spread_mm`, its labelled counterpart): a right skeleton's
+  fingertips reach as far from its centroid as the hand's measured points do; a bunched one's stop short.
 * :func:`jitter_mm`: a right skeleton moves as little as the hand between consecutive frames; an
   unsure network's jumps.
 
@@ -57,6 +59,8 @@ __all__ = [
     "bone_length_outliers",
     "finger_fold_outliers",
     "hand_uncovered",
+    "joint_spread_mm",
+    "fingertip_reach",
     "jitter_mm",
     "PER_FRAME_MEASURES",
     "frame_quality",
@@ -267,8 +271,23 @@ def hand_uncovered(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrin
     """
     joints = _check_joints(joints_xyz)
     lay = _layout(layout)
-    if not np.isfinite(joints).all() or np.asarray(depth).ndim != 2:
+    pts = _hand_side_points(depth, joints, intrinsics, lay, depth_unit_mm, mirrored, radius_mm)
+    if pts is None:
         return float("nan")
+    a = joints[[i for i, _ in lay.bones]]  # (B, 3)
+    b = joints[[j for _, j in lay.bones]]
+    ab = b - a
+    t = np.clip(((pts[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0.0, 1.0)  # (P, B)
+    dist = np.linalg.norm(pts[:, None] - (a + t[..., None] * ab), axis=-1).min(1)
+    return float(np.mean(dist > cover_mm))
+
+
+def _hand_side_points(depth: np.ndarray, joints: np.ndarray, intrinsics: Intrinsics, lay: skeleton.Layout,
+                      depth_unit_mm: float, mirrored: bool, radius_mm: float) -> np.ndarray | None:
+    """(P, 3) the hand's measured points of :func:`hand_uncovered` (within ``radius_mm`` of the joints'
+    centroid, the forearm's side of the layout's wrist joints left out), or None: too few of them."""
+    if not np.isfinite(joints).all() or np.asarray(depth).ndim != 2:
+        return None
     pts = _hand_points(np.asarray(depth), joints, intrinsics, depth_unit_mm, mirrored, radius_mm)
     wrists = [i for i, name in enumerate(lay.joint_names) if "wrist" in name]
     if wrists:  # the forearm's side of the wrist is left out
@@ -277,14 +296,38 @@ def hand_uncovered(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrin
         knuckle = joints[names.index("middle_mcp")] if "middle_mcp" in names else joints.mean(0)
         axis = (knuckle - wrist) / max(float(np.linalg.norm(knuckle - wrist)), 1e-9)
         pts = pts[(pts - wrist) @ axis >= 0.0]
-    if len(pts) < MIN_HAND_POINTS:
+    return pts if len(pts) >= MIN_HAND_POINTS else None
+
+
+def joint_spread_mm(joints_xyz: np.ndarray) -> float:
+    """The joints' (J, 3) mean distance to their centroid, mm. A bunched skeleton (fingers curled into
+    the palm where the real ones are open or wrap an object) has a smaller one than its labels."""
+    joints = _check_joints(joints_xyz)
+    return float(np.linalg.norm(joints - joints.mean(0), axis=1).mean())
+
+
+REACH_QUANTILE = 0.95  # fingertip_reach: the measured hand's extent, robust to a few stray points
+
+
+def fingertip_reach(depth: np.ndarray, joints_xyz: np.ndarray, intrinsics: Intrinsics,
+                    layout: skeleton.Layout | str = "canonical", depth_unit_mm: float = 1.0, mirrored: bool = False,
+                    radius_mm: float = HAND_RADIUS_MM) -> float:
+    """The label-free analogue of the spread: do the bones reach the fingertips' measured points?
+
+    The fingertip joints' mean distance to the joints' centroid over the hand's extent in the frame
+    (the ``REACH_QUANTILE`` distance of the hand's measured points to that centroid; the points of
+    :func:`hand_uncovered`). A bunched skeleton, its fingertips short of where the camera sees fingers,
+    scores low; compare with the same measure of right skeletons (the synthetic truth of
+    ``benchmarks/real_frames.py``, NYU's labels). NaN: no hand, too few points or no fingertip joint."""
+    joints = _check_joints(joints_xyz)
+    lay = _layout(layout)
+    tips = [i for i, name in enumerate(lay.joint_names) if name.endswith("_tip")]
+    pts = _hand_side_points(depth, joints, intrinsics, lay, depth_unit_mm, mirrored, radius_mm)
+    if pts is None or not tips:
         return float("nan")
-    a = joints[[i for i, _ in lay.bones]]  # (B, 3)
-    b = joints[[j for _, j in lay.bones]]
-    ab = b - a
-    t = np.clip(((pts[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0.0, 1.0)  # (P, B)
-    dist = np.linalg.norm(pts[:, None] - (a + t[..., None] * ab), axis=-1).min(1)
-    return float(np.mean(dist > cover_mm))
+    centre = joints.mean(0)
+    extent = float(np.quantile(np.linalg.norm(pts - centre, axis=1), REACH_QUANTILE))
+    return float(np.linalg.norm(joints[tips] - centre, axis=1).mean()) / max(extent, 1e-9)
 
 
 # --------------------------------------------------------------------------- skeleton measures
