@@ -233,3 +233,25 @@ def test_the_default_finds_the_hand_on_a_real_kinect2_frame(shipped_engine, shar
     for name in ("00000001.png", "00000015.png"):  # a lowered hand at the border; a raised open hand
         result = estimator.predict(read_png16(shared_data / "kinect2" / name), camera="kinect2")
         assert result.hand_found, name
+
+
+def test_the_default_crops_the_hand_asked_for_not_the_nearest():
+    """Two hands: with ``hand="left"`` the locator's left hand is cropped on its own surface, although
+    the whole-frame search takes the nearer right one."""
+    from srnpose.data.centering import CenterPolicy
+    from srnpose.geometry import Intrinsics
+    from srnpose.inference.frame_path import FrameCamera, FramePath
+
+    k = Intrinsics(200.0, 200.0, 80.0, 60.0)
+    depth = np.zeros((120, 160), np.uint16)
+    depth[50:70, 20:35] = 700  # the left hand
+    depth[50:70, 120:135] = 500  # the right hand, nearer
+
+    class TwoHands:
+        def locate(self, view, intrinsics, depth_unit_mm, prefer):
+            return (np.array([27.0, 60.0, 710.0]) if prefer == "left" else np.array([127.0, 60.0, 510.0])), 0.9
+
+    engine = FramePath(lambda x: x, 32, 1, 21, CenterPolicy(), locator=TwoHands(), hand="left")
+    centre = engine.locate(depth, FrameCamera(k))
+    assert CenterPolicy().locate(depth, k)[0] > 100  # the search: the nearer right hand
+    assert 20 <= centre[0] <= 35 and abs(centre[2] - 700) < 5  # the left hand's surface
