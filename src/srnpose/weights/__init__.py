@@ -4,8 +4,9 @@
 ``release/``       the default model (:func:`release_dir`): a checkpoint folder, ``model.safetensors``
                    (fp16), ``config.yaml`` and ``COMPLETE`` (checksums); trained on the synthetic
                    engine alone, see ``MODEL_CARD.md`` at the repository root
-``locator/``       the hand locator for full frames (``srnpose.locator.model``), used with ``--center
-                   locator`` by models that carry none (:data:`LOCATOR_DIR`)
+``locator/``       the hand locator for full frames (``srnpose.locator.model``, :data:`LOCATOR_DIR`):
+                   the shipped model's by default (``--center auto``), any model's with ``--center
+                   locator``
 ``samples/``       depth frames rendered by the synthetic engine (ours to redistribute), 16-bit PNG in
                    mm, with ``samples.json``: the camera preset and each frame's true joints
 =================  ===========================================================================
