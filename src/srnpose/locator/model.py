@@ -4,10 +4,11 @@
 to the camera than a hand raised beside it, when an arm points at the camera (the forearm nearer than
 the hand) and in first-person views (the forearm enters from the border, nearer than the hand). The
 locator is a small CNN that looks at the whole frame, downsampled, and says where the hand is (its
-3D centre, the joints' centroid) and whether there is one. The frame path's later passes (recentring
-at the network's joints) refine that centre; the old search stays the fallback (a checkpoint without
-a locator, ``--center depth``) and, optionally (``refine=True``), a refiner inside the guess's cube,
-which on synthetic frames moves the centre away from the joints' centroid more often than towards it.
+3D centre, the joints' centroid) and whether there is one. The frame path (``--center auto``) then
+crops where training crops were placed at that hand (:meth:`srnpose.data.centering.CenterPolicy.locate_near`:
+the measured surface gives the centre, the locator's depth is its weakest output on real frames);
+``--center locator`` crops at the locator's own centre, ``--center depth`` runs the old search alone.
+``refine=True`` moves the guess to the search inside its cube (:func:`refine_center`).
 
 Steps, each a function with its inverse where it has one::
 
