@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from srnpose.training import throughput as tp
+    from srnpose.training import throughput_experiments as tpx
+    from srnpose.training import throughput_text as tpt
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -111,14 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.reparam:
         for name in ("stacked", "demo", "paper"):
             cfg = tp.bench_config(name)
-            cost = tp.reparam_cost(cfg, batch_size=cfg.train.batch_size)
+            cost = tpx.reparam_cost(cfg, batch_size=cfg.train.batch_size)
             out[f"reparam {name}"] = cost
             print(f"reparam {name} ({cfg.model.reparam}, B {cfg.train.batch_size}, F {cfg.model.feature_size}, "
                   f"1 thread): " + ", ".join(f"{k} {v:.2f} ms" for k, v in cost.items()))
     if args.accuracy:
         from srnpose.training.throughput import StepOptions
 
-        res = tp.compare_training(args.accuracy_preset, {k: StepOptions(**v) for k, v in ACCURACY_VARIANTS.items()},
+        res = tpx.compare_training(args.accuracy_preset, {k: StepOptions(**v) for k, v in ACCURACY_VARIANTS.items()},
                                   steps=args.accuracy, progress=progress)
         out["accuracy"] = res
         ref = res["variants"]["fp32"]["loss"]
@@ -134,13 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         report = tp.throughput_report(_entries(BF16_VARIANTS), steps=min(args.steps, 3), warmup=1, rounds=args.rounds,
                                       scopes=("compute",), progress=progress)
         out["bf16"] = report
-        print(tp.format_report(report))
+        print(tpt.format_report(report))
         print("\n".join(_ratios(report)))
     if args.variants is not None:
         report = tp.throughput_report(_entries(VARIANTS, args.variants), steps=args.steps, warmup=args.warmup,
                                       rounds=args.rounds, scopes=("compute", "end_to_end"), progress=progress)
         out["variants"] = report
-        print(tp.format_report(report))
+        print(tpt.format_report(report))
         print("ratios to 'release' (as trained today):")
         print("\n".join(_ratios(report)))
     if not (args.reparam or args.accuracy or args.bf16 or args.variants is not None) or args.presets:
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         report = tp.throughput_report([tp.bench_entry(p) for p in presets], steps=args.steps, warmup=args.warmup,
                                       rounds=args.rounds, progress=progress)
         out["presets"] = report
-        print(tp.format_report(report))
+        print(tpt.format_report(report))
         print("\n".join(_ratios(report)))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float) + "\n")

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from srnpose.training import throughput as tp
+from srnpose.training import throughput_experiments as tpx
+from srnpose.training import throughput_text as tpt
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,7 @@ def test_report_schema(tiny_report):
             fig = r[scope]
             assert fig["steps"] == 2 and fig["samples_per_s"] > 0
             assert 0 < fig["step_ms"]["p50"] <= fig["step_ms"]["p90"]
-    table = tp.format_report(tiny_report)
+    table = tpt.format_report(tiny_report)
     assert "tiny variant" in table and "render" in table and "not a bound" in table
 
 
@@ -120,7 +122,7 @@ def test_stacked_candidate_has_the_release_flops():
 
 def test_compare_training_same_seed_same_batches():
     one = tp.StepOptions(threads=1)
-    res = tp.compare_training("tiny", {"fp32": one, "again": one,
+    res = tpx.compare_training("tiny", {"fp32": one, "again": one,
                                        "channels_last": tp.StepOptions(channels_last=True, threads=1)},
                               steps=2, val_frames=4)
     runs = res["variants"]
@@ -132,7 +134,7 @@ def test_compare_training_same_seed_same_batches():
 
 
 def test_reparam_cost_keys():
-    cost = tp.reparam_cost(tp.bench_config("tiny"), batch_size=2, repeats=2)
+    cost = tpx.reparam_cost(tp.bench_config("tiny"), batch_size=2, repeats=2)
     assert set(cost) == {"points", "encode", "encode_backward"} and all(v > 0 for v in cost.values())
     assert torch.get_num_threads() == 1  # restored (conftest sets 1)
 

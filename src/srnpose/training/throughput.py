@@ -1,7 +1,7 @@
 """Training throughput: samples/s of a run config on this machine, what limits it, and where a step goes.
 
     report = throughput_report([bench_entry("release"), bench_entry("stacked")], steps=10)
-    print(format_report(report))                      # `srnpose benchmark --train`, benchmarks/bench_train.py
+    print(format_report(report))  # srnpose.training.throughput_text; `srnpose benchmark --train`
 
 Every figure runs the training loop's own code (:mod:`srnpose.training.loop`): ``setup_run`` builds the
 model, the optimizer and the sample source as ``srnpose train`` does (same seed, same config), and
@@ -63,9 +63,6 @@ __all__ = [
     "share_of_matmul",
     "throughput_report",
     "paired_ratio",
-    "reparam_cost",
-    "compare_training",
-    "format_report",
 ]
 
 # What `srnpose benchmark --train` times by default: the shipped model, the demo, the paper's model and a
@@ -598,135 +595,3 @@ def paired_ratio(report: dict, name: str, baseline: str, scope: str = "end_to_en
         return None
     pairs = [x / y for x, y in zip(a["round_samples_per_s"], b["round_samples_per_s"]) if y > 0]
     return float(np.median(pairs)) if pairs else None
-
-
-# --------------------------------------------------------------------------- re-parameterization, accuracy
-
-
-def reparam_cost(cfg, batch_size: int = 32, repeats: int = 20, threads: int = 1, seed: int = 0) -> dict:
-    """The re-parameterization alone on a ``cfg.model``-shaped problem (ms per call, median): the feature
-    pixels' points (``pixel_points``), one ``encode_maps`` forward, and forward + backward of it (the
-    gradient w.r.t. the joints, as end-to-end training takes it). Random joints on a random crop."""
-    import torch
-
-    from srnpose.model.reparam import encode_maps, pixel_points
-
-    m = cfg.model
-    g = torch.Generator().manual_seed(seed)
-    depth = torch.rand(batch_size, 1, m.input_size, m.input_size, generator=g) * 2.0 - 1.0  # (B, 1, S, S)
-    joints = (torch.rand(batch_size, m.num_joints, 3, generator=g) * 1.6 - 0.8).requires_grad_(True)  # (B, J, 3)
-    out: dict[str, list[float]] = {"points": [], "encode": [], "encode_backward": []}
-    with _torch_threads(threads):
-        for i in range(repeats + 2):
-            t0 = time.perf_counter()
-            points, mask = pixel_points(depth, m.feature_size)
-            t1 = time.perf_counter()
-            maps = encode_maps(joints, points, mask, m.reparam, m.theta, m.sigma)  # (B, C, F, F)
-            t2 = time.perf_counter()
-            maps.sum().backward()
-            t3 = time.perf_counter()
-            joints.grad = None
-            if i >= 2:
-                out["points"].append(1e3 * (t1 - t0))
-                out["encode"].append(1e3 * (t2 - t1))
-                out["encode_backward"].append(1e3 * (t3 - t1))
-    return {k: float(np.median(v)) for k, v in out.items()}
-
-
-def compare_training(name: str, variants: dict[str, StepOptions], steps: int = 200, val_frames: int = 100,
-                     overrides: list[str] | tuple[str, ...] = (), progress=None) -> dict:
-    """Train ``name``'s config once per variant from the same seed on the same batches (rendered once, in
-    order; constant learning rate ``train.lr``), and compare: the loss of every step and the validation
-    error (mm, per stage, through the loop's ``validate`` in fp32) at the end.
-
-    Returns ``{"steps", "val_frames", "variants": {label: {"loss": [...], "val_stage_mm": [...],
-    "seconds"}}}``; a variant's ``batch_size`` and ``workers`` are ignored (the batches are shared)."""
-    from srnpose.data.sampling import collate_good, load_eval_records
-    from srnpose.training.loop import train_step, validate
-    from srnpose.training.run_config import SYNTH_VAL_SEED
-
-    base = bench_entry(name, overrides=overrides)
-    feeder = _build(base)
-    batches = []
-    for _ in range(steps):
-        batch, _, _ = collate_good([feeder.source[g] for g in _take_indices(feeder, 1)])
-        batches.append(batch)
-    d = base.cfg.data
-    val = load_eval_records("synth", val_frames, SYNTH_VAL_SEED, d.synth_resolution, synth_engine=d.synth_engine)
-    out = {"steps": steps, "val_frames": val_frames, "variants": {}}
-    for label, options in variants.items():
-        options = dataclasses.replace(options, batch_size=None, workers=None)
-        b = _build(BenchEntry(label, name, base.cfg, options))
-        if progress is not None:
-            progress(f"training {label}: {steps} steps")
-        losses = []
-        t0 = time.perf_counter()
-        with _torch_threads(b.threads):
-            for batch in batches:
-                losses.append(train_step(b.run, batch)[1])
-        seconds = time.perf_counter() - t0
-        b.run.val_records = val
-        wrapped, b.run.model = b.run.model, b.run.net  # validate the bare fp32 network, as it ships
-        with _torch_threads(b.threads):
-            val_mm = validate(b.run)
-        b.run.model = wrapped
-        out["variants"][label] = {"loss": losses, "val_stage_mm": val_mm, "seconds": seconds}
-    return out
-
-
-# --------------------------------------------------------------------------- text
-
-
-def format_report(report: dict, baseline: str | None = None) -> str:
-    """Fixed-width tables: rates per entry (compute in wall and in CPU seconds, and each end-to-end rate's
-    ratio to ``baseline``'s, default the first entry, paired by round), the profile, and the limit."""
-    results = report["results"]
-    base = next((r for r in results if r["name"] == (baseline or results[0]["name"])), results[0])
-    base_e2e = base.get("end_to_end", {}).get("samples_per_s")
-    lines = [f"{'entry':<24} {'in':>3} {'w':>3} {'st':>2} {'GFLOPs':>7} {'B':>4} {'thr':>3} {'wrk':>3} "
-             f"{'compute/s':>9} {'(CPU)':>7} {'share':>6} {'e2e/s':>7} {'share':>6} {'e2e vs ' + base['name'][:10]:>17}"]
-    for r in results:
-        m, c, e = r["model"], r.get("compute"), r.get("end_to_end")
-        ratio = paired_ratio(report, r["name"], base["name"]) if e and base_e2e else None
-        cpu = c.get("cpu_samples_per_s") if c else None
-        lines.append(f"{r['name'][:24]:<24} {m['input_size']:>3} {m['width']:>3} {m['num_stages']:>2} "
-                     f"{m['gflops']:>7.4f} {r['batch_size']:>4} {r['threads']:>3} {r['workers']:>3} "
-                     + (f"{c['samples_per_s']:>9.1f} " if c else f"{'-':>9} ")
-                     + (f"{cpu:>7.1f} " if cpu else f"{'-':>7} ")
-                     + (f"{c['share_of_matmul']:>6.2f} " if c else f"{'-':>6} ")
-                     + (f"{e['samples_per_s']:>7.1f} {e['share_of_matmul']:>6.2f} " if e else f"{'-':>7} {'-':>6} ")
-                     + (f"{ratio:>16.2f}x" if ratio is not None else f"{'-':>17}"))
-    profiled = [r for r in results if "profile" in r]
-    if profiled:
-        lines.append("")
-        lines.append("where a compute step's time goes (median ms per step), and the data path (median ms per sample, "
-                     "wall and CPU):")
-        for r in profiled:
-            p = r["profile"]
-            parts = " ".join(f"{k} {v:.1f}" for k, v in p["components_ms"].items())
-            d = p["data_ms_per_sample"]
-            lines.append(f"  {r['name'][:24]:<24} step {p['step_ms']:.1f} = {parts}")
-            cpu_parts = " ".join(f"{k} {v:.1f}" for k, v in p["components_cpu_ms"].items())
-            lines.append(f"  {'(CPU ms)':<24} step {p['cpu_step_ms']:.1f} = {cpu_parts}")
-            lines.append(f"  {'':<24} render {d['render']:.2f} (CPU {d['render_cpu']:.2f}), crop {d['crop']:.2f} "
-                         f"(CPU {d['crop_cpu']:.2f}) per sample, collate {p['collate_ms_per_batch']:.1f} per batch")
-    limited = [r for r in results if "limit" in r]
-    if limited:
-        lines.append("")
-        lines.append("the limit, in CPU ms per sample (load-robust); unshared = a core per process, modelled:")
-        for r in limited:
-            lim = r["limit"]
-            est = lim["unshared_samples_per_s"]
-            lines.append(f"  {r['name'][:24]:<24} compute {lim['compute_cpu_ms_per_sample']:.2f}, data path "
-                         f"{lim['data_cpu_ms_per_sample']:.2f} ({r['workers']} loader process"
-                         f"{'es' if r['workers'] != 1 else ''}): {lim['bound']}-bound"
-                         + (f", unshared about {est:.0f} samples/s end to end" if est else ""))
-    mm = report["machine"]
-    rates = ", ".join(f"{v:.1f} GFLOP/s on {k} thread{'s' if k != '1' else ''}"
-                      for k, v in mm["matmul_gflops_per_s"].items())
-    lines.append("")
-    lines.append(f"share = 3 x forward GFLOPs x samples/s / same-run fp32 matmul ({rates}; not a bound)")
-    load = [[round(float(x), 2) for x in mm[k]] if mm.get(k) else None for k in ("loadavg_at_start", "loadavg_at_end")]
-    lines.append(f"machine: {mm['cpu']} ({mm['cores']} cores), torch {mm['torch']}, load average "
-                 f"{load[0]} at start, {load[1]} at end")
-    return "\n".join(lines)
