@@ -106,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     path = args.checkpoint or release_dir()
     synthetic(path, args.frames)
-    est = srnpose.load(path)
+    est = srnpose.load(path, fit=False)  # fit_angles on the network's joints
     nyu(est)
     kinect(est)
 

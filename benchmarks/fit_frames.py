@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = config(args.set)
     if args.iterations is not None:
         cfg = dataclasses.replace(cfg, iterations=args.iterations)
-    est = srnpose.load(args.checkpoint, backend=args.backend, threads=1)
+    est = srnpose.load(args.checkpoint, backend=args.backend, threads=1, fit=False)  # raw; fitted here
     data, out = Path(args.data), Path(args.out)
     figures: dict[str, Any] = {"config": dataclasses.asdict(cfg), "environment": rf.environment()}
     reports, frames, runs = kinect(est, data / "kinect2", cfg)

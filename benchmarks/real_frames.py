@@ -88,7 +88,7 @@ def load_model(path: str, backend: str):
 
     if not Path(path).exists():
         raise UserError(f"checkpoint {path}: no such file or folder")
-    return srnpose.load(path, backend=backend)
+    return srnpose.load(path, backend=backend, fit=False)  # the network's joints (fit_frames.py measures the fit)
 
 
 def file_number(stem: str) -> str:

@@ -64,3 +64,19 @@ def test_benchmark_times_the_shipped_sample_frames_by_default(tmp_path, monkeypa
     report = run_benchmark(model, backends=("torch",), frames=2, warmup=0, rounds=1)
     assert report["settings"]["data"] == description and f"data: {description}" in format_table(report)
     assert report["settings"]["hands_found"].endswith(f"/{len(shipped)}")
+
+
+def test_benchmark_fit_row_gives_the_fits_share(shared_data):
+    """--fit: a with_fit row per backend, end to end then the fit to the depth, with the fit's share."""
+    torch.manual_seed(0)
+    model = SRN(num_stages=2, input_size=32, width=16, topk=8).eval()
+    report = run_benchmark(model, backends=("torch",), frames=3, warmup=1, rounds=1,
+                           data=shared_data / "kinect2", camera="kinect2", fit=True)
+    rows = {r["scope"]: r for r in report["results"]}
+    assert list(rows) == ["end_to_end", "network", "with_fit"]
+    with_fit = rows["with_fit"]
+    assert set(with_fit["breakdown_ms"]) == {"end_to_end", "fit"} and with_fit["lm_steps"] == 3
+    parts = with_fit["breakdown_ms"]
+    assert 0 < with_fit["fit_share"] < 1 and parts["fit"] > 0
+    assert with_fit["fit_share"] == pytest.approx(parts["fit"] / (parts["end_to_end"] + parts["fit"]), abs=2e-3)
+    assert "of the frame, 3 LM steps" in format_table(report)

@@ -212,3 +212,57 @@ def test_refinement_pass_crops_again_at_the_first_pass_joints(synth_frames):
     np.testing.assert_allclose(mirrored.center_uvd, refined.center_uvd * [-1, 1, 1] + [w - 1, 0, 0], atol=1e-6)
     batch = two.predict_batch(np.stack([synth_frames[0].depth_mm, f.depth_mm]), intrinsics=f.intrinsics)
     np.testing.assert_allclose(batch[1].joints_xyz, refined.joints_xyz, atol=1e-3)
+
+
+def _kinect2_found(shared_data, names=(2, 10, 20)):
+    return [read_png16(shared_data / "kinect2" / f"{i:08d}.png") for i in names]
+
+
+def test_load_fits_to_the_depth_and_fit_false_is_the_network_bitwise(shared_data):
+    """srnpose.load() fits the articulated hand to the depth after the network (21-joint models): joints_xyz,
+    joints_uvd and the last stage are the fitted hand's, within the joint limits, and joints_raw_xyz the
+    network's. load(fit=False) is the engine alone (no fit), bit for bit."""
+    import srnpose
+    from srnpose.hand.angles import ANGLE_NAMES
+    from srnpose.synth.poses import LIMITS_DEG
+    from srnpose.training.checkpoint import load_checkpoint
+    from srnpose.weights import release_dir
+
+    frames = _kinect2_found(shared_data)
+    engine = HandPoseEstimator.from_checkpoint(load_checkpoint(release_dir()), "torch", threads=1)
+    raw_est, fit_est = srnpose.load(backend="torch", fit=False), srnpose.load(backend="torch")
+    assert engine.fit is None and raw_est.fit is None and fit_est.fit.iterations == 3
+    expected = engine.predict_batch(frames, camera="kinect2")
+    raw, fitted = raw_est.predict_batch(frames, camera="kinect2"), fit_est.predict_batch(frames, camera="kinect2")
+    assert sum(r.hand_found for r in raw) >= 2
+    for e, r, f in zip(expected, raw, fitted):
+        for name in ("hand_found", "joints_xyz", "joints_uvd", "stage_joints", "center_uvd", "crop_box"):
+            np.testing.assert_array_equal(getattr(r, name), getattr(e, name), err_msg=name)
+        assert r.joints_raw_xyz is None and r.joint_angles is None and "fit" not in r.timings
+        if not r.hand_found:
+            assert not f.hand_found and f.joints_raw_xyz is None
+            continue
+        np.testing.assert_array_equal(f.joints_raw_xyz, r.joints_xyz)  # the network's joints, kept
+        np.testing.assert_array_equal(f.stage_joints[:-1], r.stage_joints[:-1])  # earlier stages: the network's
+        np.testing.assert_array_equal(f.stage_joints[-1], f.joints_uvd)
+        assert np.linalg.norm(f.joints_xyz - r.joints_xyz, axis=1).max() > 1.0  # mm: the fit moved the hand
+        chain = np.array([f.joint_angles[name] for name in ANGLE_NAMES]).reshape(5, 4)
+        assert (chain >= LIMITS_DEG[..., 0] - 1e-6).all() and (chain <= LIMITS_DEG[..., 1] + 1e-6).all()
+        assert f.timings["fit"] > 0 and f.timings["total"] > f.timings["fit"]
+        assert f.to_json()["joints_raw_xyz"] == np.round(r.joints_xyz, 2).tolist()
+
+
+def test_the_fit_is_off_for_another_layout_and_refused_when_asked(tmp_path):
+    import srnpose
+    from srnpose.config import SRNConfig, to_dict
+    from srnpose.training.checkpoint import save_checkpoint
+
+    cfg = SRNConfig(num_joints=16, num_stages=1, input_size=32, width=8, topk=8)
+    save_checkpoint(tmp_path / "run" / "last", SRN.from_config(cfg).eval(),
+                    {"model": to_dict(cfg), "data": {"center": "depth", "cube_mm": 250.0, "layout": "icvl"}})
+    assert srnpose.load(tmp_path / "run", backend="torch").fit is None  # the default: off for the icvl layout
+    with pytest.raises(UserError, match="needs a 21-joint model; .* predicts the icvl layout") as info:
+        srnpose.load(tmp_path / "run", backend="torch", fit=True)
+    assert info.value.flag == "--fit"
+    with pytest.raises(UserError, match="fit must be True, False or None"):
+        srnpose.load(tmp_path / "run", fit="yes")

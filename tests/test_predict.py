@@ -153,3 +153,34 @@ def test_predict_names_mirrored_for_kinect2_intrinsics(run_dir, shared_data, tmp
     assert main(["predict", frame, "--checkpoint", str(run_dir), "--intrinsics", k, "--mirrored",
                  "--out", str(tmp_path / "b"), "--no-overlays"]) == 0
     assert "--mirrored" not in capsys.readouterr().err
+
+
+def test_predict_fits_to_the_depth_and_keeps_the_network_joints(shared_data, tmp_path, capsys):
+    """The shipped model on real Kinect V2 frames: predict fits the hand to the depth by default (joints_xyz
+    the fitted hand's, joints_raw_xyz the network's, and they differ), frame by frame for files and as a
+    sequence for one folder; --no-fit writes the network's joints alone, the same as joints_raw_xyz."""
+    import shutil
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in (2, 3, 4):
+        shutil.copy(shared_data / "kinect2" / f"{i:08d}.png", folder)
+    files = sorted(map(str, folder.iterdir()))
+    runs = {}
+    for name, inputs, flags, said in (("files", files, [], "fit to the depth per frame, "),
+                                      ("folder", [str(folder)], [], "fit to the depth as a sequence, "),
+                                      ("raw", [str(folder)], ["--no-fit"], "no fit")):
+        assert main(["predict", *inputs, "--camera", "kinect2", "--out", str(tmp_path / name), "--no-overlays",
+                     *flags]) == 0
+        out = capsys.readouterr().out
+        assert said in out and ("fit to the depth: off (--no-fit)" if flags else
+                                "fit to the depth: on (3 LM steps; --no-fit") in out
+        runs[name] = [r for r in _records(tmp_path / name) if r["hand_found"]]
+    assert len(runs["raw"]) >= 2
+    for raw, *fitted in zip(runs["raw"], runs["files"], runs["folder"]):
+        assert "joints_raw_xyz" not in raw and "joint_angles" not in raw
+        for f in fitted:
+            assert f["joints_raw_xyz"] == raw["joints_xyz"]  # the network's joints, as --no-fit writes them
+            moved = np.linalg.norm(np.array(f["joints_xyz"]) - np.array(f["joints_raw_xyz"]), axis=1)
+            assert moved.max() > 1.0 and len(f["joint_angles"]) == 20 and f["timings_ms"]["fit"] > 0
+    assert any(a["joints_xyz"] != b["joints_xyz"] for a, b in zip(runs["files"], runs["folder"]))  # the sequence's own

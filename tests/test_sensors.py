@@ -138,4 +138,8 @@ def test_live_loop_on_a_replayed_folder(tmp_path, shared_data, capsys):
                  str(tmp_path / "run"), "--backend", "torch", "--frames", "3", "--jsonl", str(out), "--smooth"]) == 0
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 3 and all(r["hand_found"] for r in lines)
-    assert "3 frames, hand found in 3" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "3 frames, hand found in 3" in said
+    # the fit to the depth, frame by frame (the default for a 21-joint model): the network's joints kept
+    assert "fit to the depth: on (3 LM steps" in said and "fit to the depth" in said.splitlines()[-1]
+    assert all(len(r["joints_raw_xyz"]) == 21 and r["joints_raw_xyz"] != r["joints_xyz"] for r in lines)

@@ -3,6 +3,7 @@
     srnpose benchmark                                  # the shipped model on the shipped sample frames, every backend
     srnpose benchmark --checkpoint runs/demo --backends torch,onnxruntime --frames 300 --json bench.json
     srnpose benchmark --data frames/ --camera kinect2   # on your own frames (a folder of depth PNGs)
+    srnpose benchmark --fit --backends onnxruntime     # predict's default path: end to end, then the fit to the depth
     srnpose benchmark --train                          # training samples/s per preset, and what limits it
     srnpose benchmark --train --presets release,stacked --steps 10 --rounds 3
 """
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera", default=None, choices=tuple(CAMERAS), metavar="NAME",
                         help=f"camera preset of --data's frames: {', '.join(CAMERAS)} (default kinect2); without "
                              "--data, synthetic frames rendered for it")
+    parser.add_argument("--fit", action="store_true",
+                        help="a with_fit row per backend: end to end, then the articulated hand fitted to the "
+                             "frame's depth (predict's default), with the fit's share of the frame")
     parser.add_argument("--json", metavar="FILE", help="write the report as JSON")
     train = parser.add_argument_group("training throughput (--train)")
     train.add_argument("--train", action="store_true",
@@ -56,9 +60,9 @@ def _run_train(args: argparse.Namespace) -> int:
     """``--train``: :mod:`srnpose.training.throughput` over the presets."""
     import sys
 
-    if args.checkpoint or args.untrained or args.backends:
-        raise UserError("--train times the presets' training steps; leave out --checkpoint, --untrained and "
-                        "--backends")
+    if args.checkpoint or args.untrained or args.backends or args.fit:
+        raise UserError("--train times the presets' training steps; leave out --checkpoint, --untrained, "
+                        "--backends and --fit")
     if args.steps < 1 or args.rounds < 1:
         raise UserError(f"--steps and --rounds must be >= 1, got {args.steps} and {args.rounds}")
     if args.json is not None:
@@ -66,7 +70,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
         json_path = check_file_target(args.json, "--json")
         refuse_replacing(json_path, "--json", is_json_with(TRAIN_REPORT_KEYS), "a benchmark report")
-    from srnpose.training import throughput
+    from srnpose.training import throughput, throughput_text
 
     presets = [p.strip() for p in (args.presets or ",".join(throughput.BENCH_PRESETS)).split(",") if p.strip()]
     if not presets:
@@ -74,7 +78,7 @@ def _run_train(args: argparse.Namespace) -> int:
     entries = [throughput.bench_entry(p) for p in presets]
     report = throughput.throughput_report(entries, steps=args.steps, rounds=args.rounds,
                                           progress=lambda message: print(message, file=sys.stderr, flush=True))
-    print(throughput.format_report(report))
+    print(throughput_text.format_report(report))
     if args.json is not None:
         from srnpose.outputs import write_text
 
@@ -144,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         model, layout, policy = SRN.from_config(SRNConfig()).eval(), "canonical", CenterPolicy()
     report = run_benchmark(model, layout=layout, backends=backends, frames=args.frames, warmup=args.warmup,
                            data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True,
-                           policy=policy)
+                           policy=policy, fit=args.fit)
     print(format_table(report))
     if args.json is not None:
         from srnpose.outputs import write_text

@@ -3,6 +3,10 @@
     srnpose evaluate --predictions V2V=v2v.txt A2J=a2j.txt --labels nyu_test_groundtruth_label.txt \\
         --dataset nyu --out eval/nyu
     srnpose evaluate --checkpoint runs/demo --data synth --out runs/demo/eval
+    srnpose evaluate --data nyu:DIR --fit --out eval/nyu_fit   # the shipped model, then the hand fitted to the depth
+
+Without ``--fit`` a model's evaluation scores the network's joints; ``--fit`` fits the articulated hand to
+each frame's depth after it (as ``predict`` does by default) and reports both.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refine", type=int, metavar="N",
                         help="extra passes, each cropping again at the previous pass's joints' centroid "
                              "(default: 1 for a model trained with data.center=mixed, else 0)")
+    parser.add_argument("--fit", action="store_true",
+                        help="fit the articulated hand to each frame's depth after the network (predict's default) "
+                             "and score the fitted hand beside the network (21-joint models; default: the "
+                             "network alone)")
     parser.add_argument("--out", metavar="DIR",
                         help="output folder for report.json, summary.md and the plots "
                              "(required with --predictions; default RUN/eval with --checkpoint)")
@@ -111,6 +119,8 @@ def _run_checkpoint(args: argparse.Namespace) -> int:
         opts["refine"] = args.refine
     if args.synth_engine:
         opts["synth_engine"] = args.synth_engine
+    if args.fit:
+        opts["fit"] = True
     write_opts = {"dataset": opts.pop("dataset")} if "dataset" in opts else {}
     with output_folder(out_dir) as files:  # staged, renamed into place at the end; a failure leaves no folder
         evaluation = evaluate_run.compute_evaluation(args.checkpoint, args.data, **opts)
@@ -128,6 +138,11 @@ def _print_evaluation(evaluation, paths: dict) -> None:
     if evaluation.mapping is not None:
         print(f"joints compared: the labels' {evaluation.labels_layout} layout; {evaluation.mapping_note}")
     print(format_table(report))
+    if "fitted" in report:
+        f = report["fitted"]
+        print(f"fit to the depth ({f['lm_steps']} LM steps, {f['fit_ms_per_frame']:.1f} ms per frame): mean error "
+              f"{f['network_mean_error_mm']:.2f} mm (network) -> {f['mean_error_mm']:.2f} mm (fitted); "
+              "predictions.txt holds the fitted joints")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
@@ -148,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--data is for --checkpoint; give --labels FILE with --predictions")
     if args.refine is not None:
         raise UserError("--refine is for --checkpoint (a prediction file is already final)")
+    if args.fit:
+        raise UserError("--fit is for a model (--checkpoint, or the shipped model with --data): a prediction file "
+                        "has no depth frames to fit to")
     if not args.labels:
         raise UserError("--predictions needs --labels FILE")
     if not args.out:

@@ -6,14 +6,21 @@
 
 Frames come through :mod:`srnpose.inference.sensors` (``RealSenseSource`` needs ``pip install 'srnpose[realsense]'``);
 ``--replay DIR`` runs the same loop on recorded PNGs. Each frame's joints go to ``--jsonl`` (default
-stdout summary only); Ctrl-C stops.
+stdout summary only); Ctrl-C stops. The articulated hand is fitted to each frame's depth after the network
+(the default for 21-joint models: ``joints_xyz`` the fitted hand's, ``joints_raw_xyz`` the network's;
+``--no-fit``: the network's alone), frame by frame.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from srnpose.commands.predict import add_finder_arguments, add_runtime_arguments, load_estimator
+from srnpose.commands.predict import (
+    add_finder_arguments,
+    add_fit_argument,
+    add_runtime_arguments,
+    load_estimator,
+)
 from srnpose.errors import UserError
 from srnpose.inference.estimator import estimate_frames, resolve_frame_camera
 from srnpose.inference.sensors import FolderSource, RealSenseSource
@@ -33,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640, help="RealSense stream width (default 640)")
     parser.add_argument("--height", type=int, default=480, help="RealSense stream height (default 480)")
     add_runtime_arguments(parser)
+    add_fit_argument(parser, "frame by frame")
     add_finder_arguments(parser)
 
 
@@ -65,12 +73,14 @@ def run(args: argparse.Namespace) -> int:
         sink = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
     except OSError as exc:
         raise UserError(f"--jsonl {args.jsonl}: cannot write ({exc.strerror or exc})") from None
-    count, found, t0 = 0, 0, time.perf_counter()
+    count, found, fit_ms, t0 = 0, 0, [], time.perf_counter()
     try:
         with source:
             for frame, result in estimate_frames(estimator, source, cam, smoother):
                 count += 1
                 found += bool(result.hand_found)
+                if "fit" in result.timings:
+                    fit_ms.append(result.timings["fit"])
                 if sink is not None:
                     sink.write(json.dumps(result.to_json(frame.name)) + "\n")
                 if count % 30 == 0:
@@ -82,5 +92,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if sink is not None:
             sink.close()
-    print(f"{count} frames, hand found in {found}, {count / max(time.perf_counter() - t0, 1e-9):.1f} FPS overall")
+    fit = "no fit" if estimator.fit is None else \
+        f"fit to the depth {sorted(fit_ms)[len(fit_ms) // 2]:.1f} ms per frame (median)" if fit_ms else "no hand to fit"
+    print(f"{count} frames, hand found in {found}, {count / max(time.perf_counter() - t0, 1e-9):.1f} FPS overall; {fit}")
     return 0

@@ -10,6 +10,12 @@ Three steps: :func:`compute_evaluation` (returns a :class:`CheckpointEvaluation`
 ``summary.md``, ``success_curves.png``, ``per_joint.png``; plus ``predictions.txt`` (the final stage's uvd,
 community format: one line per frame, u v d per joint; ``nan`` where no hand was found) and, with
 ``overlays > 0``, ``overlays.png``.
+
+``fit=True`` (``evaluate --fit``) fits the articulated hand to each frame's depth after the network
+(:func:`srnpose.fitting.results.fit_estimates`, as ``predict`` does by default): the report's top-level
+metrics, ``predictions.txt`` and the overlays are then the fitted hand's, ``"stages"`` and
+``"pass_mean_error_mm"`` stay the network's, and ``"fitted"`` holds the fitted hand's metrics with
+``network_mean_error_mm`` beside them, the fit's ms per frame and its LM steps.
 """
 
 from __future__ import annotations
@@ -193,13 +199,14 @@ class CheckpointEvaluation:
     mapping_note: str  # how, in a sentence
     data_spec: str
     checkpoint: Path
+    network_scores: Scores | None = None  # with fit=True: the network's own (``scores`` are the fitted hand's)
 
 
 def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str | None = None,
                        frames: int | None = None, batch_size: int = 32, device: str = "cpu",
                        center: str | None = None, skip_bad: bool = False, records: list | None = None,
                        centers: str | None = None, refine: int | None = None, synth_engine: str | None = None,
-                       deadline: float | None = None, progress: bool = False) -> CheckpointEvaluation:
+                       deadline: float | None = None, progress: bool = False, fit: bool = False) -> CheckpointEvaluation:
     """Evaluate the checkpoint in ``run_dir`` on ``data_spec``: compute only (no file, no print).
 
     Every frame goes through :class:`srnpose.inference.frame_path.FramePath`, the engine ``predict`` runs, with
@@ -213,6 +220,8 @@ def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str |
     ``synth`` test set (default: the one the checkpoint trained on). ``deadline`` (a ``time.perf_counter()``
     value): no batch of frames starts after it (the first always runs); the report's ``frames_total`` counts
     the frames looked at and ``frames_planned`` the test set's. ``progress``: a progress bar over the frames.
+    ``fit``: the articulated hand fitted to the depth after the network (see the module notes; 21-joint
+    models only).
     """
     center = center or "auto"
     if center not in CENTER_MODES:
@@ -220,6 +229,9 @@ def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str |
     if refine is not None and not 0 <= refine < MAX_PASSES:
         raise UserError(f"refine: must be in [0, {MAX_PASSES - 1}], got {refine}")
     ck = load_checkpoint(run_dir, device=device)
+    if fit and ck.layout != "canonical":
+        raise UserError(f"the fit to the depth needs a 21-joint model; {ck.path} predicts the {ck.layout} layout",
+                        flag="--fit")
     engine = FramePath.from_checkpoint(ck, passes=None if refine is None else 1 + refine,
                                        finder="depth" if center == "joints" else center)
     data_cfg = ck.config.get("data") or {}
@@ -239,18 +251,30 @@ def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str |
     records, estimates = estimate_until(engine, records, CENTER_MODES[center][0], batch_size, K, deadline,
                                         progress)
     labels_layout, mapping, mapping_note = _joint_mapping(ck, data_spec, records)
-    scores = score_estimates(estimates, records, mapping)
+    scores = network = score_estimates(estimates, records, mapping)
     if not scores.found.any():
         raise UserError(f"{data_spec}: no hand found in any of the {len(records)} test frames")
+    fitted: dict[str, Any] = {}  # with fit: the fitted hand's metrics, and "fitted": those with the fit's figures
+    if fit:
+        from srnpose.fitting.fit import FitConfig
+        from srnpose.fitting.results import fit_estimates
 
-    stages = [evaluate_predictions(scores.pred_xyz[:, s], scores.gt_xyz) for s in range(scores.pred_xyz.shape[1])]
+        cfg = FitConfig()
+        estimates, fit_ms = fit_estimates(estimates, records, cfg)
+        scores = score_estimates(estimates, records, mapping)
+        fitted = evaluate_predictions(scores.pred_xyz[:, -1], scores.gt_xyz)
+        fitted = {**fitted, "fitted": {**fitted, "network_mean_error_mm": float(network.stage_mm[-1]),
+                                       "fit_ms_per_frame": float(fit_ms), "lm_steps": cfg.iterations}}
+
+    stages = [evaluate_predictions(network.pred_xyz[:, s], network.gt_xyz) for s in range(network.pred_xyz.shape[1])]
     name = data_spec.partition(":")[0] if data_spec != "synth" else "synth"
     report: dict[str, Any] = {
         "name": "SRN",
         "dataset": name,
         "frames": int(scores.found.sum()),  # the frames scored: those whose hand was found
         **stages[-1],
-        "stages": stages,
+        **fitted,  # with fit: the result is the fitted hand's; "fitted" says so with the network's error beside it
+        "stages": stages,  # the network's
         "checkpoint": str(ck.path),
         "data": data_spec,
         **({"synth_engine": synth_engine} if data_spec == "synth" else {}),
@@ -260,7 +284,7 @@ def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str |
         "center": center,
         "first_crop": CENTER_MODES[center][1],
         "refine_passes": engine.policy.passes - 1,
-        "pass_mean_error_mm": scores.pass_mm,  # the final stage's error after each pass (first pass first)
+        "pass_mean_error_mm": network.pass_mm,  # the final stage's error after each pass (first pass first)
         "cube_mm": ck.cube_mm,
         "input_size": ck.input_size,
         "layout": ck.layout,
@@ -269,7 +293,7 @@ def compute_evaluation(run_dir: str | Path, data_spec: str, *, intrinsics: str |
         "joint_mapping": mapping_note,
     }
     return CheckpointEvaluation(report, list(records), scores, labels_layout, mapping, mapping_note, data_spec,
-                                Path(ck.path))
+                                Path(ck.path), network if fit else None)
 
 
 def write_evaluation(evaluation: CheckpointEvaluation, out_dir: str | Path, overlays: int = 8,

@@ -224,13 +224,18 @@ def evaluate_files(predictions: Mapping[str, str | Path], labels: str | Path, da
 
 def report_methods(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """The rows a report shows: ``report["methods"]``; for a single-model report, its stages
-    ("stage 1".."stage K") when each carries full metrics, else the model itself (``report["name"]``)."""
+    ("stage 1".."stage K") when each carries full metrics, else the model itself (``report["name"]``),
+    and after them the hand fitted to the depth (``report["fitted"]``, ``evaluate --fit``)."""
     if "methods" in report:
         return dict(report["methods"])
     stages = report.get("stages") or []
     if stages and all("success_rate_max_frame" in s and "per_joint_mm" in s for s in stages):
-        return {f"stage {i + 1}": s for i, s in enumerate(stages)}
-    return {str(report.get("name", "model")): report}
+        rows = {f"stage {i + 1}": s for i, s in enumerate(stages)}
+    else:
+        rows = {str(report.get("name", "model")): report}
+    if "fitted" in report:
+        rows["fitted to the depth"] = report["fitted"]
+    return rows
 
 
 def format_table(report: Mapping[str, Any]) -> str:

@@ -37,7 +37,8 @@ from srnpose.fitting.targets import SelectConfig, frame_targets, stack_targets
 from srnpose.geometry import Intrinsics
 from srnpose.hand import torch_hand as th
 
-__all__ = ["FitConfig", "FitResult", "SEQUENCE_TEMPORAL", "fit_frame", "fit_frames", "fit_sequence_frames"]
+__all__ = ["FitConfig", "FitResult", "SEQUENCE_TEMPORAL", "warm_up", "sequence_config", "fit_frame", "fit_frames",
+           "fit_sequence_frames"]
 
 # fit_sequence_frames' temporal weight: 5 mm off the target costs ~11 mm^2. benchmarks/fit_frames.py on the 30
 # Kinect V2 frames: 10 leaves more jitter than the network's (7.4 against 7.2 mm), 45 a little less (7.1;
@@ -51,8 +52,10 @@ class FitConfig:
 
     weights: en.EnergyWeights = field(default_factory=en.EnergyWeights)
     select: SelectConfig = field(default_factory=SelectConfig)
-    iterations: int = 5  # LM steps: the energy flattens after 4-5 on real frames; 8 are no better on
-    # synthetic ones (benchmarks/fit_frames.py)
+    iterations: int = 3  # LM steps. benchmarks/fit_frames.py --synth-frames 500 (the shipped model), 3 against
+    # 5 steps: synthetic 11.97 against 11.83 mm (raw 13.92), the NYU frame 13.0 both (raw 16.6), Kinect V2
+    # surface violation .017 against .010 (raw .056), hand uncovered .077 against .073 (raw .106), jitter 8.11
+    # against 7.82 mm (raw 7.18); 13.7 against 19.7 ms per frame, one core. 8 are no better than 5
     damping: float = 1e-2  # LM's starting lambda (Marquardt: relative to the Gauss-Newton diagonal)
     fit_scale: bool = True  # let the hand's and fingers' sizes change (False: the start's, e.g. a
     # sequence's shared shape)
@@ -177,6 +180,21 @@ def _take(model: en.HandModel, i: int, prev: np.ndarray | None) -> en.HandModel:
                         model.forearm[i:i + 1])
 
 
+def warm_up(cfg: FitConfig | None = None) -> None:
+    """Make what a process's first fit makes once (the real-pose prior's Gaussian, about 0.3 s) now, so that
+    no frame's time holds it (``srnpose.load``, ``evaluate --fit``)."""
+    en.pose_prior_gaussian((cfg or FitConfig()).weights.prior_floor_deg)
+
+
+def sequence_config(cfg: FitConfig | None = None) -> FitConfig:
+    """``cfg`` (None: :class:`FitConfig`'s defaults) with the temporal term on (:data:`SEQUENCE_TEMPORAL`)
+    unless it already has a temporal weight: the settings of :func:`fit_sequence_frames`."""
+    cfg = cfg or FitConfig()
+    if cfg.weights.temporal > 0:
+        return cfg
+    return dataclasses.replace(cfg, weights=dataclasses.replace(cfg.weights, temporal=SEQUENCE_TEMPORAL))
+
+
 def fit_sequence_frames(depths_mm: Sequence[np.ndarray], intrinsics: Intrinsics | Sequence[Intrinsics],
                         joints_xyz: np.ndarray, cfg: FitConfig | None = None,
                         handedness: str = "right") -> FitResult:
@@ -184,11 +202,9 @@ def fit_sequence_frames(depths_mm: Sequence[np.ndarray], intrinsics: Intrinsics 
     (palm scale, bone lengths), then each frame fitted alone (one batch) and the medians of their size,
     finger-length and palm-width scales held for all; then frame by frame in order (as a live stream
     would run) the fit with a temporal term towards the previous frame's fit moved as the network's
-    joints moved since. ``cfg`` None: the
-    default with the temporal term on (:data:`SEQUENCE_TEMPORAL`)."""
+    joints moved since. ``cfg`` (None: the defaults) gets the temporal term (:func:`sequence_config`)."""
     t_start = time.perf_counter()
-    if cfg is None:
-        cfg = FitConfig(weights=dataclasses.replace(en.EnergyWeights(), temporal=SEQUENCE_TEMPORAL))
+    cfg = sequence_config(cfg)
     joints = _check_inputs(depths_mm, joints_xyz)
     ks = _intrinsics_list(intrinsics, len(joints))
     parts = []

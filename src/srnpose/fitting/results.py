@@ -13,6 +13,9 @@ joints in ``joints_fitted_xyz``, its angles in ``joint_angles`` (the names of
 network's joints into ``joints_raw_xyz`` where the result has that field.
 Results are duck-typed (``dataclasses.replace``), so this module imports nothing of
 :mod:`srnpose.inference`: the estimator can call it without an import cycle.
+
+:func:`fit_estimates` does the same for ``evaluate --fit``: the engine's estimates of labelled records
+(:func:`srnpose.inference.frame_path.estimate_records`), their final joints replaced by the fit.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from srnpose.fitting.fit import FitConfig, FitResult, fit_frames, fit_sequence_frames
+from srnpose.fitting.fit import FitConfig, FitResult, fit_frames, fit_sequence_frames, warm_up
 from srnpose.geometry import Intrinsics, ViewFlip, xyz_to_uvd
 
-__all__ = ["camera_fields", "frame_view_mm", "fit_results"]
+__all__ = ["camera_fields", "frame_view_mm", "fit_results", "fit_estimates"]
+
+ESTIMATES_BATCH = 64  # fit_estimates: frames fitted in one batch (their depth frames and targets held together)
 
 
 def camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
@@ -100,3 +105,32 @@ def _filled(results: list, found: list[int], fit: FitResult, intrinsics: Intrins
         fields["timings"] = timings
         out[i] = dataclasses.replace(r, **fields)
     return out
+
+
+def fit_estimates(estimates: Sequence, records: Sequence, cfg: FitConfig | None = None) -> tuple[list, float]:
+    """``(estimates, fit ms per frame)``: the engine's estimates of labelled records (pixels of the frame as
+    given, the records' camera, :func:`srnpose.inference.frame_path.estimate_records`) with the last pass's
+    final joints (``pass_xyz[-1]``, ``stage_uvd[-1]``) replaced by the hand fitted to the record's depth
+    (:func:`~srnpose.fitting.fit.fit_frames`; a record's ``extra["is_left"]`` fits a left hand). Estimates
+    without a hand are returned unchanged; nothing is read from the labels."""
+    cfg = cfg or FitConfig()
+    warm_up(cfg)
+    out, spent_ms, fitted = list(estimates), 0.0, 0
+    found = [i for i, e in enumerate(estimates) if e.hand_found]
+    for left in (False, True):
+        todo = [i for i in found if bool(records[i].extra.get("is_left", False)) == left]
+        for start in range(0, len(todo), ESTIMATES_BATCH):
+            chunk = todo[start:start + ESTIMATES_BATCH]
+            fit = fit_frames([np.asarray(records[i].load_depth(), dtype=np.float64) for i in chunk],
+                             [records[i].intrinsics for i in chunk],
+                             np.stack([np.asarray(estimates[i].pass_xyz[-1], dtype=np.float64) for i in chunk]), cfg,
+                             handedness="left" if left else "right")
+            spent_ms += fit.ms_per_frame * len(chunk)
+            fitted += len(chunk)
+            for k, i in enumerate(chunk):
+                e = estimates[i]
+                passes, stages = np.array(e.pass_xyz, dtype=np.float64), np.array(e.stage_uvd, dtype=np.float64)
+                passes[-1] = fit.joints_xyz[k]
+                stages[-1] = xyz_to_uvd(fit.joints_xyz[k], records[i].intrinsics)
+                out[i] = dataclasses.replace(e, pass_xyz=passes, stage_uvd=stages)
+    return out, spent_ms / max(fitted, 1)

@@ -3,6 +3,10 @@
 * ``end_to_end``: a full sensor frame (uint16, in memory) in, joints in mm out: centre finding,
   crop, network and decode (:meth:`srnpose.inference.estimator.HandPoseEstimator.predict`).
 * ``network``: the bare network on a prepared (1, 1, S, S) crop.
+* ``with_fit`` (``fit=True``, ``srnpose benchmark --fit``): end to end, then the articulated hand fitted
+  to the frame's depth (:func:`srnpose.fitting.results.fit_results` on the result, one thread, the default
+  :class:`~srnpose.fitting.fit.FitConfig`): ``predict``'s default path. Its ``breakdown_ms`` gives the
+  end-to-end part and the fit's (medians) and ``fit_share``, the fit's part of the frame.
 
 One statistic for every figure of a table: the median (p50) latency. ``fps`` is 1000 / p50, the
 rate of a typical frame, and the speed-ups over torch are ratios of p50 latencies; both are less
@@ -16,7 +20,8 @@ The report (``--json``)::
 
     {"model": {"params", "gflops", ...}, "machine": {...}, "settings": {...},
      "results": [{"backend", "scope", "fps", "latency_ms": {"p50", "p95", "mean"}, "frames",
-                  "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only),
+                  "breakdown_ms": {"center", "crop", "network", "decode"}  (end_to_end only;
+                  with_fit: {"end_to_end", "fit"}, and "fit_share", "lm_steps"),
                   "gflops_per_s", "rate_vs_matmul"  (network only: one pass's FLOPs / p50, and
                   that rate over machine["matmul_gflops_per_s"], a plain fp32 matmul's in the same run)}]}
 
@@ -54,6 +59,7 @@ __all__ = ["BENCH_BACKENDS", "SCOPES", "machine_info", "benchmark_frames", "run_
 
 BENCH_BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 SCOPES = ("end_to_end", "network")
+FIT_SCOPE = "with_fit"  # fit=True: end to end, then the fit to the depth
 
 
 def machine_info() -> dict[str, Any]:
@@ -156,8 +162,10 @@ def matmul_gflops(threads: int, repeats: int = 15) -> float:
 
 def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple[str, ...] = BENCH_BACKENDS,
                   frames: int = 200, warmup: int = 20, data: str | Path | None = None, camera: str | None = None,
-                  rounds: int = 5, progress: bool = False, calibration_frames: int | None = None) -> dict:
-    """Time every backend in both scopes on the same frames, interleaved in ``rounds``.
+                  rounds: int = 5, progress: bool = False, calibration_frames: int | None = None,
+                  fit: bool = False) -> dict:
+    """Time every backend in both scopes on the same frames, interleaved in ``rounds``; ``fit``: the
+    ``with_fit`` scope too (21-joint models).
 
     ``policy``: the checkpoint's :class:`~srnpose.data.centering.CenterPolicy` (its cube and passes: end
     to end runs the network ``policy.passes`` times per frame); None: ``CenterPolicy()``, its defaults."""
@@ -167,6 +175,10 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
         if b not in BENCH_BACKENDS:
             raise UserError(f"--backends: unknown backend {b!r}; available: {', '.join(BENCH_BACKENDS)}")
     policy = policy or CenterPolicy()
+    if fit and layout != "canonical":
+        raise UserError(f"the fit to the depth needs a 21-joint model; this one predicts the {layout} layout",
+                        flag="--fit")
+    fit_cfg = _fit_config() if fit else None
     machine = machine_info()  # before the runs: the load average at start is the one that matters
     full_frames, cam, description = benchmark_frames(data, camera)
     tmp = tempfile.TemporaryDirectory(prefix="srnpose-bench-")
@@ -179,12 +191,17 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
         raise UserError("no hand found in any benchmark frame")
     found = len(crops)
 
-    latencies: dict[tuple[str, str], list[float]] = {(b, s): [] for b in backends for s in SCOPES}
+    scopes = SCOPES + ((FIT_SCOPE,) if fit else ())
+    latencies: dict[tuple[str, str], list[float]] = {(b, s): [] for b in backends for s in scopes}
     breakdown: dict[str, list[dict]] = {b: [] for b in backends}
+    fit_ms: dict[str, list[float]] = {b: [] for b in backends}
     for est in estimators.values():  # warm up: first calls allocate and tune
         for i in range(warmup):
-            est.predict(full_frames[i % len(full_frames)], cam)
+            depth = full_frames[i % len(full_frames)]
+            res = est.predict(depth, cam)
             est.network(crops[i % len(crops)])
+            if fit:
+                _fit_one(res, depth, cam, fit_cfg)
     per_round = max(1, frames // rounds)
     iterator = range(rounds)
     if progress:
@@ -199,6 +216,9 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
                 res = est.predict(depth, cam)
                 latencies[(b, "end_to_end")].append((time.perf_counter() - t0) * 1e3)
                 breakdown[b].append(res.timings)
+                if fit:
+                    fit_ms[b].append(_fit_one(res, depth, cam, fit_cfg))
+                    latencies[(b, FIT_SCOPE)].append(latencies[(b, "end_to_end")][-1] + fit_ms[b][-1])
             for i in range(per_round):
                 crop = crops[i % len(crops)]
                 t0 = time.perf_counter()
@@ -208,7 +228,7 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
 
     results = []
     for b in backends:
-        for s in SCOPES:
+        for s in scopes:
             lat = latencies[(b, s)]
             entry = {"backend": b, "scope": s, "fps": round(1000.0 / float(np.median(lat)), 2),
                      "latency_ms": _stats(lat), "frames": len(lat)}
@@ -218,6 +238,12 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
                                          "crop": round(float(np.median([t["crop"] for t in parts])), 3),
                                          "network": round(float(np.median([t["network"] for t in parts])), 3),
                                          "decode": round(float(np.median([t["decode"] for t in parts])), 3)}
+            if s == FIT_SCOPE:
+                own = float(np.median(latencies[(b, "end_to_end")]))
+                spent = float(np.median(fit_ms[b]))
+                entry["breakdown_ms"] = {"end_to_end": round(own, 3), "fit": round(spent, 3)}
+                entry["fit_share"] = round(spent / (own + spent), 3)
+                entry["lm_steps"] = fit_cfg.iterations
             results.append(entry)
     summary = model_summary(model.config)
     machine["matmul_gflops_per_s"] = round(matmul_gflops(cores()), 1)
@@ -241,6 +267,23 @@ def run_benchmark(model, policy=None, layout: str = "canonical", backends: tuple
     }
 
 
+def _fit_config():
+    from srnpose.fitting.fit import FitConfig, warm_up
+
+    cfg = FitConfig()
+    warm_up(cfg)
+    return cfg
+
+
+def _fit_one(result, depth: np.ndarray, cam, cfg) -> float:
+    """ms to fit the articulated hand to one frame's depth from its result (0 when no hand was found)."""
+    from srnpose.fitting.results import fit_results
+
+    t0 = time.perf_counter()
+    fit_results([result], [depth], cam, cfg, replace=True)
+    return (time.perf_counter() - t0) * 1e3
+
+
 def format_table(report: dict) -> str:
     """A fixed-width table of the results, with each backend's speed-up over torch in the same scope
     (ratio of median latencies: robust to other processes' bursts)."""
@@ -251,6 +294,8 @@ def format_table(report: dict) -> str:
         ratio = f"{r['fps'] / torch_fps[r['scope']]:.2f}x" if r["scope"] in torch_fps else "-"
         parts = r.get("breakdown_ms")
         detail = ("  " + " ".join(f"{k} {v:.2f}" for k, v in parts.items())) if parts else ""
+        if "fit_share" in r:
+            detail += f" (fit {r['fit_share']:.0%} of the frame, {r['lm_steps']} LM steps)"
         if "gflops_per_s" in r:
             detail = f"  {r['gflops_per_s']:.1f} GFLOP/s = {r['rate_vs_matmul']:.2f}x the matmul's rate"
         lines.append(f"{r['backend']:<18} {r['scope']:<11} {r['fps']:>8.1f} {r['latency_ms']['p50']:>8.2f} "

@@ -3,11 +3,14 @@
     import srnpose
     est = srnpose.load("runs/demo")                         # None: the shipped model; or a .onnx file
     res = est.predict(depth, camera="kinect2")             # or intrinsics=Intrinsics(...), depth_unit_mm=, mirrored=
-    res.joints_xyz                                         # (J, 3) mm, camera frame
+    res.joints_xyz                                         # (J, 3) mm, camera frame: the hand fitted to the depth
+    res.joints_raw_xyz                                     # the network's joints (srnpose.load(fit=False): no fit)
 
 The steps (locate, crop, network, recentre, decode) are :class:`srnpose.inference.frame_path.FramePath`'s,
 the engine that evaluation and training's validation run too; this module adds what a user of full
-frames needs around it: frame checks, mirrored sensors, timings and :class:`PoseResult`.
+frames needs around it: frame checks, mirrored sensors, timings and :class:`PoseResult`, and the fit of
+the articulated hand to the depth (:mod:`srnpose.fitting`; on by default in :func:`load` for 21-joint
+models, ``HandPoseEstimator.fit`` says which settings, None: none).
 Where the crops go (cube, centre rule, passes, the hand search's depth range and stride) is the
 :class:`~srnpose.data.centering.CenterPolicy`'s: ``CenterPolicy(stride=1)`` searches the hand on every
 pixel instead of every 4th.
@@ -94,10 +97,15 @@ class PoseResult:
     joint_angles: dict[str, float] | None = None
     joints_fitted_xyz: np.ndarray | None = None
     handedness: str | None = None  # "right" or "left", as the fit found it
+    # The network's own joints (J, 3) mm when the fit to the depth (srnpose.fitting) replaced joints_xyz,
+    # joints_uvd and the last of stage_joints; None without that fit (or no hand)
+    joints_raw_xyz: np.ndarray | None = None
 
     def to_json(self, frame: str | int | None = None, ndigits: int = 2) -> dict:
         """The ``predictions.jsonl`` record: frame, hand_found, joints_uvd, joints_xyz, center_uvd,
-        latency_ms; after :func:`srnpose.hand.angles.fit_angles` also joint_angles, joints_fitted_xyz, handedness."""
+        latency_ms; after the fit to the depth also joints_raw_xyz (the network's joints); after a fit
+        (:func:`srnpose.hand.angles.fit_angles`, or the fit to the depth) joint_angles, joints_fitted_xyz,
+        handedness."""
 
         def plain(a: np.ndarray):
             return np.round(a, ndigits).tolist() if self.hand_found else None
@@ -105,6 +113,8 @@ class PoseResult:
         record = {"frame": frame, "hand_found": bool(self.hand_found), "joints_uvd": plain(self.joints_uvd),
                   "joints_xyz": plain(self.joints_xyz), "center_uvd": plain(self.center_uvd),
                   "latency_ms": round(float(self.timings.get("total", float("nan"))), 3)}
+        if self.joints_raw_xyz is not None and self.hand_found:
+            record["joints_raw_xyz"] = np.round(self.joints_raw_xyz, ndigits).tolist()
         if self.joint_angles is not None:
             record["joint_angles"] = {k: round(v, ndigits) for k, v in self.joint_angles.items()}
             record["joints_fitted_xyz"] = np.round(self.joints_fitted_xyz, ndigits).tolist()
@@ -132,6 +142,9 @@ class HandPoseEstimator:
         # own words, naming --depth-unit
         self.check_depth_unit = True
         self.handedness = "right"  # of the tracked hand; "left": read as its mirror image (predict_batch)
+        # the fit of the articulated hand to the depth after the network (srnpose.fitting.FitConfig), 21-joint
+        # models only; None: the network's joints (the default here; load() turns it on)
+        self.fit = None
 
     # the engine's facts, for callers and reports
     input_size = property(lambda self: self.engine.input_size)
@@ -228,7 +241,10 @@ class HandPoseEstimator:
         and its joints are mirrored back.
 
         Per-frame timings hold each frame's own centre/crop/decode time and the shared network time
-        divided by the number of hands.
+        divided by the number of hands; with the fit (``self.fit``), its time per frame (``fit``, in
+        ``total`` too). The fit fits the frames one by one (in one batch) and replaces the joints
+        (:func:`srnpose.fitting.results.fit_results`, ``replace=True``): the network's stay in
+        ``joints_raw_xyz``.
         """
         t_start = time.perf_counter()
         cam = resolve_frame_camera(intrinsics, depth_unit_mm, mirrored, camera)
@@ -243,7 +259,7 @@ class HandPoseEstimator:
         left = handedness == "left"
         if isinstance(frames, np.ndarray) and frames.ndim != 3:
             raise FrameError(f"expected a batch of depth frames (B, H, W), got shape {frames.shape}")
-        views, given, cams, flips = [], [], [], []
+        views, given, cams, flips, checked = [], [], [], [], []
         for i, depth in enumerate(frames):
             try:
                 depth = check_frame(depth, cam)
@@ -253,6 +269,7 @@ class HandPoseEstimator:
                 import warnings
 
                 warnings.warn(message, UserWarning, stacklevel=3)  # every frame that looks wrong, not the first only
+            checked.append(depth)
             flip = cam.view_flip(depth.shape[1], left)
             flips.append(flip)
             cams.append(cam.view(flip))
@@ -268,6 +285,10 @@ class HandPoseEstimator:
             result.timings["decode"] = (time.perf_counter() - t0) * 1e3
             result.timings["total"] = total_ms + result.timings["decode"]
             results.append(result)
+        if self.fit is not None and self.layout == "canonical":
+            from srnpose.fitting.results import fit_results
+
+            results = fit_results(results, checked, cam, self.fit, handedness=handedness, replace=True)
         return results
 
     def network(self, crops: np.ndarray) -> np.ndarray:
@@ -308,7 +329,8 @@ def estimate_frames(estimator: HandPoseEstimator, frames, cam: FrameCamera, smoo
 
 
 def load(path: str | Path | None = None, backend: str | None = None, threads: int | None = None,
-         center: str = "auto", hand: str = "nearest", handedness: str = "right") -> HandPoseEstimator:
+         center: str = "auto", hand: str = "nearest", handedness: str = "right",
+         fit: bool | None = None) -> HandPoseEstimator:
     """A :class:`HandPoseEstimator` from a training run folder, a checkpoint folder, a ``.safetensors``
     file with its ``config.yaml``, or an exported ``.onnx`` file (always ONNX Runtime); ``None``: the
     model shipped in the package (:mod:`srnpose.weights`, ``MODEL_CARD.md``).
@@ -324,7 +346,14 @@ def load(path: str | Path | None = None, backend: str | None = None, threads: in
     several hands the locator takes: "nearest", or "left" / "right" of the frame as given.
     ``handedness``: the tracked hand is a "right" (default) or "left" hand; models learn right hands and
     read a left one as its mirror image (:meth:`HandPoseEstimator.predict_batch`).
+    ``fit``: fit the articulated hand to the depth after the network (:mod:`srnpose.fitting`, 3
+    Levenberg-Marquardt steps, about 14 ms per frame on one core): the results' ``joints_xyz``,
+    ``joints_uvd`` and ``joint_angles`` are the fitted hand's and ``joints_raw_xyz`` the network's. None
+    (default): on for a 21-joint model, off for another layout; False: the network's joints alone; True:
+    on, and a model of another layout is refused. ``estimator.fit`` holds the settings (None: off).
     """
+    if fit is not None and not isinstance(fit, bool):
+        raise UserError(f"fit must be True, False or None, got {fit!r}")
     if backend is None:
         backend = default_backend()[0]
     if threads is None:
@@ -348,4 +377,12 @@ def load(path: str | Path | None = None, backend: str | None = None, threads: in
     else:
         estimator = HandPoseEstimator.from_checkpoint(load_checkpoint(path), backend, threads, center, hand)
     estimator.handedness = handedness
+    if fit and estimator.layout != "canonical":
+        raise UserError(f"the fit to the depth needs a 21-joint model; {path} predicts the {estimator.layout} "
+                        "layout", flag="--fit")
+    if fit is not False and estimator.layout == "canonical":
+        from srnpose.fitting.fit import FitConfig, warm_up
+
+        estimator.fit = FitConfig()
+        warm_up(estimator.fit)  # here, not on the first frame
     return estimator
