@@ -39,6 +39,8 @@ from srnpose.errors import UserError
 __all__ = [
     "DiskFullError",
     "is_disk_full",
+    "fsync_file",
+    "fsync_dir",
     "disk_full_error",
     "free_space",
     "temp_path",
@@ -175,12 +177,12 @@ def remove_stale_temps(folder: str | Path, depth: int = 1) -> int:
     return removed
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     with open(path, "rb") as f:
         os.fsync(f.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:  # pragma: no cover - not every platform opens folders
@@ -226,9 +228,9 @@ def atomic_path(path: str | Path, kept: str = "nothing written before was change
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(errno.ENOENT, "the writer wrote nothing", str(tmp))
-        _fsync_file(tmp)
+        fsync_file(tmp)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except BaseException as exc:
         _unlink(tmp)
         if created is not None:
@@ -334,7 +336,7 @@ class OutputFolder:
             if not tmp.exists():
                 raise FileNotFoundError(errno.ENOENT, "nothing was written", str(final))
             if len(self._staged) <= FSYNC_EACH_UP_TO:
-                _fsync_file(tmp)
+                fsync_file(tmp)
         if len(self._staged) > FSYNC_EACH_UP_TO:
             os.sync()  # one flush of everything: thousands of fsyncs (a synthetic dataset) take minutes
         for final, tmp in self._staged.items():
@@ -345,9 +347,9 @@ class OutputFolder:
                 _unlink(path)
                 folders.add(path.parent)
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
-            _fsync_dir(folder)
+            fsync_dir(folder)
         if self.path.parent.exists():
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self.done = True
 
     def abort(self) -> None:

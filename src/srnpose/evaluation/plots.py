@@ -53,14 +53,7 @@ def plot_success_curves(curves: Mapping[str, Sequence[float]], path: str | Path,
         ax.set_title(title)
     ax.grid(True, alpha=0.35)
     ax.legend(loc="lower right", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    try:
-        with atomic_path(path) as tmp:  # a temporary name beside it, renamed when complete
-            fig.savefig(tmp)
-    finally:
-        plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_per_joint(per_joint_mm: Mapping[str, Sequence[float]], joint_names: Sequence[str] | None,
@@ -99,10 +92,17 @@ def plot_per_joint(per_joint_mm: Mapping[str, Sequence[float]], joint_names: Seq
     ax.grid(True, axis="y", alpha=0.35)
     ax.set_axisbelow(True)
     ax.legend(fontsize=9)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` under a temporary name beside it, renamed when complete; close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     try:
-        with atomic_path(path) as tmp:  # a temporary name beside it, renamed when complete
+        with atomic_path(path) as tmp:
             fig.savefig(tmp)
     finally:
         plt.close(fig)

@@ -37,7 +37,7 @@ from typing import Any
 from srnpose.config import SRNConfig, from_dict, read_yaml_mapping, save_yaml, to_dict
 from srnpose.data.centering import CenterPolicy
 from srnpose.errors import UserError
-from srnpose.outputs import disk_full_error, is_disk_full
+from srnpose.outputs import disk_full_error, fsync_dir, fsync_file, is_disk_full
 
 __all__ = [
     "WEIGHTS_FILE",
@@ -96,24 +96,6 @@ class Checkpoint:
 
 
 # --------------------------------------------------------------------------- small file helpers
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - not every platform opens folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
 
 def _plain_config(run_config: Any) -> dict:
     if dataclasses.is_dataclass(run_config) and not isinstance(run_config, type):
@@ -214,7 +196,7 @@ def save_checkpoint(dir: str | Path, model, run_config: Any, train_state: dict |
     elif target.exists():
         shutil.rmtree(target)  # an incomplete leftover
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -246,7 +228,7 @@ def _write_files(tmp: Path, model, config: dict, train_state: dict | None, writi
         load_train_state(writing[-1])  # fail now, not at resume time, if it is not weights_only-safe
     writing.append(tmp / COMPLETE_MARKER)
     _write_marker(tmp)
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
 
 
 def kept_checkpoint(target: Path) -> str:
@@ -278,7 +260,7 @@ def _write_marker(folder: Path) -> None:
     sums = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
     marker = folder / COMPLETE_MARKER
     marker.write_text(json.dumps({"sha256": sums}, indent=1) + "\n", encoding="utf-8")
-    _fsync_file(marker)
+    fsync_file(marker)
 
 
 def verify_checkpoint_dir(folder: str | Path) -> str | None:
