@@ -371,3 +371,10 @@ def test_a_failed_training_leaves_no_folder_it_created(tmp_path):
     (mine / "notes.txt").write_text("keep")
     assert main(["train", "--data", f"nyu:{empty}", "--preset", "tiny", "--steps", "2", "--out", str(mine)]) == 2
     assert (mine / "notes.txt").read_text() == "keep"  # a folder that was there is never removed
+
+
+def test_live_refuses_an_empty_jsonl(tmp_path, capsys):
+    from srnpose.cli import main
+
+    assert main(["live", "--replay", str(tmp_path), "--camera", "kinect2", "--jsonl", ""]) == 2
+    assert "--jsonl ''" in capsys.readouterr().err

@@ -25,6 +25,7 @@ from srnpose.errors import UserError
 from srnpose.inference.estimator import estimate_frames, resolve_frame_camera
 from srnpose.inference.sensors import FolderSource, RealSenseSource
 from srnpose.inference.smoothing import OneEuroFilter
+from srnpose.outputs import out_path
 from srnpose.training.lock import check_out_dir
 
 
@@ -50,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames is not None and args.frames < 1:
         raise UserError(f"--frames must be >= 1, got {args.frames}")
-    if args.jsonl:  # checked before the camera starts and the model loads
+    if args.jsonl is not None:  # checked before the camera starts and the model loads
         from pathlib import Path
 
+        out_path(args.jsonl, "--jsonl")  # '' is refused: it would drop every frame's joints silently
         if Path(args.jsonl).is_dir():
             raise UserError(f"--jsonl {args.jsonl}: is a folder, expected a file name")
         check_out_dir(Path(args.jsonl).parent, "--jsonl")
