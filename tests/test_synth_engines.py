@@ -64,12 +64,12 @@ def test_v2_sensor_follows_a_named_camera():
 
 
 def test_unknown_engine_is_named():
-    with pytest.raises(ValueError, match="unknown synthetic engine 'v3'; available: v1, v2"):
-        render("v3", 1)
+    with pytest.raises(ValueError, match="unknown synthetic engine 'v4'; available: v1, v2, v3"):
+        render("v4", 1)
     from srnpose.training.run_config import build_config
 
     with pytest.raises(UserError, match="synth_engine"):
-        build_config("tiny", None, ["data.synth_engine=v3"])
+        build_config("tiny", None, ["data.synth_engine=v4"])
 
 
 def test_a_run_trains_and_validates_on_its_engine(tmp_path):

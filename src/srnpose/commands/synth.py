@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="synthetic engine (default v2, the one training draws from: third-person, "
                              "first-person, hand-with-object and close-range scenes, right hands, sensor "
                              "families; with --camera the camera's sensor family); v1: round 1's close-range "
-                             "hands. --seed 1000 --resolution 160x120 --engine v2 writes the frames "
+                             "hands; v3: v2 plus turned hands and named gestures (not yet trained on). "
+                             "--seed 1000 --resolution 160x120 --engine v2 writes the frames "
                              "'train --data synth' draws with train.seed 0 (before augmentation)")
 
 

@@ -8,11 +8,20 @@ v1       close range: a hand and forearm before an optional    hand-made familie
 v2       third person, first person, hand with object, close   + real FPHA poses   structured light, time of
          range (``scenes.SCENE_FAMILIES``)                      (``prior``)         flight, active stereo,
                                                                                    randomized per frame
+v3       v2's + ``turned`` (palm sideways, fingers towards      + named gestures    as v2
+         the camera, back, from above, from the side;          (``gesture``:
+         ``synth.turned``)                                      ``poses.GESTURES``)
 =======  ===================================================  ==================  =========================
+
+The v3 weights (:data:`V3_WEIGHTS`, one table for its scene and pose families) are NOT chosen by
+measurement: no training run on v3 was possible when it was written. They keep v2's proportions and
+give the new families a share of their own (``turned`` 0.2 of the scenes, ``gesture`` 0.2 of the
+poses). v2 stays the default engine; v1 and v2 render bitwise as before.
 
 ``render(engine, seed, ...)`` is a pure function of its arguments, like ``render_frame``; the v2
 sensor is drawn from a stream of its own (``[seed, SENSOR_STREAM]``), and a v2 frame whose hand is
-hidden (fewer than ``MIN_HAND_PIXELS_320`` measured hand pixels) is drawn again from a derived seed.
+hidden (fewer than ``MIN_HAND_PIXELS_320`` measured hand pixels) is drawn again from a derived seed;
+v3 does the same with its own families.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from srnpose.geometry import Intrinsics
 
 __all__ = ["SynthEngine", "ENGINES", "render", "synthetic_record"]
 
-SynthEngine = Literal["v1", "v2"]
+SynthEngine = Literal["v1", "v2", "v3"]
 ENGINES: tuple[str, ...] = typing.get_args(SynthEngine)
 SENSOR_STREAM = 0x5E45
 RETRY_STREAM = 0x2E7A
@@ -35,28 +44,38 @@ RETRY_STREAM = 0x2E7A
 # other arm or the range limit can hide it whole) is drawn again from seed [seed, RETRY_STREAM, attempt].
 MIN_HAND_PIXELS_320 = 40
 MAX_ATTEMPTS = 8
+# Engine v3's family weights (not yet chosen by measurement, see the module docstring): scenes (v2's
+# SCENE_FAMILIES x 0.8 + turned 0.2) and poses (v2's FAMILIES_V2 x 0.8 + gesture 0.2).
+V3_WEIGHTS: dict[str, dict[str, float]] = {
+    "scenes": {"third_person": 0.32, "first_person": 0.12, "hand_object": 0.16, "close_range": 0.2, "turned": 0.2},
+    "poses": {"open": 0.0512, "fist": 0.0384, "point": 0.0384, "pinch": 0.0448, "counting": 0.0576,
+              "random": 0.0896, "prior": 0.4, "spread": 0.08, "gesture": 0.2},
+}
 
 
 def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
            camera: str | None = None, distractors: bool = True):
     """One :class:`~srnpose.synth.frame.SynthFrame` of ``engine`` for ``seed``. ``camera``: a preset name
-    whose sensor family v2 uses (None: a random family). ``distractors=False`` keeps only the hand and
+    whose sensor family v2 and v3 use (None: a random family). ``distractors=False`` keeps only the hand and
     its forearm (:func:`~srnpose.synth.frame.render_frame`)."""
     from srnpose.synth.frame import render_frame
 
     if engine == "v1":
         return render_frame(seed, intrinsics, resolution, distractors)
-    if engine == "v2":
-        from srnpose.synth.poses import HANDS_V2
+    if engine in ("v2", "v3"):
+        from srnpose.synth.poses import HANDS_V2, HandDraw
         from srnpose.synth.scenes import SCENE_FAMILIES
         from srnpose.synth.sensor import sample_profile
 
+        scenes, hands = SCENE_FAMILIES, HANDS_V2
+        if engine == "v3":
+            scenes = V3_WEIGHTS["scenes"]
+            hands = HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, HANDS_V2.left_share)
         for attempt in range(MAX_ATTEMPTS):
             s = int(seed) if attempt == 0 else \
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])
             sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera)
-            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=SCENE_FAMILIES,
-                                 hands=HANDS_V2)
+            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=scenes, hands=hands)
             height, width = frame.depth_mm.shape
             if np.count_nonzero((frame.part >= 0) & (frame.depth_mm > 0)) * (320 * 240) >= \
                     MIN_HAND_PIXELS_320 * width * height:

@@ -25,11 +25,13 @@ from srnpose.synth.scenes import (  # noqa: F401  (PART_*, DISTANCE_RANGE_MM, sa
     sample_rotation,
 )
 from srnpose.synth.sensor import DEFAULT_SENSOR, SensorModel, apply_sensor, get_profile
+from srnpose.synth.turned import turned
 
 # Builders by family: (rng, intrinsics with positive focal lengths except close_range's, width, height,
 # the sensor's far limit, hands = pose families and palm widths[, close_range: distractors]) -> SceneLayout.
+# The v2 families first, in SCENE_FAMILIES' order (pick_scene draws in this order); ``turned`` is engine v3's.
 BUILDERS = {"third_person": third_person, "first_person": first_person, "hand_object": hand_object,
-            "close_range": close_range}
+            "close_range": close_range, "turned": turned}
 DEFAULT_SCENE = "close_range"  # scene=None: the engine's original scene, for every existing caller
 _SCENE_STREAM = 0x5CE4E  # the family draw uses its own stream: the scene's draws stay as they were
 
@@ -78,13 +80,13 @@ def pick_scene(seed: int, scene: str | dict[str, float] | None = None) -> str:
     if scene is None:
         return DEFAULT_SCENE
     if isinstance(scene, str):
-        if scene not in SCENE_FAMILIES:
-            raise ValueError(f"unknown scene family {scene!r}; available: {', '.join(SCENE_FAMILIES)}")
+        if scene not in BUILDERS:
+            raise ValueError(f"unknown scene family {scene!r}; available: {', '.join(BUILDERS)}")
         return scene
-    unknown = sorted(set(scene) - set(SCENE_FAMILIES))
+    unknown = sorted(set(scene) - set(BUILDERS))
     if unknown:
-        raise ValueError(f"unknown scene families {unknown}; available: {', '.join(SCENE_FAMILIES)}")
-    names = [name for name in SCENE_FAMILIES if name in scene]  # table order: independent of the dict's
+        raise ValueError(f"unknown scene families {unknown}; available: {', '.join(BUILDERS)}")
+    names = [name for name in BUILDERS if name in scene]  # table order: independent of the dict's
     weights = np.array([float(scene[name]) for name in names])
     if not len(names) or (weights < 0).any() or not weights.sum() > 0:
         raise ValueError(f"scene weights must be >= 0 with a positive sum, got {dict(scene)}")
@@ -107,7 +109,8 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
     """Render one frame, deterministically for ``seed``. Default camera: ``cameras.DEFAULT_CAMERA``.
 
     ``scene``: ``None`` (the close-range scene, as before families existed), a family name of
-    ``scenes.SCENE_FAMILIES`` or a dict of weights over them (``SCENE_FAMILIES`` for the default mix).
+    :data:`BUILDERS` (``scenes.SCENE_FAMILIES`` and engine v3's ``turned``) or a dict of weights over them
+    (``SCENE_FAMILIES`` for the default mix).
     ``distractors=False`` keeps only the hand and its forearm (no body, room, objects or other hand).
     ``hands``: pose-family weights and palm widths (``poses.HANDS_V1``, the hand-made families; engine v2
     passes ``poses.HANDS_V2``)."""

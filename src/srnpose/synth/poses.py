@@ -8,6 +8,29 @@ The ``prior`` family draws real hands instead: a row of the shipped table ``pose
 kinematic hand fitted to the 29,681 FPHA poses by ``benchmarks/build_pose_prior.py``; FPHA,
 Garcia-Hernando et al., CVPR 2018, research use, derived joint angles only), with Gaussian noise per
 angle. See :func:`load_pose_prior` and :func:`prior_chain`.
+
+The ``gesture`` family (engine v3) draws the poses people make on purpose from :data:`GESTURES`, one
+explicit angle table per named pose; each angle is uniform in its (low, high) range, all within
+:data:`LIMITS_DEG` (checked by the tests). Finger states (MCP flex, MCP abduction, PIP, DIP), deg:
+
+============  ==========  ==========  =========  =========  =========================================
+state         MCP flex    MCP abd     PIP        DIP        as in
+============  ==========  ==========  =========  =========  =========================================
+straight      -10..10     own range   0..12      0..10      pointing's index, V, five
+curled        75..95      -4..4       90..110    55..80     fist, the folded fingers of pointing, V
+claw          0..30       own range   75..105    50..80     claw
+pinch         30..40      -4..4       44..54     37..47     pinch's and OK's index (tip on the thumb)
+relaxed       5..30       own range   10..35     5..25      pinch's other fingers
+============  ==========  ==========  =========  =========  =========================================
+
+Thumb states (CMC flex, CMC abd, MCP flex, IP flex), deg: ``out`` (-15..5, 25..55, -10..10, -15..10),
+``folded`` over the middle phalanges (25..50, 0..20, 20..50, 15..50), ``opposed`` to the index tip
+(-3..7, 1..11, 16..26, 16..26: with the index's ``pinch`` state the kinematic hand's thumb and index
+tips meet, median ~8 mm apart centre to centre, fitted by search on the hand model), ``up`` along the fist (-15..5, 0..25, -10..10, -15..5), ``claw``
+(10..35, 20..45, 10..35, 20..50). Gestures: pointing, v, pinch, ok, thumbs_up, one to five (index
+first; three = index, middle, ring; four keeps the thumb folded), claw, fist. Spread abduction
+("own range") per finger: index 0..12, middle -4..4, ring -10..0, little -20..-5 (V: index 8..18,
+middle -12..-4).
 """
 
 from __future__ import annotations
@@ -44,7 +67,83 @@ FAMILIES_WITH_PRIOR: dict[str, float] = {**{k: v * (1 - PRIOR_SHARE) for k, v in
 SPREAD_SHARE = 0.1
 FAMILIES_V2: dict[str, float] = {**{k: v * (1 - PRIOR_SHARE - SPREAD_SHARE) for k, v in FAMILIES.items()},
                                  "prior": PRIOR_SHARE, "spread": SPREAD_SHARE}
-ALL_FAMILIES = tuple(FAMILIES_V2)
+# The gesture family (engine v3, weights in srnpose.synth.engines.V3_WEIGHTS) is drawn by name only.
+ALL_FAMILIES = tuple(FAMILIES_V2) + ("gesture",)
+
+# Gesture tables (see the module docstring): finger and thumb states as (4, 2) (low, high) degrees.
+_SPREAD_ABD = {1: (0.0, 12.0), 2: (-4.0, 4.0), 3: (-10.0, 0.0), 4: (-20.0, -5.0)}
+FINGER_STATES_DEG: dict[str, tuple[tuple[float, float], ...]] = {
+    "straight": ((-10.0, 10.0), (0.0, 0.0), (0.0, 12.0), (0.0, 10.0)),
+    "curled": ((75.0, 95.0), (-4.0, 4.0), (90.0, 110.0), (55.0, 80.0)),
+    "claw": ((0.0, 30.0), (0.0, 0.0), (75.0, 105.0), (50.0, 80.0)),
+    "pinch": ((30.0, 40.0), (-4.0, 4.0), (44.0, 54.0), (37.0, 47.0)),
+    "relaxed": ((5.0, 30.0), (0.0, 0.0), (10.0, 35.0), (5.0, 25.0)),
+}
+FINGER_STATES_OWN_ABD = ("straight", "claw", "relaxed")  # abduction from _SPREAD_ABD (or the gesture's)
+THUMB_STATES_DEG: dict[str, tuple[tuple[float, float], ...]] = {
+    "out": ((-15.0, 5.0), (25.0, 55.0), (-10.0, 10.0), (-15.0, 10.0)),
+    "folded": ((25.0, 50.0), (0.0, 20.0), (20.0, 50.0), (15.0, 50.0)),
+    "opposed": ((-3.0, 7.0), (1.0, 11.0), (16.0, 26.0), (16.0, 26.0)),
+    "up": ((-15.0, 5.0), (0.0, 25.0), (-10.0, 10.0), (-15.0, 5.0)),
+    "claw": ((10.0, 35.0), (20.0, 45.0), (10.0, 35.0), (20.0, 50.0)),
+}
+
+
+@dataclass(frozen=True)
+class Gesture:
+    """A named pose: the thumb's state, the four fingers' states (index to little) and abduction
+    ranges that replace the spread ones (finger index 1-4 -> (low, high) deg)."""
+
+    thumb: str
+    fingers: tuple[str, str, str, str]
+    abd_deg: dict[int, tuple[float, float]] = field(default_factory=dict)
+
+
+GESTURES: dict[str, Gesture] = {
+    "pointing": Gesture("folded", ("straight", "curled", "curled", "curled")),
+    "v": Gesture("folded", ("straight", "straight", "curled", "curled"), {1: (8.0, 18.0), 2: (-12.0, -4.0)}),
+    "pinch": Gesture("opposed", ("pinch", "relaxed", "relaxed", "relaxed")),
+    "ok": Gesture("opposed", ("pinch", "straight", "straight", "straight")),
+    "thumbs_up": Gesture("up", ("curled", "curled", "curled", "curled")),
+    "one": Gesture("folded", ("straight", "curled", "curled", "curled")),
+    "two": Gesture("folded", ("straight", "straight", "curled", "curled")),
+    "three": Gesture("folded", ("straight", "straight", "straight", "curled")),
+    "four": Gesture("folded", ("straight", "straight", "straight", "straight")),
+    "five": Gesture("out", ("straight", "straight", "straight", "straight")),
+    "claw": Gesture("claw", ("claw", "claw", "claw", "claw")),
+    "fist": Gesture("folded", ("curled", "curled", "curled", "curled")),
+}
+
+
+def gesture_ranges_deg(name: str) -> np.ndarray:
+    """(5, 4, 2) (low, high) degrees of gesture ``name``'s chain angles (abduction: the gesture's own
+    range, else the spread range for the states that keep their own abduction)."""
+    if name not in GESTURES:
+        raise ValueError(f"unknown gesture {name!r}; available: {', '.join(GESTURES)}")
+    g = GESTURES[name]
+    out = np.zeros((5, 4, 2))
+    out[0] = THUMB_STATES_DEG[g.thumb]
+    for f, state in enumerate(g.fingers, start=1):
+        out[f] = FINGER_STATES_DEG[state]
+        if f in g.abd_deg:
+            out[f, 1] = g.abd_deg[f]
+        elif state in FINGER_STATES_OWN_ABD:
+            out[f, 1] = _SPREAD_ABD[f]
+    return out
+
+
+def sample_gesture(rng: np.random.Generator, name: str | None = None) -> tuple[HandPose, str]:
+    """A pose of gesture ``name`` (uniform over :data:`GESTURES` when None): each chain angle uniform in
+    its range, clipped to the limits; wrist and cup drawn as in the other families. Returns the pose
+    and the gesture's name."""
+    if name is None:
+        name = list(GESTURES)[int(rng.integers(len(GESTURES)))]
+    ranges = gesture_ranges_deg(name)
+    chain = np.clip(rng.uniform(ranges[..., 0], ranges[..., 1]), LIMITS_DEG[..., 0], LIMITS_DEG[..., 1])
+    wrist = np.clip(rng.normal(0.0, [15.0, 8.0]), WRIST_LIMITS_DEG[:, 0], WRIST_LIMITS_DEG[:, 1])
+    curl = np.clip((chain[1:, 0] + 10.0) / 100.0, 0.0, 1.0)
+    cup = float(rng.uniform(0.0, 1.0) * (0.4 + 0.6 * curl.mean()))
+    return HandPose(chain, wrist, cup), name
 
 
 @dataclass(frozen=True)
@@ -142,6 +241,8 @@ def sample_pose(rng: np.random.Generator, family: str | None = None,
         raise ValueError(f"unknown pose family {family!r}; available: {', '.join(ALL_FAMILIES)}")
     if family == "prior":
         return _sample_prior(rng), family
+    if family == "gesture":
+        return sample_gesture(rng)[0], family
     spread = rng.uniform(0.0, 1.0)
     abd = np.array([0.0, 10.0, 0.0, -8.0, -18.0]) * spread + rng.normal(0.0, 3.0, size=5)
     if family == "open":

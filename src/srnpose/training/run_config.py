@@ -107,6 +107,7 @@ class DataConfig:
     # generic sensor; "v2" third/first-person, hand-object and close-range scenes, real FPHA poses,
     # per-family sensor profiles, right hands only), and the resolution (W, H) of the rendered camera
     # (None = the default's). v2 by default: its models beat v1's on the real frames (docs/benchmarks.md, The engines side by side).
+    # "v3" = v2 + turned hands and named gestures (issue 22), not yet trained on, so not the default.
     synth_engine: SynthEngine = "v2"
     synth_resolution: tuple[int, int] | None = None
     val_frames: int = 200  # validation frames (synthetic ones, or the first of a dataset's split)
