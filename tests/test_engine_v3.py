@@ -115,3 +115,21 @@ def test_v3_is_deterministic_mixes_its_families_and_is_not_the_default():
         assert shown * 320 * 240 >= MIN_HAND_PIXELS_320 * RES[0] * RES[1], (f.seed, f.scene, shown)
     assert "v3" in ENGINES and DataConfig().synth_engine == "v2"
     assert "v3" in typing.get_args(typing.get_type_hints(DataConfig)["synth_engine"])
+
+
+def test_v3_first_person_frames_are_seen_by_head_mounted_sensors():
+    from srnpose.synth.engines import SENSOR_STREAM, sensor_families
+    from srnpose.synth.frame import pick_scene
+    from srnpose.synth.scenes import SCENE_FAMILIES
+    from srnpose.synth.sensor import profile_name, sample_profile
+
+    scenes = V3_WEIGHTS["scenes"]
+    seeds = [s for s in range(400) if pick_scene(s, scenes) == "first_person"]
+    drawn = collections.Counter(
+        profile_name(sample_profile(np.random.default_rng([s, SENSOR_STREAM]), None, sensor_families("v3", s, scenes, None)))
+        for s in seeds)
+    assert set(drawn) == {"structured_light", "active_stereo"}, drawn
+    assert sensor_families("v3", seeds[0], scenes, "kinect2") is None  # a named camera keeps its own family
+    assert all(sensor_families("v2", s, SCENE_FAMILIES, None) is None for s in seeds)  # v2 as before
+    frame = render("v3", seeds[0], resolution=RES)
+    assert frame.scene == "first_person" and 250.0 - 60.0 < np.median(frame.joints_xyz[:, 2]) < 650.0 + 120.0

@@ -8,15 +8,18 @@ v1       close range: a hand and forearm before an optional    hand-made familie
 v2       third person, first person, hand with object, close   + real FPHA poses   structured light, time of
          range (``scenes.SCENE_FAMILIES``)                      (``prior``)         flight, active stereo,
                                                                                    randomized per frame
-v3       v2's + ``turned`` (palm sideways, fingers towards      + named gestures    as v2
-         the camera, back, from above, from the side;          (``gesture``:
-         ``synth.turned``)                                      ``poses.GESTURES``)
+v3       v2's + ``turned`` (palm sideways, fingers towards      + named gestures    as v2; first-person
+         the camera, back, from above, from the side;          (``gesture``:       frames (head-mounted,
+         ``synth.turned``)                                      ``poses.GESTURES``) 250-650 mm): structured
+                                                                                   light or active stereo
 =======  ===================================================  ==================  =========================
 
 The v3 weights (:data:`V3_WEIGHTS`, one table for its scene and pose families) are NOT chosen by
 measurement: no training run on v3 was possible when it was written. They keep v2's proportions and
 give the new families a share of their own (``turned`` 0.2 of the scenes, ``gesture`` 0.2 of the
-poses). v2 stays the default engine; v1 and v2 render bitwise as before.
+poses). A v3 first-person frame without a named camera is seen by a head-mounted sensor: its family is
+drawn from ``V3_WEIGHTS["head_mounted_sensors"]`` (SR300/SR305-like structured light, D400-like active
+stereo; ``sensor.PROFILE_RANGES`` for their parameters) instead of ``sensor.PROFILE_WEIGHTS``. v2 stays the default engine; v1 and v2 render bitwise as before.
 
 ``render(engine, seed, ...)`` is a pure function of its arguments, like ``render_frame``; the v2
 sensor is drawn from a stream of its own (``[seed, SENSOR_STREAM]``), and a v2 frame whose hand is
@@ -50,6 +53,7 @@ V3_WEIGHTS: dict[str, dict[str, float]] = {
     "scenes": {"third_person": 0.32, "first_person": 0.12, "hand_object": 0.16, "close_range": 0.2, "turned": 0.2},
     "poses": {"open": 0.0512, "fist": 0.0384, "point": 0.0384, "pinch": 0.0448, "counting": 0.0576,
               "random": 0.0896, "prior": 0.4, "spread": 0.08, "gesture": 0.2},
+    "head_mounted_sensors": {"structured_light": 0.6, "active_stereo": 0.4},  # first_person, no camera named
 }
 
 
@@ -74,7 +78,8 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
         for attempt in range(MAX_ATTEMPTS):
             s = int(seed) if attempt == 0 else \
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])
-            sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera)
+            sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera,
+                                    sensor_families(engine, s, scenes, camera))
             frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=scenes, hands=hands)
             height, width = frame.depth_mm.shape
             if np.count_nonzero((frame.part >= 0) & (frame.depth_mm > 0)) * (320 * 240) >= \
@@ -82,6 +87,16 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
                 break
         return frame
     raise ValueError(f"unknown synthetic engine {engine!r}; available: {', '.join(ENGINES)}")
+
+
+def sensor_families(engine: str, seed: int, scenes: dict[str, float], camera: str | None) -> dict[str, float] | None:
+    """The sensor families frame ``seed`` is drawn from: None (``sensor.PROFILE_WEIGHTS``) except a v3
+    first-person frame without a named camera, seen by a head-mounted sensor."""
+    from srnpose.synth.frame import pick_scene
+
+    if engine == "v3" and camera is None and pick_scene(seed, scenes) == "first_person":
+        return V3_WEIGHTS["head_mounted_sensors"]
+    return None
 
 
 def synthetic_record(engine: str, seed: int, index: int, intrinsics: Intrinsics | None = None,

@@ -222,14 +222,17 @@ def randomize_profile(profile: SensorProfile, rng: np.random.Generator) -> Senso
     return dataclasses.replace(profile, **values)
 
 
-def sample_profile(rng: np.random.Generator, camera: str | None = None) -> SensorProfile:
+def sample_profile(rng: np.random.Generator, camera: str | None = None,
+                   families: dict[str, float] | None = None) -> SensorProfile:
     """A randomized sensor profile: the family of ``cameras.CAMERAS[camera].sensor`` when a camera is
-    named, else one drawn with ``PROFILE_WEIGHTS``; its parameters drawn within ``PROFILE_RANGES``."""
+    named, else one drawn with ``families`` (default ``PROFILE_WEIGHTS``); its parameters drawn within
+    ``PROFILE_RANGES``."""
     if camera is not None:
         name = get_camera(camera).sensor
     else:
-        names = list(PROFILE_WEIGHTS)
-        weights = np.array([PROFILE_WEIGHTS[n] for n in names])
+        table = PROFILE_WEIGHTS if families is None else families
+        names = list(table)
+        weights = np.array([table[n] for n in names])
         name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
     return randomize_profile(get_profile(name), rng)
 
