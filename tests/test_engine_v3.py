@@ -133,3 +133,55 @@ def test_v3_first_person_frames_are_seen_by_head_mounted_sensors():
     assert all(sensor_families("v2", s, SCENE_FAMILIES, None) is None for s in seeds)  # v2 as before
     frame = render("v3", seeds[0], resolution=RES)
     assert frame.scene == "first_person" and 250.0 - 60.0 < np.median(frame.joints_xyz[:, 2]) < 650.0 + 120.0
+
+
+def test_fingers_close_on_a_held_cylinder_and_open_out_of_one_drawn_through_them():
+    from srnpose.synth.grasp import CONTACT_TOL_MM, _finger_clearance_mm, close_fingers
+    from srnpose.synth.solids import SolidsBuilder
+
+    shape = hm.nominal_shape()
+    pose = sample_gesture(np.random.default_rng(0), "five")[0]
+    joints = hm.forward_kinematics(shape, pose)
+    centre = 0.5 * (joints[5] + joints[17]) + np.array([0.0, 30.0, 50.0])  # +z palmar: in front of the palm
+    b = SolidsBuilder()
+    b.cylinder(centre - [60.0, 0.0, 0.0], centre + [60.0, 0.0, 0.0], 30.0, -3)
+    held = b.build()
+    assert (_finger_clearance_mm(shape, joints, held) > 2.0).all()  # open: the fingers miss it
+    closed = close_fingers(shape, pose, False, held)
+    gap = _finger_clearance_mm(shape, hm.forward_kinematics(shape, closed), held)
+    assert (np.abs(gap) <= CONTACT_TOL_MM).all(), gap  # every long finger touches the surface
+    flexion = closed.chain_deg[1:, [0, 2, 3]].sum(axis=1) - pose.chain_deg[1:, [0, 2, 3]].sum(axis=1)
+    assert (flexion > 10.0).all(), flexion  # by flexing
+    assert np.array_equal(closed.chain_deg[0], pose.chain_deg[0])  # the thumb is kept
+    fist = sample_gesture(np.random.default_rng(0), "fist")[0]  # a fist through the cylinder opens onto it
+    inside = _finger_clearance_mm(shape, hm.forward_kinematics(shape, fist), held)
+    opened = close_fingers(shape, fist, False, held)
+    after = _finger_clearance_mm(shape, hm.forward_kinematics(shape, opened), held)
+    assert ((inside >= -CONTACT_TOL_MM) | (np.abs(after) <= CONTACT_TOL_MM)).all(), (inside, after)
+
+
+def test_v3_grasps_touch_their_object_instead_of_passing_through_it():
+    """hand_object with close_grasps: the same draws (palm and object where they were), the fingers
+    moved onto the object: far fewer fingers inside it than the v2 grasp."""
+    from srnpose.synth.grasp import _finger_clearance_mm
+    from srnpose.synth.scenes import GRASP_FAMILIES, closed_on, grasp_object, pick, sample_hand
+    from srnpose.synth.solids import SolidsBuilder
+
+    hands = HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, 0.0, close_grasps=True)
+    inside = {False: 0, True: 0}
+    rng = np.random.default_rng(1)
+    for _ in range(25):
+        hand = sample_hand(rng, pick(rng, GRASP_FAMILIES), hands=hands)
+        b = SolidsBuilder()
+        grasp_object(b, rng, hand)
+        closed = closed_on(hand, b.build())
+        for h, key in ((hand, False), (closed, True)):
+            inside[key] += int((_finger_clearance_mm(h.shape, h.joints, b.build()) < -1.0).sum())
+        assert np.array_equal(closed.joints[[0, 1, 2, 3, 4, 5, 9, 13, 17]], hand.joints[[0, 1, 2, 3, 4, 5, 9, 13, 17]])
+    assert inside[True] <= 0.3 * inside[False], inside
+    for close in (False, True):  # the scene's other draws are the same: the palm stays where it was
+        frames = [render_frame(frame_seed(8, i), resolution=RES, scene="hand_object",
+                               hands=HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, 0.0, close_grasps=close))
+                  for i in range(3)]
+        inside[close] = np.stack([f.joints_xyz[[0, 5, 9, 13, 17]] for f in frames])
+    assert np.allclose(inside[False], inside[True])

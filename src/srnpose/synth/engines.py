@@ -19,7 +19,9 @@ measurement: no training run on v3 was possible when it was written. They keep v
 give the new families a share of their own (``turned`` 0.2 of the scenes, ``gesture`` 0.2 of the
 poses). A v3 first-person frame without a named camera is seen by a head-mounted sensor: its family is
 drawn from ``V3_WEIGHTS["head_mounted_sensors"]`` (SR300/SR305-like structured light, D400-like active
-stereo; ``sensor.PROFILE_RANGES`` for their parameters) instead of ``sensor.PROFILE_WEIGHTS``. v2 stays the default engine; v1 and v2 render bitwise as before.
+stereo; ``sensor.PROFILE_RANGES`` for their parameters) instead of ``sensor.PROFILE_WEIGHTS``. In v3's
+``hand_object`` scenes the long fingers close on the held object until they touch it
+(``synth.grasp``, ``HandDraw.close_grasps``). v2 stays the default engine; v1 and v2 render bitwise as before.
 
 ``render(engine, seed, ...)`` is a pure function of its arguments, like ``render_frame``; the v2
 sensor is drawn from a stream of its own (``[seed, SENSOR_STREAM]``), and a v2 frame whose hand is
@@ -74,7 +76,8 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
         scenes, hands = SCENE_FAMILIES, HANDS_V2
         if engine == "v3":
             scenes = V3_WEIGHTS["scenes"]
-            hands = HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, HANDS_V2.left_share)
+            hands = HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, HANDS_V2.left_share,
+                             close_grasps=True)
         for attempt in range(MAX_ATTEMPTS):
             s = int(seed) if attempt == 0 else \
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])

@@ -149,11 +149,13 @@ def sample_gesture(rng: np.random.Generator, name: str | None = None) -> tuple[H
 @dataclass(frozen=True)
 class HandDraw:
     """How a frame's hand is drawn: pose-family weights, the palm's width range (relative to the
-    nominal hand, ``hand_model.sample_shape``) and the share of left hands (mirrored right hands)."""
+    nominal hand, ``hand_model.sample_shape``), the share of left hands (mirrored right hands) and
+    whether a held object's grasp closes the fingers on it (``synth.grasp``, engine v3)."""
 
     poses: dict[str, float] = field(default_factory=lambda: dict(FAMILIES))
     palm_width: tuple[float, float] = (0.9, 1.1)
     left_share: float = 0.5
+    close_grasps: bool = False
 
 
 HANDS_V1 = HandDraw()

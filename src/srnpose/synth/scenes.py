@@ -37,7 +37,8 @@ hand_object: a grasp pose (``GRASP_FAMILIES``: ``prior`` when the frame's pose f
 fist) holds an object fitted to the grasp: centred between the thumb tip and the mean of the index
 and middle tips, its half thickness half that aperture less the tip radius, kept off the palm, 8-45
 mm; ``OBJECT_KINDS``: sphere, box, cylinder, bottle (cylinder + shoulder + neck), mug (cylinder + a
-C-shaped handle), 60-260 mm long.
+C-shaped handle), 60-260 mm long. Engine v3 (``HandDraw.close_grasps``) then closes the long fingers
+towards a fist until they touch the object (``synth.grasp``); v1 and v2 keep the drawn pose.
 
 Part ids (``SynthFrame.part``): hand parts >= 0 (hand_model), ``PART_DISTRACTOR`` (-2) body, walls,
 floor, table and furniture, ``PART_OBJECT`` (-3) held objects and objects on the table,
@@ -47,12 +48,14 @@ anything else not its own part is simply not visible (``scene.visible_joints``).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from srnpose.geometry import Intrinsics
 from srnpose.hand import kinematics as hm
+from srnpose.synth.grasp import close_fingers
 from srnpose.synth.poses import HANDS_V1, HandDraw, sample_pose
 from srnpose.synth.solids import Solids, SolidsBuilder
 
@@ -142,6 +145,13 @@ def sample_hand(rng: np.random.Generator, family: str | None = None, full_forear
     joints, volume, forearm = hand_volume(shape, pose, is_left, forearm_mm if full_forearm else None)
     return Hand(shape, pose, family, is_left, joints, volume, forearm,
                 forearm_mm if full_forearm else FOREARM_STUB_MM * float(shape.palm_scale[1]))
+
+
+def closed_on(hand: Hand, held: Solids) -> Hand:
+    """``hand`` with its long fingers closed on ``held`` (hand frame; ``grasp.close_fingers``)."""
+    pose = close_fingers(hand.shape, hand.pose, hand.is_left, held)
+    joints, volume, forearm = hand_volume(hand.shape, pose, hand.is_left, hand.forearm_mm)
+    return dataclasses.replace(hand, pose=pose, joints=joints, volume=volume, forearm_dir=forearm)
 
 
 # --------------------------------------------------------------------------- small geometry
@@ -370,6 +380,8 @@ def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int
     hand = sample_hand(rng, pick(rng, grasps), hands=hands)
     held = SolidsBuilder()
     grip_h, _ = grasp_object(held, rng, hand)
+    if hands.close_grasps:  # engine v3: the long fingers close on the object (contact), no draws
+        hand = closed_on(hand, held.build())
     palm_h = 0.5 * (hand.joints[0] + hand.joints[9])
     object_in_front = rng.random() < OBJECT_IN_FRONT_PROB
     for _ in range(8):  # else the view keeps the object behind the palm's centre
