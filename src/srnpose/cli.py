@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("srnpose.commands.synth", "render a synthetic depth-hand dataset"),
     "demo": ("srnpose.commands.demo", "train and evaluate a small SRN on synthetic hands within --minutes"),
     "train": ("srnpose.commands.train", "train an SRN"),
+    "adapt": ("srnpose.commands.adapt", "fine-tune a model on your camera's unlabelled depth frames (no labels)"),
     "evaluate": ("srnpose.commands.evaluate", "evaluate a checkpoint or published prediction files"),
     "info": ("srnpose.commands.info", "model summary (the shipped model unless told): parameters, GFLOPs, stages"),
     "predict": ("srnpose.commands.predict",

@@ -167,8 +167,11 @@ def _restore(run: _Run, last: Path, extend: bool) -> None:
         run.state["total_steps"] = None
 
 
-def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = False) -> tuple[_Run, Any]:
-    """Model, optimizer, sample source, counters (fresh or restored from ``last/``) and metrics file."""
+def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = False,
+              init_weights: Path | None = None, wrap_source=None) -> tuple[_Run, Any]:
+    """Model, optimizer, sample source, counters (fresh or restored from ``last/``) and metrics file.
+    ``init_weights``: a fresh run starts from this weights file (fine-tuning); ``wrap_source(source, net)``
+    returns the source to train on (its weights in place: the initial or the restored ones)."""
     import random
 
     import torch
@@ -189,6 +192,10 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
     last = resolve_checkpoint_dir(run_dir / "last") if resume else None
     if last is not None:
         _restore(run, last, extend)
+    elif init_weights is not None:
+        load_weights(run.net, load_state_dict_file(init_weights), init_weights)
+    if wrap_source is not None:
+        source = wrap_source(source, run.net)
     run.time_base = float(run.state["time_s"])
     columns = metrics_columns(cfg.model.num_stages)
     run.metrics = MetricsWriter(run_dir / METRICS_FILE, columns, info.is_main,
@@ -415,13 +422,15 @@ def _threads(cfg: RunConfig, info) -> None:
 
 
 def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          on_step=None, extend: bool = False) -> TrainResult:
+          on_step=None, extend: bool = False, init_weights: str | Path | None = None,
+          wrap_source=None) -> TrainResult:
     """Train a run in ``run_dir``; ``resume=True`` continues it from ``last/`` when it holds a complete
     checkpoint (else starts it). Works alone or under torchrun (one call per rank). ``extend``: the
     config's length is longer than the saved run's (a time budget commits to a new step count).
 
     ``on_step(step, info, model)``: an optional callback after every optimizer step, with the rank's
-    distributed info and its (unwrapped) model (tests, demos).
+    distributed info and its (unwrapped) model (tests, demos). ``init_weights`` and ``wrap_source``: see
+    :func:`setup_run` (:mod:`srnpose.training.adapt` fine-tunes with them).
     """
     import torch
 
@@ -437,7 +446,8 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
             if info.is_main:
                 check_run_dir(run_dir, resume)
             distributed.barrier(info)
-            run, source = setup_run(cfg, run_dir, resume, info, extend)
+            run, source = setup_run(cfg, run_dir, resume, info, extend,
+                                    None if init_weights is None else Path(init_weights), wrap_source)
             run.val_records = _validation_records(cfg, info)
             start_step = int(run.state["step"])
             if progress and info.is_main:
