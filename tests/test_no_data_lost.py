@@ -378,3 +378,18 @@ def test_live_refuses_an_empty_jsonl(tmp_path, capsys):
 
     assert main(["live", "--replay", str(tmp_path), "--camera", "kinect2", "--jsonl", ""]) == 2
     assert "--jsonl ''" in capsys.readouterr().err
+
+
+def test_adapt_refuses_an_empty_out_and_another_commands_folder(tmp_path, capsys):
+    from srnpose.cli import main
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    assert main(["adapt", str(frames), "--camera", "icvl", "--out", "", "--steps", "1"]) == 2
+    assert "--out ''" in capsys.readouterr().err
+    predicted = tmp_path / "predicted"
+    predicted.mkdir()
+    (predicted / "predictions.jsonl").write_text("")
+    assert main(["adapt", str(frames), "--camera", "icvl", "--out", str(predicted), "--steps", "1"]) == 2
+    assert "refusing to write into it" in capsys.readouterr().err
+    assert sorted(p.name for p in predicted.iterdir()) == ["predictions.jsonl"]

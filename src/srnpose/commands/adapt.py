@@ -41,6 +41,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--steps: must be >= 1, got {args.steps}")
     if args.minutes is not None and not args.minutes > 0:
         raise UserError(f"--minutes: must be > 0, got {args.minutes}")
+    from srnpose.outputs import RUN_KIND, out_path, refuse_foreign_folder
+
+    # '' would write the run into the current folder; another command's folder is not a run's
+    refuse_foreign_folder(out_path(args.out), "--out", (None, RUN_KIND), "give the run a folder of its own")
     if not args.frames and not args.resume:
         raise UserError("give FRAMES: depth PNGs or folders of them from the camera to adapt to")
     result = adapt(args.frames, args.camera, args.out, args.checkpoint, args.minutes, args.steps,
