@@ -302,20 +302,30 @@ def _nearest(grid: Any, gu: Any, gv: Any) -> Any:
     return _lookup(grid, _as_index(cell))
 
 
-def _bilinear(grid: Any, gu: Any, gv: Any) -> Any:
-    """grid (B, G, G) read at continuous cells (B, ...) (clamped to the window), differentiable in gu, gv."""
+def _bilinear_cells(g: int, gu: Any, gv: Any) -> tuple[Any, Any, Any]:
+    """Continuous cells (B, ...) (clamped to a G x G window) -> each one's four corner cells' flat
+    indices (B, ..., 4) and its fractions fu, fv (B, ...): :func:`_bilinear`'s reads, made once for
+    several grids."""
     xp = array_module(gu)
-    g = grid.shape[-1]
     gu = xp.clip(gu, 0.0, g - 1.0)
     gv = xp.clip(gv, 0.0, g - 1.0)
     u0 = xp.clip(xp.floor(gu), 0.0, g - 2.0)
     v0 = xp.clip(xp.floor(gv), 0.0, g - 2.0)
-    fu, fv = gu - u0, gv - v0
     i00 = _as_index(v0 * g + u0)
-    corners = _lookup(grid, xp.stack([i00, i00 + 1, i00 + g, i00 + g + 1], axis=-1))  # one gather
+    return xp.stack([i00, i00 + 1, i00 + g, i00 + g + 1], axis=-1), gu - u0, gv - v0
+
+
+def _bilinear_read(grid: Any, index: Any, fu: Any, fv: Any) -> Any:
+    """grid (B, G, G) at cells of :func:`_bilinear_cells` (one gather)."""
+    corners = _lookup(grid, index)
     top = corners[..., 0] + (corners[..., 1] - corners[..., 0]) * fu
     bottom = corners[..., 2] + (corners[..., 3] - corners[..., 2]) * fu
     return top + (bottom - top) * fv
+
+
+def _bilinear(grid: Any, gu: Any, gv: Any) -> Any:
+    """grid (B, G, G) read at continuous cells (B, ...) (clamped to the window), differentiable in gu, gv."""
+    return _bilinear_read(grid, *_bilinear_cells(grid.shape[-1], gu, gv))
 
 
 def _visible(front: Any, cones: Any, margin_mm: float = 4.0) -> Any:
@@ -368,18 +378,28 @@ def _view_residuals(pose: Posed, targets: FrameTargets, weights: EnergyWeights,
     k = targets.intrinsics
     focal = xp.maximum(xp.abs(k[..., 0:1]), xp.abs(k[..., 1:2]))
     mm_per_cell = targets.window[..., 2:3] * xp.clip(z, 1.0, None) / focal
-    off = _bilinear(targets.distance_grid, gu, gv) * mm_per_cell
+    s = pose.front.shape[-2]  # the front points come first: the grids below read them at the same cells
+    index, fu, fv = _bilinear_cells(targets.distance_grid.shape[-1], gu, gv)
+    off = _bilinear_read(targets.distance_grid, index, fu, fv) * mm_per_cell
     sil = xp.clip(off - weights.silhouette_tolerance_mm, 0.0, None) * np.sqrt(weights.silhouette / seen.shape[-2])
-    s = pose.front.shape[-2]
-    surface = _bilinear(targets.surface_grid, gu[..., :s], gv[..., :s])
+    index, fu, fv = index[..., :s, :], fu[..., :s], fv[..., :s]
+    surface = _bilinear_read(targets.surface_grid, index, fu, fv)
     ahead = xp.clip(surface - weights.free_space_tolerance_mm - z[..., :s], 0.0, None)
     free = _geman_mcclure(ahead, 4.0 * weights.data_sigma_mm) * np.sqrt(weights.free_space / s)
     visible = visible.reshape(visible.shape[:1] + (1,) * (z.ndim - 2) + visible.shape[1:])
-    measured = _bilinear(targets.filled_grid, gu[..., :s], gv[..., :s])
-    fingers = th._const(np.tile(np.arange(s // len(_SAMPLE_T)) < 15, len(_SAMPLE_T)), z)  # (S,) finger bones
+    measured = _bilinear_read(targets.filled_grid, index, fu, fv)
+    fingers = th._const(_finger_samples(s), z)  # (S,) finger bones
     seen = visible * _nearest(targets.silhouette, gu[..., :s], gv[..., :s]) * fingers
     on = _geman_mcclure(z[..., :s] - measured, weights.surface_sigma_mm) * seen * np.sqrt(weights.surface / s)
     return sil, free, on
+
+
+@lru_cache(maxsize=8)
+def _finger_samples(s: int) -> np.ndarray:
+    """(S,) 1.0 for the front points of the finger bones (the first 15 cones, at each of _SAMPLE_T)."""
+    out = np.tile(np.arange(s // len(_SAMPLE_T)) < 15, len(_SAMPLE_T)).astype(np.float64)
+    out.flags.writeable = False
+    return out
 
 
 def residual_terms(model: HandModel, targets: FrameTargets, x: Any, pose: Posed, weights: EnergyWeights,

@@ -55,7 +55,8 @@ class FitConfig:
     iterations: int = 3  # LM steps. benchmarks/fit_frames.py --synth-frames 500 (the shipped model), 3 against
     # 5 steps: synthetic 11.97 against 11.83 mm (raw 13.92), the NYU frame 13.0 both (raw 16.6), Kinect V2
     # surface violation .017 against .010 (raw .056), hand uncovered .077 against .073 (raw .106), jitter 8.11
-    # against 7.82 mm (raw 7.18); 13.7 against 19.7 ms per frame, one core. 8 are no better than 5
+    # against 7.82 mm (raw 7.18); 13.7 against 19.7 ms per frame, one core (3 steps: 11.0 ms since the
+    # solver's speed-up). 8 are no better than 5
     damping: float = 1e-2  # LM's starting lambda (Marquardt: relative to the Gauss-Newton diagonal)
     fit_scale: bool = True  # let the hand's and fingers' sizes change (False: the start's, e.g. a
     # sequence's shared shape)
@@ -120,7 +121,7 @@ def _solve(model: en.HandModel, targets: en.FrameTargets, x0: np.ndarray, cfg: F
     problem = solver.Problem(model, targets, cfg.weights, free)
     x, r_start, r_end = solver.levenberg_marquardt(problem, x0, cfg.iterations, cfg.damping)
     before, after = problem.term_energies(r_start), problem.term_energies(r_end)
-    pose, pose_start = en.posed(model, x), en.posed(model, x0)
+    pose, pose_start = problem.pose, problem.pose_start  # at x and at the (clamped) start
     joints, start = pose.joints, pose_start.joints
     k = th.NUM_HAND_CONES + th.NUM_FILL_CONES
     b = len(x)

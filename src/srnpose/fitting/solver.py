@@ -152,6 +152,9 @@ class Problem:
         self.steps = _column_steps()
         self.free = free  # (NUM_PARAMS,) 1 = fitted, 0 = held
         self.visible = None  # the front points the model does not hide, from the first evaluation on
+        self.pose = None  # the hand (Posed, B) at the last evaluated x
+        self._fingers_key = None  # _row_fingers' fixed rows, made once (with _fingers_rest, _linear_rows,
+        # _cone_finger)
         _, whiten = en.pose_prior_gaussian(weights.prior_floor_deg)
         self.prior_jac = whiten * np.sqrt(weights.prior)  # (20, 20)
         self.scale_jac = np.sqrt(weights.scale) / en.scale_sigmas(weights)  # (7,)
@@ -159,13 +162,14 @@ class Problem:
     def evaluate(self, x: np.ndarray, jacobian: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
         """Residuals (B, R) at x with its exact links, and their Jacobian (B, R, P) (None without)."""
         if not jacobian:
-            pose = en.posed(self.model, x)
+            pose = self.pose = en.posed(self.model, x)
             links = en.links_at(pose, self.targets, self.visible)
             return np.concatenate(list(en.residual_terms(self.model, self.targets, x, pose, self.weights,
                                                          links).values()), -1), None
         cols = x[:, None, :] + self.steps  # (B, C, P)
         pose = en.posed(self.model_cols, cols)
-        links = en.links_at(pose.column(0), self.targets, self.visible)
+        self.pose = pose.column(0)  # x itself: the first column's step is 0
+        links = en.links_at(self.pose, self.targets, self.visible)
         self.visible = links.visible  # decided once, at the start: it changes little and costs
         terms = en.residual_terms(self.model_cols, self.targets_cols, cols, pose, self.weights, links)
         r = np.concatenate(list(terms.values()), -1)  # (B, C, R)
@@ -182,35 +186,45 @@ class Problem:
         diff = r[:, 1:] - r[:, :1]  # (B, 13, R)
         finger = self._row_fingers(terms, links)  # (B, R)
         onehot = (finger[..., None] == np.arange(5)).astype(np.float64)  # (B, R, 5)
-        jac = np.zeros((b, rows, en.NUM_PARAMS))
+        jac = np.empty((b, rows, en.NUM_PARAMS))  # every column is written below
         jac[:, :, 0:6] = diff[:, 0:6].swapaxes(1, 2) / _H_RIGID
         jac[:, :, en.LOG_SCALE] = diff[:, 6] / _H_SCALE
         angles = diff[:, 7:11].swapaxes(1, 2) / _H_ANGLE  # (B, R, 4): colour k
         jac[:, :, en.ANGLES] = (onehot[..., None] * angles[:, :, None, :]).reshape(b, rows, 20)
         jac[:, :, en.LENGTHS] = onehot * (diff[:, 11] / _H_LENGTH)[..., None]
         jac[:, :, en.LOG_WIDTH] = diff[:, 12] / _H_SCALE
-        at = np.cumsum([0] + [t.shape[-1] for t in terms.values()])
-        names = list(terms)
-        prior = slice(at[names.index("prior")], at[names.index("prior") + 1])
-        scale = slice(at[names.index("scale")], at[names.index("scale") + 1])
+        prior, scale = self._linear_rows
         jac[:, prior] = 0.0
         jac[:, prior, en.ANGLES] = self.prior_jac
         jac[:, scale] = 0.0
         jac[:, scale, en.LOG_SCALE:] = np.diag(self.scale_jac)
-        return jac * self.free
+        if not self.free.all():
+            jac *= self.free
+        return jac
 
     def _row_fingers(self, terms: dict, links: en.Links) -> np.ndarray:
         """(B, R): the finger (0-4; -1 none) whose angles and length move each residual."""
-        b = len(links.nearest)
+        key = tuple((name, t.shape[-1]) for name, t in terms.items())
+        if self._fingers_key != key:  # the rows after the data term's, the linear terms' rows: fixed per problem
+            self._fingers_key, self._fingers_rest = key, self._static_fingers(terms, len(links.nearest))
+            at = np.cumsum([0] + [size for _, size in key])
+            names = [name for name, _ in key]
+            self._linear_rows = tuple(slice(at[names.index(n)], at[names.index(n) + 1]) for n in ("prior", "scale"))
+            self._cone_finger = np.concatenate([th.CONE_FINGER, np.full(self.model.forearm.shape[1], -1)])
+        return np.concatenate([self._cone_finger[links.nearest], self._fingers_rest], 1)
+
+    def _static_fingers(self, terms: dict, b: int) -> np.ndarray:
+        """(B, R - N): :meth:`_row_fingers` of the rows after the data term's (which comes first)."""
+        if next(iter(terms)) != "data":
+            raise ValueError("the data term's rows must come first")
         cone_finger = th.CONE_FINGER
-        with_forearm = np.concatenate([cone_finger, np.full(self.model.forearm.shape[1], -1)])
-        parts = {"data": with_forearm[links.nearest],
-                 "silhouette": np.tile(np.tile(cone_finger, 9), (b, 1)),
+        parts = {"silhouette": np.tile(np.tile(cone_finger, 9), (b, 1)),
                  "free_space": np.tile(np.tile(cone_finger, 3), (b, 1)),
                  "surface": np.tile(np.tile(cone_finger, 3), (b, 1)),
                  "init": np.tile(_JOINT_FINGER, (b, 1)), "temporal": np.tile(_JOINT_FINGER, (b, 1)),
                  "trust": np.tile(_JOINT_FINGER[::3], (b, 1))}
-        return np.concatenate([parts.get(name, np.full((b, t.shape[-1]), -1)) for name, t in terms.items()], 1)
+        return np.concatenate([parts.get(name, np.full((b, t.shape[-1]), -1)) for name, t in terms.items()
+                               if name != "data"], 1)
 
 
 def _normal_equations(jac: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -222,16 +236,24 @@ def _normal_equations(jac: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.nd
     return jtj, grad
 
 
+def _where_pose(better: np.ndarray, a: en.Posed, b: en.Posed) -> en.Posed:
+    """Per frame (B,): a where ``better``, else b."""
+    return en.Posed(*(np.where(better.reshape((-1,) + (1,) * (u.ndim - 1)), u, v)
+                      for u, v in zip((a.joints, a.cones, a.front, a.rims), (b.joints, b.cones, b.front, b.rims))))
+
+
 def levenberg_marquardt(problem: Problem, x0: np.ndarray, iterations: int,
                         damping: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``iterations`` batched, projected Levenberg-Marquardt steps from x0 (B, NUM_PARAMS): each frame
     keeps a step only where it lowers that frame's exact energy; the angles are clamped into the joint
-    limits after every step. Returns x and the residuals (B, R) at the start and at x."""
+    limits after every step. Returns x and the residuals (B, R) at the start and at x; the hands
+    (:class:`~srnpose.fitting.energy.Posed`) there are left in ``problem.pose_start`` and ``problem.pose``."""
     eye = np.eye(en.NUM_PARAMS)
     held = np.diag(1.0 - problem.free)  # a parameter held fixed: its step solves to 0
     x = clamp_angles(x0)
     r, jac = problem.evaluate(x)
     r_start = r
+    pose = problem.pose_start = problem.pose
     energy = (r * r).sum(1)
     lam = np.full(len(x), float(damping))
     for it in range(iterations):
@@ -244,9 +266,11 @@ def levenberg_marquardt(problem: Problem, x0: np.ndarray, iterations: int,
         trial_energy = (r_trial * r_trial).sum(1)
         better = trial_energy < energy
         x = np.where(better[:, None], trial, x)
+        pose = _where_pose(better, problem.pose, pose)
         r = np.where(better[:, None], r_trial, r)
         if jac_trial is not None:
             jac = np.where(better[:, None, None], jac_trial, jac)
         energy = np.where(better, trial_energy, energy)
         lam = np.clip(np.where(better, lam * 0.3, lam * 8.0), 1e-6, 1e6)
+    problem.pose = pose
     return x, r_start, r

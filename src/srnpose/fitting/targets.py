@@ -55,8 +55,13 @@ def bone_distance_mm(points: np.ndarray, joints: np.ndarray) -> np.ndarray:
     bones = np.asarray(CANONICAL.bones)
     a, b = joints[bones[:, 0]], joints[bones[:, 1]]  # (K, 3)
     ab = b - a
-    t = np.clip(((points[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0.0, 1.0)  # (P, K)
-    return np.linalg.norm(points[:, None] - (a + t[..., None] * ab), axis=-1).min(1)
+    inv = 1.0 / np.maximum((ab * ab).sum(-1), 1e-9)
+    # per coordinate on (P, K) arrays (no (P, K, 3) temporaries), one square root per point
+    p = np.asarray(points, dtype=np.float64)
+    d = [p[:, i:i + 1] - a[:, i] for i in range(3)]  # (P, K) each
+    t = np.clip((d[0] * ab[:, 0] + d[1] * ab[:, 1] + d[2] * ab[:, 2]) * inv, 0.0, 1.0)
+    e = [d[i] - t * ab[:, i] for i in range(3)]
+    return np.sqrt((e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).min(1))
 
 
 def _window(joints: np.ndarray, intrinsics: Intrinsics, margin_mm: float, grid: int) -> tuple[float, float, float]:
