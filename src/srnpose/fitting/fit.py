@@ -182,8 +182,11 @@ def _take(model: en.HandModel, i: int, prev: np.ndarray | None) -> en.HandModel:
 
 
 def warm_up(cfg: FitConfig | None = None) -> None:
-    """Make what a process's first fit makes once (the real-pose prior's Gaussian, about 0.3 s) now, so that
-    no frame's time holds it (``srnpose.load``, ``evaluate --fit``)."""
+    """Make what a process's first fit makes once (the real-pose prior's Gaussian, about 0.15 s; the import of
+    scipy.ndimage for the targets, about 0.2 s) now, so that no frame's time holds it (``srnpose.load``,
+    ``evaluate --fit``)."""
+    import scipy.ndimage  # noqa: F401  (srnpose.fitting.targets imports it on the first frame)
+
     en.pose_prior_gaussian((cfg or FitConfig()).weights.prior_floor_deg)
 
 
