@@ -304,7 +304,7 @@ def _nearest(grid: Any, gu: Any, gv: Any) -> Any:
 
 def _bilinear_cells(g: int, gu: Any, gv: Any) -> tuple[Any, Any, Any]:
     """Continuous cells (B, ...) (clamped to a G x G window) -> each one's four corner cells' flat
-    indices (B, ..., 4) and its fractions fu, fv (B, ...): :func:`_bilinear`'s reads, made once for
+    indices (B, ..., 4) and its fractions fu, fv (B, ...), for :func:`_bilinear_read`; made once for
     several grids."""
     xp = array_module(gu)
     gu = xp.clip(gu, 0.0, g - 1.0)
@@ -321,11 +321,6 @@ def _bilinear_read(grid: Any, index: Any, fu: Any, fv: Any) -> Any:
     top = corners[..., 0] + (corners[..., 1] - corners[..., 0]) * fu
     bottom = corners[..., 2] + (corners[..., 3] - corners[..., 2]) * fu
     return top + (bottom - top) * fv
-
-
-def _bilinear(grid: Any, gu: Any, gv: Any) -> Any:
-    """grid (B, G, G) read at continuous cells (B, ...) (clamped to the window), differentiable in gu, gv."""
-    return _bilinear_read(grid, *_bilinear_cells(grid.shape[-1], gu, gv))
 
 
 def _visible(front: Any, cones: Any, margin_mm: float = 4.0) -> Any:
