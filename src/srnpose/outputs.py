@@ -116,17 +116,6 @@ def disk_full_error(path: str | Path, exc: BaseException, kept: str = "nothing w
     return error
 
 
-@contextlib.contextmanager
-def disk_full_as_user_error(path: str | Path, kept: str = "nothing written before was changed") -> Iterator[None]:
-    """Turn a full disk inside the block into a :class:`DiskFullError` naming ``path``."""
-    try:
-        yield
-    except Exception as exc:
-        if is_disk_full(exc):
-            raise disk_full_error(path, exc, kept) from None
-        raise
-
-
 # --------------------------------------------------------------------------- temporary names
 
 
