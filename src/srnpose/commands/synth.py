@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 
 from srnpose.cameras import get_camera
 from srnpose.data.public_layouts import WRITERS
@@ -27,13 +26,8 @@ MAX_RESOLUTION_PX = 8192
 
 
 def _formats() -> list[str]:
-    """``native`` plus the dataset writers of ``srnpose.data.public_layouts.WRITERS`` when that module exists."""
-    try:
-        if importlib.util.find_spec("srnpose.data.public_layouts") is None:
-            return [NATIVE_FORMAT]
-        return [NATIVE_FORMAT] + [name for name in WRITERS if name != NATIVE_FORMAT]
-    except Exception:  # a broken optional writer must not break the command
-        return [NATIVE_FORMAT]
+    """``native`` plus the dataset writers of ``srnpose.data.public_layouts.WRITERS``."""
+    return [NATIVE_FORMAT] + [name for name in WRITERS if name != NATIVE_FORMAT]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
