@@ -292,14 +292,6 @@ def place(points: Any, rotation: Any, translation: Any, mirror: Any = None) -> A
     return points @ rotation.swapaxes(-1, -2) + translation[..., None, :]
 
 
-def place_cones(cones: Any, rotation: Any, translation: Any, mirror: Any = None) -> Any:
-    """Round cones (..., P, 8) in the hand frame -> the camera frame (radii kept)."""
-    xp = array_module(cones)
-    a = place(cones[..., 0:3], rotation, translation, mirror)
-    b = place(cones[..., 4:7], rotation, translation, mirror)
-    return xp.concatenate([a, cones[..., 3:4], b, cones[..., 7:8]], axis=-1)
-
-
 def clamp_to_limits(chain_deg: Any) -> Any:
     """Chain angles (..., 5, 4) clamped to :data:`srnpose.synth.poses.LIMITS_DEG`."""
     xp = array_module(chain_deg)
