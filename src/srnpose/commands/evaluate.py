@@ -26,7 +26,6 @@ from srnpose.evaluation.protocol import (
     joint_names_for,
     write_report,
 )
-from srnpose.evaluation.protocol import DATASET_INTRINSICS as DATASETS
 from srnpose.geometry import Intrinsics
 from srnpose.outputs import (
     CHECKPOINT_KIND,
@@ -49,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "model, with --data and --out)")
     parser.add_argument("--labels", metavar="FILE", help="ground-truth uvd file, same format (with --predictions)")
     parser.add_argument("--dataset", metavar="NAME",
-                        help=f"dataset whose intrinsics convert uvd to xyz: {', '.join(DATASETS)}")
+                        help=f"dataset whose intrinsics convert uvd to xyz: {', '.join(DATASET_INTRINSICS)}")
     parser.add_argument("--intrinsics", metavar="fx,fy,cx,cy",
                         help="camera intrinsics overriding the dataset's (fy < 0 for NYU's y-up convention)")
     parser.add_argument("--data", metavar="SPEC", help="test data for --checkpoint, e.g. synth, nyu:DIR")
