@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from srnpose.fitting import energy as en
 from srnpose.fitting import solver
 from srnpose.fitting.targets import SelectConfig, frame_targets, stack_targets
 from srnpose.geometry import Intrinsics
 from srnpose.hand import torch_hand as th
+from srnpose.inference.backends import torch_threads
 
 __all__ = ["FitConfig", "FitResult", "SEQUENCE_TEMPORAL", "warm_up", "sequence_config", "fit_frame", "fit_frames",
            "fit_sequence_frames"]
@@ -132,22 +132,6 @@ def _solve(model: en.HandModel, targets: en.FrameTargets, x0: np.ndarray, cfg: F
                      (time.perf_counter() - t_start) * 1e3 / max(b, 1))
 
 
-class _Threads:
-    """torch's intra-op threads set for a block and restored after it (None: untouched)."""
-
-    def __init__(self, threads: int | None) -> None:
-        self.threads, self.saved = threads, None
-
-    def __enter__(self) -> None:
-        if self.threads is not None:
-            self.saved = torch.get_num_threads()
-            torch.set_num_threads(int(self.threads))
-
-    def __exit__(self, *exc) -> None:
-        if self.saved is not None:
-            torch.set_num_threads(self.saved)
-
-
 # --------------------------------------------------------------------------- public API
 
 
@@ -159,7 +143,7 @@ def fit_frames(depths_mm: Sequence[np.ndarray], intrinsics: Intrinsics | Sequenc
     t_start = time.perf_counter()
     joints = _check_inputs(depths_mm, joints_xyz)
     ks = _intrinsics_list(intrinsics, len(joints))
-    with _Threads(cfg.threads):
+    with torch_threads(cfg.threads):
         model, x0 = solver.hand_model(solver.start_from_joints(joints, _left(handedness, ks)), joints)
         targets = stack_targets([frame_targets(d, k, j, cfg.select) for d, k, j in zip(depths_mm, ks, joints)])
         return _solve(model, targets, x0, cfg, t_start)
@@ -212,15 +196,16 @@ def fit_sequence_frames(depths_mm: Sequence[np.ndarray], intrinsics: Intrinsics 
     joints = _check_inputs(depths_mm, joints_xyz)
     ks = _intrinsics_list(intrinsics, len(joints))
     parts = []
-    with _Threads(cfg.threads):
+    with torch_threads(cfg.threads):
         start = solver.start_from_joints(joints, _left(handedness, ks))
         n = len(joints)
         start.base_xyz_mm = np.broadcast_to(np.median(start.base_xyz_mm, 0), (n, 5, 3)).copy()
         start.bone_length_mm = np.broadcast_to(np.median(start.bone_length_mm, 0), (n, 5, 3)).copy()
         start.palm_scale = np.broadcast_to(np.median(start.palm_scale, 0), (n, 2)).copy()
         model, x0 = solver.hand_model(start, joints)
-        targets = [stack_targets([frame_targets(depths_mm[i], ks[i], joints[i], cfg.select)]) for i in range(n)]
-        alone = _solve(model, _stack(targets), x0, dataclasses.replace(cfg, weights=dataclasses.replace(
+        frames = [frame_targets(depths_mm[i], ks[i], joints[i], cfg.select) for i in range(n)]
+        targets = [stack_targets([f]) for f in frames]
+        alone = _solve(model, stack_targets(frames), x0, dataclasses.replace(cfg, weights=dataclasses.replace(
             cfg.weights, temporal=0.0)), time.perf_counter())
         x0[:, en.LOG_SCALE:] = np.median(alone.log_scales, 0)  # the shared shape's sizes
         held = dataclasses.replace(cfg, fit_scale=False)
@@ -232,19 +217,6 @@ def fit_sequence_frames(depths_mm: Sequence[np.ndarray], intrinsics: Intrinsics 
             prev = fit.joints_xyz[0] + (joints[i + 1] - joints[i] if i + 1 < n else 0.0)
             parts.append(fit)
     return _concat(parts, (time.perf_counter() - t_start) * 1e3 / max(len(joints), 1))
-
-
-def _stack(targets: list[en.FrameTargets]) -> en.FrameTargets:
-    """One batch of single-frame targets (their points padded to the longest)."""
-    n = max(t.points.shape[1] for t in targets)
-
-    def pad(a: np.ndarray) -> np.ndarray:
-        return np.concatenate([a, np.zeros((1, n - a.shape[1]) + a.shape[2:])], 1)
-
-    fields = {f.name: np.concatenate([getattr(t, f.name) for t in targets]) for f in dataclasses.fields(en.FrameTargets)
-              if f.name not in ("points", "point_mask")}
-    return en.FrameTargets(points=np.concatenate([pad(t.points) for t in targets]),
-                           point_mask=np.concatenate([pad(t.point_mask) for t in targets]), **fields)
 
 
 def _concat(parts: list[FitResult], ms_per_frame: float) -> FitResult:
