@@ -36,7 +36,6 @@ the same round) to a ratio of overall rates. Warm-up steps (and each round's fir
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
@@ -49,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from srnpose.errors import UserError
+from srnpose.inference.backends import torch_threads
 
 __all__ = [
     "BENCH_PRESETS",
@@ -292,18 +292,6 @@ def _build(entry: BenchEntry) -> _Bench:
                   int(summary["params"]))
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int):
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _take_indices(b: _Bench, count: int) -> list[int]:
     """The global sample indices of the next ``count`` batches of the stream (never reused)."""
     from srnpose.data.sampling import StepBatches
@@ -370,7 +358,7 @@ class _StepTimer:
 def _compute_round(b: _Bench, steps: int, warmup: int) -> None:
     from srnpose.training.loop import train_step
 
-    with _torch_threads(b.threads):
+    with torch_threads(b.threads):
         for i in range(warmup + steps):
             batch = b.compute_batches[i % len(b.compute_batches)]
             c0, t0 = time.process_time(), time.perf_counter()
@@ -404,7 +392,7 @@ def _profile_round(b: _Bench, steps: int) -> None:
 
     timer = _StepTimer(b.run.net, b.run.optimizer)
     try:
-        with _torch_threads(b.threads):
+        with torch_threads(b.threads):
             for i in range(steps):
                 batch = b.compute_batches[i % len(b.compute_batches)]
                 timer.events.clear()
@@ -433,7 +421,7 @@ def _e2e_round(b: _Bench, steps: int, warmup: int) -> None:
     b.run.state["step"] = b.next_step
     loader = build_loader(b.run, b.source)
     batches = iter(loader)
-    with _torch_threads(b.threads):
+    with torch_threads(b.threads):
         try:
             t = time.perf_counter()
             for i in range(warmup + steps):

@@ -10,12 +10,12 @@ import time
 
 import numpy as np
 
+from srnpose.inference.backends import torch_threads
 from srnpose.training.throughput import (
     BenchEntry,
     StepOptions,
     _build,
     _take_indices,
-    _torch_threads,
     bench_entry,
 )
 
@@ -33,7 +33,7 @@ def reparam_cost(cfg, batch_size: int = 32, repeats: int = 20, threads: int = 1,
     depth = torch.rand(batch_size, 1, m.input_size, m.input_size, generator=g) * 2.0 - 1.0  # (B, 1, S, S)
     joints = (torch.rand(batch_size, m.num_joints, 3, generator=g) * 1.6 - 0.8).requires_grad_(True)  # (B, J, 3)
     out: dict[str, list[float]] = {"points": [], "encode": [], "encode_backward": []}
-    with _torch_threads(threads):
+    with torch_threads(threads):
         for i in range(repeats + 2):
             t0 = time.perf_counter()
             points, mask = pixel_points(depth, m.feature_size)
@@ -78,13 +78,13 @@ def compare_training(name: str, variants: dict[str, StepOptions], steps: int = 2
             progress(f"training {label}: {steps} steps")
         losses = []
         t0 = time.perf_counter()
-        with _torch_threads(b.threads):
+        with torch_threads(b.threads):
             for batch in batches:
                 losses.append(train_step(b.run, batch)[1])
         seconds = time.perf_counter() - t0
         b.run.val_records = val
         wrapped, b.run.model = b.run.model, b.run.net  # validate the bare fp32 network, as it ships
-        with _torch_threads(b.threads):
+        with torch_threads(b.threads):
             val_mm = validate(b.run)
         b.run.model = wrapped
         out["variants"][label] = {"loss": losses, "val_stage_mm": val_mm, "seconds": seconds}
