@@ -60,21 +60,11 @@ class Start:
 
 
 def _palm_frame(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """MCPs relative to the wrist (B, 4, 3) -> rotation (B, 3, 3), sx, sy (B,): alternating Procrustes
-    and linear palm-scale solves against the nominal palm at cup 0."""
-    base = hm.BASE_XYZ_MM[1:]
-    scale = np.linalg.norm(q, axis=-1).mean(1) / np.linalg.norm(base, axis=-1).mean()
-    sx, sy = scale.copy(), scale.copy()
-    ones = np.ones(len(q))
-    rot = np.tile(np.eye(3), (len(q), 1, 1))
-    for _ in range(_PALM_ITERATIONS):
-        model = base * np.stack([sx, sy, sy], 1)[:, None]
-        u, _, vt = np.linalg.svd(model.swapaxes(1, 2) @ q)
-        d = np.sign(np.linalg.det(u @ vt))
-        rot = (vt.swapaxes(1, 2) * np.stack([ones, ones, d], 1)[:, None]) @ u.swapaxes(1, 2)
-        local = q @ rot
-        sx = (local[..., 0] @ base[:, 0]) / (base[:, 0] @ base[:, 0])
-        sy = (local[..., 1] @ base[:, 1] + local[..., 2] @ base[:, 2]) / (base[:, 1:] ** 2).sum()
+    """MCPs relative to the wrist (B, 4, 3) -> rotation (B, 3, 3), sx, sy (B,): :func:`srnpose.hand.ik.palm_procrustes`
+    (ik's start), the scales clipped."""
+    from srnpose.hand.ik import palm_procrustes
+
+    rot, sx, sy = palm_procrustes(q, _PALM_ITERATIONS)
     return rot, np.clip(sx, 0.3, 3.0), np.clip(sy, 0.3, 3.0)
 
 

@@ -170,6 +170,25 @@ def _levenberg_marquardt(residual, x0: np.ndarray, low: np.ndarray, high: np.nda
     return x
 
 
+def palm_procrustes(q: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Finger MCPs relative to the wrist (N, 4, 3) -> rotation (N, 3, 3), palm scales sx, sy (N,): alternating
+    Procrustes (R) and linear least squares (sx, sy) against the nominal palm at cup 0, ``iterations`` rounds."""
+    base = hm.BASE_XYZ_MM[1:]  # (4, 3)
+    scale = np.linalg.norm(q, axis=-1).mean(1) / np.linalg.norm(base, axis=-1).mean()
+    sx, sy = scale.copy(), scale.copy()
+    ones = np.ones(len(q))
+    rot = np.tile(np.eye(3), (len(q), 1, 1))
+    for _ in range(iterations):
+        model = base * np.stack([sx, sy, sy], 1)[:, None]  # (N, 4, 3)
+        u, _, vt = np.linalg.svd(model.swapaxes(1, 2) @ q)  # H = sum m q^T = U S V^T
+        d = np.sign(np.linalg.det(u @ vt))
+        rot = (vt.swapaxes(1, 2) * np.stack([ones, ones, d], 1)[:, None]) @ u.swapaxes(1, 2)  # R = V D U^T
+        local = q @ rot  # R^T q, (N, 4, 3)
+        sx = (local[..., 0] @ base[:, 0]) / (base[:, 0] @ base[:, 0])
+        sy = (local[..., 1] @ base[:, 1] + local[..., 2] @ base[:, 2]) / (base[:, 1:] ** 2).sum()
+    return rot, sx, sy
+
+
 def _palm_frame(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Right-hand joints (N, 21, 3) -> rotation (N, 3, 3), palm scale (N, 2), cup (N,).
 
@@ -180,17 +199,7 @@ def _palm_frame(joints: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     base = hm.BASE_XYZ_MM[1:]  # (4, 3)
     lift = CUP_BASE_Z_MM[1:]  # (4,)
     n = len(q)
-    scale = np.linalg.norm(q, axis=-1).mean(1) / np.linalg.norm(base, axis=-1).mean()
-    sx, sy = scale.copy(), scale.copy()
-    ones = np.ones(n)
-    for _ in range(_PALM_START_ITERATIONS):
-        model = base * np.stack([sx, sy, sy], 1)[:, None]  # (N, 4, 3)
-        u, _, vt = np.linalg.svd(model.swapaxes(1, 2) @ q)  # H = sum m q^T = U S V^T
-        d = np.sign(np.linalg.det(u @ vt))
-        rot = (vt.swapaxes(1, 2) * np.stack([ones, ones, d], 1)[:, None]) @ u.swapaxes(1, 2)  # R = V D U^T
-        local = q @ rot  # R^T q, (N, 4, 3)
-        sx = (local[..., 0] @ base[:, 0]) / (base[:, 0] @ base[:, 0])
-        sy = (local[..., 1] @ base[:, 1] + local[..., 2] @ base[:, 2]) / (base[:, 1:] ** 2).sum()
+    rot, sx, sy = palm_procrustes(q, _PALM_START_ITERATIONS)
 
     def residual(x: np.ndarray) -> np.ndarray:  # (N, 6): rotation vector (rad), sx, sy, cup -> (N, 12)
         r = rot @ _rotvec_matrix(x[:, :3])
