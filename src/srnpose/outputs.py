@@ -231,11 +231,9 @@ def atomic_path(path: str | Path, kept: str = "nothing written before was change
 
 def write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # which fsyncs the file before the rename
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
     return Path(path)
 
 
