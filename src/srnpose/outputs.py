@@ -313,9 +313,7 @@ class OutputFolder:
             return
         for final, f in list(self._open.items()):
             self._current = final
-            f.flush()
-            os.fsync(f.fileno())
-            f.close()
+            f.close()  # flushed here, fsynced with the other staged files below
         self._open.clear()
         folders = set()
         for final, tmp in self._staged.items():
