@@ -112,3 +112,11 @@ def test_adapt_bad_input_is_one_line(tmp_path, frames, capsys):
     assert cli.main(["adapt", "--camera", CAMERA, "--out", str(tmp_path / "c")]) == 2
     assert "give FRAMES" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_adapt_lists_frames_as_predict_does(tmp_path):
+    from srnpose.training.adapt import list_frames
+
+    for name in ("b.png", "a.PNG", ".a.tmp-1-x.png", "._c.png", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in list_frames([tmp_path])] == ["a.PNG", "b.png"]  # hidden files are not frames

@@ -30,7 +30,7 @@ from srnpose.data.depth_io import read_png16
 from srnpose.errors import UserError, require_extra
 from srnpose.geometry import Intrinsics
 
-__all__ = ["Frame", "FrameSource", "FolderSource", "NpyStackSource", "RealSenseSource", "open_sources",
+__all__ = ["Frame", "FrameSource", "FolderSource", "depth_pngs", "NpyStackSource", "RealSenseSource", "open_sources",
            "check_depth_array"]
 
 DEPTH_DTYPES = (np.uint16, np.float32, np.float64, np.int32, np.uint32, np.int64)  # accepted raw dtypes
@@ -79,15 +79,20 @@ class FrameSource:
         self.close()
 
 
+def depth_pngs(folder: str | Path) -> list[Path]:
+    """The ``.png`` files of ``folder`` (any case), sorted by name. Hidden files are not frames: a killed
+    writer's temporary files (``.NAME.tmp-PID-X.png``), macOS's ``._`` files."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png" and p.is_file()
+                  and not p.name.startswith("."))
+
+
 class FolderSource(FrameSource):
     """16-bit depth PNGs: one file, or every ``*.png`` of a folder sorted by name."""
 
     def __init__(self, path: str | Path, fps: float = 30.0) -> None:
         path = Path(path)
         if path.is_dir():
-            # hidden files are not frames (a killed writer's temporary files, macOS's ._ files)
-            files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png" and p.is_file()
-                           and not p.name.startswith("."))
+            files = depth_pngs(path)
             if not files:
                 raise UserError(f"{path}: folder has no .png depth frames")
         elif path.is_file():

@@ -34,6 +34,7 @@ from srnpose.data.records import HandRecord
 from srnpose.data.sampling import prepare_sample
 from srnpose.errors import UserError
 from srnpose.geometry import xyz_to_uvd
+from srnpose.inference.sensors import depth_pngs
 from srnpose.training.run_config import RunConfig, check
 
 __all__ = ["AdaptConfig", "AdaptResult", "PseudoLabels", "MixedSource", "adapt", "describe", "list_frames",
@@ -73,7 +74,7 @@ def list_frames(inputs: list[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += sorted(path.glob("*.png"))
+            found += depth_pngs(path)  # as predict and live list a folder: hidden files are not frames
         elif path.suffix.lower() == ".png" and path.is_file():
             found.append(path)
         elif not path.exists():
