@@ -259,6 +259,7 @@ def _cached_export(model, name: str) -> bytes:
     and cached. A process that finds the file skips the export and ``import onnx`` (2-3 s of each
     ``srnpose predict`` on 2 cores); a file that is not a readable ONNX model is made again. The cache
     is a convenience: a folder that cannot be written (read-only home, full disk) is skipped silently."""
+    require_extra("onnxruntime", "onnx")  # a missing runtime is said at once, not after an export
     path = cache_dir() / "onnx" / f"{name}.onnx"
     try:
         data = path.read_bytes()
