@@ -87,13 +87,17 @@ def is_disk_full(exc: BaseException) -> bool:
     return not isinstance(exc, (OSError, UserError)) and any(t in str(exc) for t in DISK_FULL_TEXT)
 
 
+def _nearest_existing(path: Path) -> Path:
+    """``path`` itself if it exists, else its nearest existing parent (the root at worst)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def free_space(path: str | Path) -> str:
     """The free space on the disk that holds ``path`` (or its nearest existing folder), e.g. '2.1 GB'."""
-    folder = Path(os.path.abspath(path))
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
     try:
-        free = shutil.disk_usage(folder).free
+        free = shutil.disk_usage(_nearest_existing(Path(os.path.abspath(path)))).free
     except OSError:
         return "unknown"
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
@@ -448,9 +452,7 @@ def check_folder_target(path: str | Path, flag: str = "--out") -> Path:
     path = out_path(path, flag)
     if path.exists() and not path.is_dir():
         raise UserError(f"{flag} {path}: is a file, not a folder")
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = _nearest_existing(path)
     if not probe.is_dir():
         raise UserError(f"{flag} {path}: cannot create the folder ({os.strerror(errno.ENOTDIR)})")
     _probe(probe, f"{flag} {path}")
@@ -466,10 +468,7 @@ def check_file_target(path: str | Path, flag: str, suffixes: tuple[str, ...] | N
         raise UserError(f"{flag} {path}: is a folder, expected a file name")
     if suffixes and path.suffix.lower() not in suffixes:
         raise UserError(f"{flag} {path}: expected a {' or '.join(suffixes)} file name")
-    folder = path.parent
-    probe = folder
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = _nearest_existing(path.parent)
     if not probe.is_dir():
         raise UserError(f"{flag} {path}: {probe} is a file, not a folder")
     _probe(probe, f"{flag} {path}")
