@@ -67,13 +67,21 @@ def test_torch_runner_uses_its_threads_and_restores_torchs(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_the_in_memory_export_is_made_once_per_process(monkeypatch, tmp_path):
+@pytest.fixture
+def export_calls(monkeypatch, tmp_path):
+    """The ONNX exports made from here on, counted; no export of this process in memory (an earlier test
+    may have exported the same model) and an empty disk cache of the test's own."""
     pytest.importorskip("onnx")
-    monkeypatch.setattr(backends, "_EXPORTS", {})  # an earlier test may have exported the same model
+    monkeypatch.setattr(backends, "_EXPORTS", {})
     monkeypatch.setenv("SRNPOSE_CACHE_DIR", str(tmp_path))
     calls = []
     real = backends.export_onnx
     monkeypatch.setattr(backends, "export_onnx", lambda model, *a, **kw: calls.append(1) or real(model, *a, **kw))
+    return calls
+
+
+def test_the_in_memory_export_is_made_once_per_process(export_calls):
+    calls = export_calls
     torch.manual_seed(0)
     model = SRN(num_stages=1, input_size=32, width=8, topk=8).eval()
     first = export_in_memory(model)
@@ -98,13 +106,8 @@ def test_predict_says_which_runtime_and_threads(shared_data, tmp_path, capsys, n
     assert main(["predict", frame, "--camera", "kinect2", "--out", str(tmp_path / "c"), "--threads", "0"]) == 2
 
 
-def test_a_later_process_reads_the_export_from_the_disk_cache(monkeypatch, tmp_path):
-    pytest.importorskip("onnx")
-    monkeypatch.setenv("SRNPOSE_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(backends, "_EXPORTS", {})
-    calls = []
-    real = backends.export_onnx
-    monkeypatch.setattr(backends, "export_onnx", lambda model, *a, **kw: calls.append(1) or real(model, *a, **kw))
+def test_a_later_process_reads_the_export_from_the_disk_cache(export_calls, monkeypatch, tmp_path):
+    calls = export_calls
     torch.manual_seed(1)
     model = SRN(num_stages=1, input_size=32, width=8, topk=8).eval()
     first = export_in_memory(model)
