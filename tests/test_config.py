@@ -75,6 +75,10 @@ def test_overrides_parse_and_type_check():
     with pytest.raises(UserError, match=r"^name: expected a string, got 12$"):
         apply_overrides(_Outer(), ["name=12"])
     assert apply_overrides(SRNConfig(), ["num_stages=2"]).num_stages == 2
+    # YAML 1.1 reads 1e-3 (no dot) as a string; a float key takes it as the number it names
+    assert apply_overrides(_Outer(), ["lr=1e-3"]).lr == 1e-3
+    with pytest.raises(UserError, match=r"^lr: expected a number, got 'fast'$"):
+        apply_overrides(_Outer(), ["lr=fast"])
 
 
 @pytest.mark.parametrize("item, message", [

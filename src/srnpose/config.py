@@ -11,6 +11,7 @@ data configs reuse them. A user's mistake (unknown key, wrong type, malformed YA
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -229,6 +230,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string: the number a user meant
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if number is not None and math.isfinite(number):
+                return number
         raise UserError(f"{key}: expected a number, got {value!r}")
     if tp is str:
         if isinstance(value, str):
