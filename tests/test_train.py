@@ -204,3 +204,28 @@ def test_a_mixed_model_is_evaluated_in_two_passes(tmp_path):
     assert one["mean_error_mm"] == pytest.approx(one["pass_mean_error_mm"][0])
     with pytest.raises(UserError, match="refine"):
         evaluate_checkpoint(run, "synth", tmp_path / "bad", frames=2, overlays=0, refine=-1)
+
+
+def test_init_grows_a_trained_network_by_a_stage(tmp_path, capsys):
+    """--init starts a run from trained weights; a stage the weights lack starts fresh, the rest is theirs."""
+    from srnpose.cli import main
+    from srnpose.training.checkpoint import find_weights, load_state_dict_file
+
+    common = ["train", "--data", "synth", "--preset", "tiny", "--steps", "1", "--no-progress",
+              "--set", "model.width=8", "--set", "data.val_frames=2", "--set", "train.batch_size=2"]
+    assert main(common + ["--out", str(tmp_path / "one"), "--set", "model.num_stages=1"]) == 0
+    one = load_state_dict_file(find_weights(tmp_path / "one"))
+    assert main(common + ["--out", str(tmp_path / "two"), "--set", "model.num_stages=2", "--set", "train.lr=1e-12",
+                          "--init", str(tmp_path / "one")]) == 0
+    assert "new, freshly initialized: stages.1" in capsys.readouterr().err
+    two = load_state_dict_file(tmp_path / "two" / "last" / "model.safetensors")
+    # a step of lr 1e-12: it saved the weights it started from (batch-norm statistics aside)
+    assert all(torch.allclose(two[k], v, atol=1e-6) for k, v in one.items() if "running" not in k and "num_batches" not in k)
+    assert any(k.startswith("stages.1.") for k in two)
+    # a narrower network cannot start from these weights: said, named
+    assert main(common + ["--out", str(tmp_path / "narrow"), "--set", "model.width=4",
+                          "--init", str(tmp_path / "one")]) == 2
+    err = capsys.readouterr().err
+    assert "one/best/model.safetensors: cannot start from these weights: tensor '" in err
+    assert "in the model config (a different width" in err
+    assert not (tmp_path / "narrow").exists()  # nothing saved, no folder left behind

@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue RUN from its last complete checkpoint if it has one, else start it "
                              "(the same command starts and restarts a run)")
+    parser.add_argument("--init", metavar="CHECKPOINT",
+                        help="start a new run from these weights (a run folder, a checkpoint folder or a "
+                             "weights file; 'release' = the shipped model): fine-tuning, or a trained network "
+                             "grown by more stages (the new stages start fresh). Ignored when --resume finds "
+                             "a checkpoint")
     parser.add_argument("--extend", action="store_true",
                         help="with --resume: accept a new --steps/--epochs/--minutes (train a run longer)")
     length = parser.add_mutually_exclusive_group()
@@ -70,6 +75,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, metavar="K", help="data loader processes per rank")
     parser.add_argument("--device", choices=DEVICES, help="default: auto (CUDA when available)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _init_weights(name: str) -> Path:
+    """The weights file --init names: 'release' (the shipped model), a run or checkpoint folder, a file."""
+    from srnpose.training.checkpoint import find_weights
+
+    if name == "release":
+        from srnpose.weights import release_dir
+
+        return find_weights(release_dir())
+    return find_weights(Path(name))
 
 
 def _length_overrides(args: argparse.Namespace) -> list[str]:
@@ -173,7 +189,13 @@ def run(args: argparse.Namespace) -> int:
         step = load_train_state(state).get("step") if state is not None and state.is_file() else None
         print(f"resuming {args.out} from its last checkpoint" + (f" (step {int(step)})" if step is not None else ""),
               file=sys.stderr)
-    result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, extend=args.extend)
+    init = None
+    if args.init and saved is None:
+        init = _init_weights(args.init)
+    elif args.init and int(os.environ.get("RANK", "0")) == 0:
+        print(f"--init {args.init}: not used, the run goes on from its own checkpoint", file=sys.stderr)
+    result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, extend=args.extend,
+                   init_weights=init)
     if int(os.environ.get("RANK", "0")) == 0:
         summary = f"trained to step {result.step} ({result.samples_per_s:.1f} samples/s)"
         if result.val_stage_mm:

@@ -53,7 +53,9 @@ __all__ = [
     "load_run_config",
     "load_train_state",
     "load_state_dict_file",
+    "find_weights",
     "load_weights",
+    "load_weights_growing",
     "rng_state",
     "set_rng_state",
     "kept_checkpoint",
@@ -341,7 +343,7 @@ def corrupt_checkpoints_message(folder: str | Path) -> str | None:
     return _describe_corrupt(passed) if found is None and passed else None
 
 
-def _find_weights(path: Path) -> Path:
+def find_weights(path: Path) -> Path:
     """A RUN folder (best/ if usable, else last/), a checkpoint folder, or a weights file."""
     if not path.exists():
         raise UserError(f"checkpoint {path}: no such file or folder")
@@ -465,6 +467,25 @@ def load_weights(model, state: dict, source: str | Path, config_source: str | Pa
     getattr(model, "module", model).load_state_dict(state, strict=True)
 
 
+def load_weights_growing(model, state: dict, source: str | Path) -> list[str]:
+    """Start ``model`` from ``state`` where they share tensors: every tensor of ``state`` must exist in
+    ``model`` with the same shape (UserError naming the file and tensor), and tensors the model has
+    beyond it (stages added to a trained network) keep their fresh initialization. Returns the names of
+    those fresh tensors."""
+    expected = getattr(model, "module", model).state_dict()
+    for key, tensor in state.items():
+        if key not in expected:
+            raise UserError(f"{source}: cannot start from these weights: tensor {key!r} {_shape(tensor)} has "
+                            "no place in the model config (a different stage kind or backbone?)")
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise UserError(f"{source}: cannot start from these weights: tensor {key!r} has shape "
+                            f"{_shape(tensor)} in the file but {_shape(expected[key])} in the model config "
+                            "(a different width, joint count or re-parameterization?)")
+    fresh = [k for k in expected if k not in state]
+    getattr(model, "module", model).load_state_dict(state, strict=False)
+    return fresh
+
+
 def _model_section(config: dict, source: Path) -> dict:
     if "model" in config and isinstance(config["model"], dict):
         return config["model"]
@@ -479,7 +500,7 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     with a ``config.yaml`` beside it. Returns a :class:`Checkpoint` with the model in eval mode."""
     from srnpose.model import SRN
 
-    weights = _find_weights(Path(path))
+    weights = find_weights(Path(path))
     config = load_run_config(weights)
     config_source = weights.parent / CONFIG_FILE
     try:

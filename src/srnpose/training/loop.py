@@ -58,6 +58,7 @@ from srnpose.training.checkpoint import (
     load_state_dict_file,
     load_train_state,
     load_weights,
+    load_weights_growing,
     resolve_checkpoint_dir,
     rng_state,
     save_checkpoint,
@@ -193,7 +194,11 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
     if last is not None:
         _restore(run, last, extend)
     elif init_weights is not None:
-        load_weights(run.net, load_state_dict_file(init_weights), init_weights)
+        fresh = load_weights_growing(run.net, load_state_dict_file(init_weights), init_weights)
+        if info.is_main:
+            stages = sorted({".".join(k.split(".")[:2]) for k in fresh})
+            print(f"starting from {init_weights}" + (f"; new, freshly initialized: {', '.join(stages)}"
+                                                     if fresh else ""), file=sys.stderr)
     if wrap_source is not None:
         source = wrap_source(source, run.net)
     run.time_base = float(run.state["time_s"])
