@@ -2,7 +2,7 @@
 
     python benchmarks/fit_frames.py [--checkpoint RUN_OR_ONNX] [--synth-frames 200] [--out runs/fit_frames]
 
-1. **Synthetic**: the first ``--synth-frames`` frames of the held-out engine v2 test set (``srnpose evaluate
+1. **Synthetic**: the first ``--synth-frames`` frames of the held-out engine ``--engine`` (v2) test set (``srnpose evaluate
    --data synth``'s, seed ``SYNTH_TEST_SEED``, sensor noise of every profile), first crop at the labelled
    joints' centroid as evaluate does on v2; mean 3D joint error raw vs fitted, per scene family and per
    pose family.
@@ -40,9 +40,12 @@ MEASURES = rf.MEASURES
 # --------------------------------------------------------------------------- synthetic
 
 
-def synthetic(est, frames: int, cfg) -> dict:
-    """Raw vs fitted mean joint error (mm) on the held-out v2 test frames, per scene and pose family."""
+def synthetic(est, frames: int, cfg, engine: str = "v2") -> dict:
+    """Raw vs fitted mean joint error (mm) and spread (the joints' mean distance to their centroid over
+    the labels', 1.0 = neither bunched nor splayed) on the held-out test frames of ``engine``, per scene
+    and pose family."""
     from srnpose.data.records import HandRecord
+    from srnpose.evaluation.quality import joint_spread_mm
     from srnpose.fitting.fit import fit_frames
     from srnpose.inference.frame_path import estimate_records
     from srnpose.synth.engines import render
@@ -50,7 +53,7 @@ def synthetic(est, frames: int, cfg) -> dict:
     from srnpose.training.run_config import SYNTH_TEST_SEED
 
     intrinsics, resolution = resolve_camera(None, None)
-    rendered = [render("v2", frame_seed(SYNTH_TEST_SEED, i), intrinsics, resolution) for i in range(frames)]
+    rendered = [render(engine, frame_seed(SYNTH_TEST_SEED, i), intrinsics, resolution) for i in range(frames)]
     records = [HandRecord(joints_uvd=f.joints_uvd, intrinsics=f.intrinsics, depth=f.depth_mm.astype(np.float32),
                           extra={"is_left": f.is_left}) for f in rendered]
     estimates = estimate_records(est.engine, records, "joints", 64)
@@ -61,9 +64,12 @@ def synthetic(est, frames: int, cfg) -> dict:
         raw = e.pass_xyz[-1]
         fit = fit_frames([f.depth_mm.astype(np.float64)], f.intrinsics, raw[None], cfg,
                          handedness="left" if f.is_left else "right")
+        label_spread = joint_spread_mm(f.joints_xyz)
         rows.append({"scene": f.scene, "family": f.family, "raw": _err(raw, f.joints_xyz),
-                     "fitted": _err(fit.joints_xyz[0], f.joints_xyz), "ms": fit.ms_per_frame})
-    out: dict[str, Any] = {"frames": frames, "hands_found": len(rows), "all": _summary(rows)}
+                     "fitted": _err(fit.joints_xyz[0], f.joints_xyz), "ms": fit.ms_per_frame,
+                     "raw_spread": joint_spread_mm(raw) / label_spread,
+                     "fitted_spread": joint_spread_mm(fit.joints_xyz[0]) / label_spread})
+    out: dict[str, Any] = {"engine": engine, "frames": frames, "hands_found": len(rows), "all": _summary(rows)}
     for key in ("scene", "family"):
         out[f"by_{key}"] = {name: _summary([r for r in rows if r[key] == name])
                             for name in sorted({r[key] for r in rows})}
@@ -78,7 +84,9 @@ def _summary(rows: list[dict]) -> dict:
     raw = np.array([r["raw"] for r in rows])
     fitted = np.array([r["fitted"] for r in rows])
     return {"frames": len(rows), "raw_mm": float(raw.mean()), "fitted_mm": float(fitted.mean()),
-            "better_share": float(np.mean(fitted < raw))}
+            "better_share": float(np.mean(fitted < raw)),
+            "raw_spread": float(np.mean([r["raw_spread"] for r in rows])),
+            "fitted_spread": float(np.mean([r["fitted_spread"] for r in rows]))}
 
 
 # --------------------------------------------------------------------------- real frames
@@ -218,13 +226,13 @@ def config(overrides: list[str]):
 def print_tables(figures: dict) -> None:
     s = figures.get("synthetic")
     if s:
-        print(f"\nSynthetic v2 test frames ({s['hands_found']} of {s['frames']}): mean joint error mm, raw -> fitted")
+        print(f"\nSynthetic {s['engine']} test frames ({s['hands_found']} of {s['frames']}): mean joint error mm "
+              "and spread (over the labels'), raw -> fitted")
         for key in ("by_scene", "by_family"):
-            for name, v in s[key].items():
-                print(f"  {name:<14} {v['frames']:>4} frames  {v['raw_mm']:6.2f} -> {v['fitted_mm']:6.2f}"
+            for name, v in [*s[key].items(), *([("all", s["all"])] if key == "by_family" else [])]:
+                print(f"  {name:<18} {v['frames']:>4} frames  {v['raw_mm']:6.2f} -> {v['fitted_mm']:6.2f} mm"
+                      f"   spread {v['raw_spread']:.2f} -> {v['fitted_spread']:.2f}"
                       f"   (fit better on {v['better_share']:.0%})")
-        a = s["all"]
-        print(f"  {'all':<14} {a['frames']:>4} frames  {a['raw_mm']:6.2f} -> {a['fitted_mm']:6.2f}")
     n = figures["nyu"]
     print(f"\nNYU frame: mean / max error mm  raw {n['raw']['mean_mm']:.1f} / {n['raw']['max_mm']:.1f}   "
           f"fitted {n['fitted']['mean_mm']:.1f} / {n['fitted']['max_mm']:.1f}")
@@ -251,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", default=None, help="run folder, checkpoint or .onnx (default: the shipped model)")
     parser.add_argument("--backend", default="onnxruntime", choices=("torch", "onnxruntime"))
     parser.add_argument("--synth-frames", type=int, default=200, help="synthetic test frames (0: skip)")
+    parser.add_argument("--engine", default="v2", choices=("v2", "v3"), help="the synthetic test frames' engine")
     parser.add_argument("--iterations", type=int, default=None, help="LM steps (default: FitConfig's)")
     parser.add_argument("--room", action="store_true", help="also the 123 kinect2_room frames")
     parser.add_argument("--data", default=str(rf.DEFAULT_DATA), help="the shared data folder")
@@ -278,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_timing:
         figures["timing"] = timing(est, [f.depth for f in frames], cfg)
     if args.synth_frames:
-        figures["synthetic"] = synthetic(est, args.synth_frames, cfg)
+        figures["synthetic"] = synthetic(est, args.synth_frames, cfg, args.engine)
     out.mkdir(parents=True, exist_ok=True)
     if not args.no_draw:
         draw(out, frames, runs, reports, nyu_parts)
