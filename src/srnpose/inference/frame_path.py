@@ -395,13 +395,13 @@ class FramePath:
         return out
 
 
-def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: str = "torch"):
-    """The :class:`~srnpose.locator.model.Locator` a checkpoint's engine uses by ``finder``, or None (the
-    nearest-blob search). "auto" takes the checkpoint's own (the shipped model's: the one shipped in the
-    package); "locator" the checkpoint's, else the shipped one; without either it is a UserError naming
-    where it was looked for. The locator runs on ONNX Runtime (one thread) when the network does
-    (``backend`` onnxruntime*)."""
-    from srnpose.locator.model import find_locator, load_locator
+def checkpoint_locator_folder(weights_path: str | Path, finder: str = "auto") -> Path | None:
+    """The folder of the hand locator that goes with a checkpoint by ``finder``, or None (the nearest-blob
+    search). "auto" takes the checkpoint's own (the shipped model's: the one shipped in the package);
+    "locator" the checkpoint's, else the shipped one; without either it is a UserError naming where it was
+    looked for. The one owner of that rule: :func:`checkpoint_locator` loads the folder, ``adapt`` carries
+    it into its run."""
+    from srnpose.locator.model import find_locator
 
     if finder not in FINDERS:
         raise UserError(f"centre finder {finder!r} is not one of {', '.join(FINDERS)}")
@@ -414,6 +414,16 @@ def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: 
     if folder is None and finder == "locator":
         raise UserError(f"{Path(weights_path).parent}: the checkpoint carries no hand locator (attach one: "
                         "srnpose locator attach LOCATOR_DIR RUN)")
+    return folder
+
+
+def checkpoint_locator(weights_path: str | Path, finder: str = "auto", backend: str = "torch"):
+    """The :class:`~srnpose.locator.model.Locator` a checkpoint's engine uses by ``finder``, or None (the
+    nearest-blob search): the one in :func:`checkpoint_locator_folder`. The locator runs on ONNX Runtime (one
+    thread) when the network does (``backend`` onnxruntime*)."""
+    from srnpose.locator.model import load_locator
+
+    folder = checkpoint_locator_folder(weights_path, finder)
     if folder is None:
         return None
     return load_locator(folder, "onnxruntime" if backend.startswith("onnxruntime") else "torch")

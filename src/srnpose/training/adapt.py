@@ -194,14 +194,12 @@ def _start_config(ckpt, acfg: AdaptConfig, minutes: float | None, steps: int | N
 def _carry_locator(checkpoint: str, run_dir: Path) -> None:
     """The starting checkpoint's hand locator (the shipped one for the shipped model) attached to the run, so
     that its checkpoints find the hand as the starting model did."""
+    from srnpose.inference.frame_path import checkpoint_locator_folder
     from srnpose.locator.model import attach_locator, find_locator
-    from srnpose.weights import LOCATOR_DIR, RELEASE_DIR
 
     if find_locator(run_dir / "last" / "model.safetensors") is not None:
         return
-    folder = find_locator(checkpoint)
-    if folder is None and Path(checkpoint).resolve().parent == RELEASE_DIR.resolve():
-        folder = LOCATOR_DIR if (LOCATOR_DIR / "locator.yaml").is_file() else None
+    folder = checkpoint_locator_folder(checkpoint)  # the one the starting model's engine uses ("auto")
     if folder is not None:
         attach_locator(folder, run_dir)
 
