@@ -21,7 +21,6 @@ A resumed run relabels its frames with the restored weights, so it is not bit-ex
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from srnpose.data.sampling import prepare_sample
 from srnpose.errors import UserError
 from srnpose.geometry import xyz_to_uvd
 from srnpose.inference.sensors import depth_pngs
+from srnpose.training.log import JsonLinesWriter
 from srnpose.training.run_config import RunConfig, check
 
 __all__ = ["AdaptConfig", "AdaptResult", "PseudoLabels", "MixedSource", "adapt", "describe", "list_frames",
@@ -204,9 +204,16 @@ def _carry_locator(checkpoint: str, run_dir: Path) -> None:
         attach_locator(folder, run_dir)
 
 
-def _log(run_dir: Path, step: int, stats: dict) -> None:
-    with open(run_dir / ADAPT_LOG, "a", encoding="utf-8") as f:
-        f.write(json.dumps({"step": step, **stats}) + "\n")
+def _open_log(run_dir: Path, resuming: bool) -> JsonLinesWriter:
+    """``RUN/adapt.jsonl``, as train keeps ``metrics.csv``: a fresh run starts it afresh, a resumed one keeps
+    the lines up to the step of the ``last/`` it resumes from (call it inside the run's lock)."""
+    from srnpose.training.checkpoint import TRAIN_STATE_FILE, load_train_state, resolve_checkpoint_dir
+
+    resume_step = None
+    if resuming:
+        last = resolve_checkpoint_dir(run_dir / "last")
+        resume_step = None if last is None else int(load_train_state(last / TRAIN_STATE_FILE)["step"])
+    return JsonLinesWriter(run_dir / ADAPT_LOG, resume_step)
 
 
 def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpoint: str | Path | None = None,
@@ -245,12 +252,15 @@ def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpo
     labels = PseudoLabels(views, [p.name for p in paths], cam, CenterPolicy.from_config(cfg),
                           checkpoint_locator(acfg.checkpoint), acfg.keep)
     before: dict = {}
+    log: JsonLinesWriter | None = None
 
     def wrap_source(source, net):  # inside the run's lock, with the starting (or restored) weights
+        nonlocal log
         save_yaml(acfg, run_dir / ADAPT_FILE)
+        log = _open_log(run_dir, resuming)
         stats = labels.refresh(net)
         before.update(stats)
-        _log(run_dir, 0 if not resuming else -1, stats)
+        log.write({"step": 0 if not resuming else -1, **stats})
         if not labels.records:
             raise UserError(f"no hand found in any of the {len(views)} frames: nothing to adapt to "
                             f"(is --camera {acfg.camera} the camera that took them?)")
@@ -258,13 +268,13 @@ def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpo
 
     def on_step(step, info, net):
         if step % acfg.refresh_every == 0:
-            _log(run_dir, step, labels.refresh(net))
+            log.write({"step": step, **labels.refresh(net)})
 
     result = train(cfg, run_dir, resume=resume, progress=progress, on_step=on_step,
                    init_weights=None if resuming else acfg.checkpoint, wrap_source=wrap_source)
     _carry_locator(acfg.checkpoint, run_dir)
     after, _, _ = labels.measure(load_checkpoint(run_dir / "last").model)
-    _log(run_dir, result.step, dict(after, final=True))
+    log.write({"step": result.step, **after, "final": True})
     return AdaptResult(run_dir, result.step, result.val_stage_mm, before, after)
 
 
