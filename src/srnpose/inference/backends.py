@@ -20,7 +20,7 @@ import os
 import typing
 import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -228,6 +228,12 @@ _EXPORTS_KEPT = 4
 def export_in_memory(model) -> bytes:
     """``export_onnx(model)`` as bytes, once per process for the same weights and config (1-1.5 s for
     the shipped model on 2 cores; a repeat costs a hash of the weights, ~10 ms)."""
+    return _export_in_memory(model, 1)[0]
+
+
+def _export_in_memory(model, threads: int | None) -> tuple[bytes, Any]:
+    """:func:`export_in_memory`'s bytes, and the ONNX Runtime session on ``threads`` threads that checked them
+    when they came from the disk cache (else None): a caller that runs the model uses it, not a second one."""
     import hashlib
 
     import torch
@@ -238,11 +244,13 @@ def export_in_memory(model) -> bytes:
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     key = digest.hexdigest()
-    if key not in _EXPORTS:
-        while len(_EXPORTS) >= _EXPORTS_KEPT:
-            _EXPORTS.pop(next(iter(_EXPORTS)))
-        _EXPORTS[key] = _cached_export(model, f"{key[:32]}-opset{OPSET}-torch{torch.__version__}")
-    return _EXPORTS[key]
+    if key in _EXPORTS:
+        return _EXPORTS[key], None
+    while len(_EXPORTS) >= _EXPORTS_KEPT:
+        _EXPORTS.pop(next(iter(_EXPORTS)))
+    data, session = _cached_export(model, f"{key[:32]}-opset{OPSET}-torch{torch.__version__}", threads)
+    _EXPORTS[key] = data
+    return data, session
 
 
 def cache_dir() -> Path:
@@ -254,17 +262,17 @@ def cache_dir() -> Path:
     return Path(base) / "srnpose"
 
 
-def _cached_export(model, name: str) -> bytes:
-    """The ONNX bytes of ``model`` from the disk cache (``cache_dir()/onnx/NAME.onnx``), else exported
-    and cached. A process that finds the file skips the export and ``import onnx`` (2-3 s of each
-    ``srnpose predict`` on 2 cores); a file that is not a readable ONNX model is made again. The cache
-    is a convenience: a folder that cannot be written (read-only home, full disk) is skipped silently."""
+def _cached_export(model, name: str, threads: int | None) -> tuple[bytes, Any]:
+    """The ONNX bytes of ``model`` from the disk cache (``cache_dir()/onnx/NAME.onnx``) and the session on
+    ``threads`` threads that checked them, else exported and cached (and None). A process that finds the
+    file skips the export and ``import onnx`` (2-3 s of each ``srnpose predict`` on 2 cores); a file that
+    is not a readable ONNX model is made again. The cache is a convenience: a folder that cannot be
+    written (read-only home, full disk) is skipped silently."""
     require_extra("onnxruntime", "onnx")  # a missing runtime is said at once, not after an export
     path = cache_dir() / "onnx" / f"{name}.onnx"
     try:
         data = path.read_bytes()
-        make_ort_session(data, 1)  # ORT parses it: a truncated or foreign file is made again
-        return data
+        return data, make_ort_session(data, threads)  # ORT parses it: a truncated or foreign file is made again
     except Exception:  # noqa: BLE001 - missing, unreadable or not a model: export again
         pass
     data = export_onnx(model)
@@ -273,7 +281,7 @@ def _cached_export(model, name: str) -> bytes:
         write_bytes(path, data)
     except (OSError, UserError):
         pass
-    return data
+    return data, None
 
 
 def make_runner(model, backend: str = "torch", onnx_path: str | Path | bytes | None = None,
@@ -284,7 +292,8 @@ def make_runner(model, backend: str = "torch", onnx_path: str | Path | bytes | N
     if backend == "torch":
         return TorchRunner(model, threads)
     if backend == "onnxruntime":
-        source = onnx_path if onnx_path is not None else export_in_memory(model)
-        return OrtRunner(make_ort_session(source, threads), int(threads or cores()))
+        source, session = (onnx_path, None) if onnx_path is not None else _export_in_memory(model, threads)
+        session = session if session is not None else make_ort_session(source, threads)
+        return OrtRunner(session, int(threads or cores()))
     raise UserError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
 
