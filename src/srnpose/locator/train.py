@@ -18,6 +18,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Full
 from typing import Callable
 
 import numpy as np
@@ -253,7 +254,7 @@ def _render_worker(queue, stop, sampler: Callable[[int], LocatorSample], seed: i
             try:
                 queue.put(chunk, timeout=0.5)
                 break
-            except Exception:  # queue full: the trainer is slower than rendering
+            except Full:  # the trainer is slower than rendering
                 continue
         chunk = []
 
@@ -286,7 +287,7 @@ class _Feed:
         while True:
             try:
                 chunk = self.queue.get(timeout=5.0) if block else self.queue.get_nowait()
-            except Exception:  # empty
+            except Empty:
                 return
             for s in chunk:
                 self.pool.add(s)
