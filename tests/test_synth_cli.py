@@ -54,7 +54,7 @@ def test_synth_out_is_a_file(tmp_path, capsys):
     target.write_text("x")
     assert main(["synth", "--out", str(target), "--frames", "1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"srnpose synth: error: --out: {target} exists and is not a directory"
+    assert err == f"srnpose synth: error: --out {target}: is a file, not a folder"  # as every command says it
 
 
 def test_synth_out_not_writable(tmp_path, capsys):
@@ -62,7 +62,7 @@ def test_synth_out_not_writable(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["synth", "--out", str(blocker / "sub"), "--frames", "1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("srnpose synth: error: --out: cannot create") and len(err.splitlines()) == 1
+    assert err == f"srnpose synth: error: --out {blocker / 'sub'}: cannot create the folder (Not a directory)"
 
 
 def test_synth_format_choices(capsys):

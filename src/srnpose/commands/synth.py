@@ -12,7 +12,6 @@ from srnpose.outputs import (
     SYNTH_KIND,
     check_folder_target,
     is_disk_full,
-    out_path,
     output_folder,
     refuse_foreign_folder,
 )
@@ -101,13 +100,7 @@ def resolve_camera_flags(args: argparse.Namespace):
 def _check_out_dir(text: str, overwrite: bool = False):
     """``--out`` checked before anything is rendered (created when the dataset is written, and removed
     again if synth fails)."""
-    out = out_path(text, "--out")
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out: {out} exists and is not a directory")
-    ancestor = next(p for p in (out, *out.parents) if p.exists() or p == p.parent)
-    if not ancestor.is_dir():
-        raise UserError(f"--out: cannot create {out} ({ancestor} is not a directory)")
-    check_folder_target(out, "--out")  # a folder that takes files (not /proc, not read-only)
+    out = check_folder_target(text, "--out")  # a folder, or one that can be created, that takes files
     if out.is_dir() and not overwrite and any(out.iterdir()):
         # an earlier run's frames would stay beside the new labels: refuse, as train refuses a run folder
         raise UserError(f"--out: {out} is not empty; add --overwrite to write over it or choose a new folder")
