@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from srnpose.errors import UserError
 
@@ -56,6 +57,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="interleaved rounds over the presets (default 2)")
 
 
+def _json_target(text: str | None, keys: tuple[str, ...]) -> Path | None:
+    """``--json`` checked before anything is timed (None without it): a file name that can be written; a file
+    already there is replaced only when it is a benchmark report (a JSON object with ``keys``), so a run's
+    file never is."""
+    if text is None:
+        return None
+    from srnpose.outputs import check_file_target, is_json_with, refuse_replacing
+
+    path = check_file_target(text, "--json")
+    refuse_replacing(path, "--json", is_json_with(keys), "a benchmark report")
+    return path
+
+
+def _write_report(path: Path | None, report: dict) -> None:
+    """The report as JSON at ``path`` (from :func:`_json_target`; None: no --json), said on stdout."""
+    if path is None:
+        return
+    from srnpose.outputs import write_text
+
+    written = write_text(path, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {written}")
+
+
 def _run_train(args: argparse.Namespace) -> int:
     """``--train``: :mod:`srnpose.training.throughput` over the presets."""
     import sys
@@ -65,11 +89,7 @@ def _run_train(args: argparse.Namespace) -> int:
                         "--backends and --fit")
     if args.steps < 1 or args.rounds < 1:
         raise UserError(f"--steps and --rounds must be >= 1, got {args.steps} and {args.rounds}")
-    if args.json is not None:
-        from srnpose.outputs import check_file_target, is_json_with, refuse_replacing
-
-        json_path = check_file_target(args.json, "--json")
-        refuse_replacing(json_path, "--json", is_json_with(TRAIN_REPORT_KEYS), "a benchmark report")
+    json_path = _json_target(args.json, TRAIN_REPORT_KEYS)
     from srnpose.training import throughput, throughput_text
 
     presets = [p.strip() for p in (args.presets or ",".join(throughput.BENCH_PRESETS)).split(",") if p.strip()]
@@ -79,11 +99,7 @@ def _run_train(args: argparse.Namespace) -> int:
     report = throughput.throughput_report(entries, steps=args.steps, rounds=args.rounds,
                                           progress=lambda message: print(message, file=sys.stderr, flush=True))
     print(throughput_text.format_report(report))
-    if args.json is not None:
-        from srnpose.outputs import write_text
-
-        path = write_text(args.json, json.dumps(report, indent=2) + "\n")
-        print(f"wrote {path}")
+    _write_report(json_path, report)
     return 0
 
 
@@ -124,11 +140,7 @@ def run(args: argparse.Namespace) -> int:
     if any(b.startswith("onnxruntime") for b in backends):
         require_extra("onnxruntime", "onnx")
         require_extra("onnx")
-    if args.json is not None:  # checked before anything is timed; a run's file is never replaced
-        from srnpose.outputs import check_file_target, is_json_with, refuse_replacing
-
-        json_path = check_file_target(args.json, "--json")
-        refuse_replacing(json_path, "--json", is_json_with(REPORT_KEYS), "a benchmark report")
+    json_path = _json_target(args.json, REPORT_KEYS)
     if args.untrained and args.checkpoint:
         raise UserError("--untrained times the paper's model with random weights; leave out --checkpoint")
     if not args.untrained:
@@ -150,9 +162,5 @@ def run(args: argparse.Namespace) -> int:
                            data=args.data, camera=args.camera, rounds=min(5, args.frames), progress=True,
                            policy=policy, fit=args.fit)
     print(format_table(report))
-    if args.json is not None:
-        from srnpose.outputs import write_text
-
-        path = write_text(args.json, json.dumps(report, indent=2) + "\n")
-        print(f"wrote {path}")
+    _write_report(json_path, report)
     return 0
