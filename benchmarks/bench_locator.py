@@ -45,18 +45,19 @@ TILE_W = 256  # contact-sheet tile width (a Kinect frame at half size)
 OVERLAY_FRAMES = (0, 9, 19, 29)  # Kinect frames also written one by one at full size
 
 
-def test_set(frames_per_family: int):
-    """{family: [SynthFrame]} from fixed seeds, and hand-less frames [(depth, intrinsics)]."""
-    from srnpose.synth.engines import render
+def test_set(frames_per_family: int, engine: str = "v2"):
+    """{family: [SynthFrame]} of ``engine`` (v2, or v3 with its ``turned`` family) from fixed seeds, and
+    hand-less frames [(depth, intrinsics)] (v2's scenes)."""
+    from srnpose.synth.engines import V3_WEIGHTS, render
     from srnpose.synth.frame import frame_seed, render_without_hands, resolve_camera
     from srnpose.synth.poses import HANDS_V2
     from srnpose.synth.scenes import SCENE_FAMILIES
     from srnpose.synth.sensor import sample_profile
 
-    sets: dict[str, list] = {f: [] for f in SCENE_FAMILIES}
+    sets: dict[str, list] = {f: [] for f in (V3_WEIGHTS["scenes"] if engine == "v3" else SCENE_FAMILIES)}
     i = 0
     while min(len(v) for v in sets.values()) < frames_per_family:
-        frame = render("v2", frame_seed(TEST_SEED, i))
+        frame = render(engine, frame_seed(TEST_SEED, i))
         if len(sets[frame.scene]) < frames_per_family:
             sets[frame.scene].append(frame)
         i += 1

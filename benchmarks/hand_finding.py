@@ -3,10 +3,11 @@
 locator says whether and where, the centre is the one training crops had there), with the shipped model.
 
     OMP_NUM_THREADS=1 python benchmarks/hand_finding.py [--frames-per-family 100] [--locator DIR] \
-        [--out /tmp/hand_finding]
+        [--engine v2|v3] [--checkpoint RUN] [--out /tmp/hand_finding]
 
-1. Synthetic: the fixed engine v2 test set of ``benchmarks/bench_locator.py`` (320x240, randomized
-   sensors, ``--frames-per-family`` per scene family) and as many scenes rendered without their hands.
+1. Synthetic: the fixed engine v2 test set of ``benchmarks/bench_locator.py`` (``--engine v3``: v3's,
+   with its ``turned`` family; 320x240, randomized sensors, ``--frames-per-family`` per scene family)
+   and as many scenes rendered without their hands.
    Per family and finder: hands found, the first crop's centre and the last pass's crop centre (after
    the shipped model's recentring pass) against the labelled joints' centroid (median mm, share within
    30 mm; a frame without a hand found counts as infinitely far), and the joints' mean error (median
@@ -45,14 +46,15 @@ NAMES = {"depth": "search (old default)", "locator": "locator alone", "auto": "d
 WITHIN_MM = 30.0
 
 
-def engines(locator_dir: str | None) -> dict:
-    """One frame path per finder on the shipped model (torch network, one thread: bitwise repeatable)."""
+def engines(locator_dir: str | None, checkpoint: str | None = None) -> dict:
+    """One frame path per finder on the shipped model or ``checkpoint`` (torch network, one thread:
+    bitwise repeatable)."""
     from srnpose.inference.frame_path import FramePath
     from srnpose.locator.model import load_locator
     from srnpose.training.checkpoint import load_checkpoint
     from srnpose.weights import release_dir
 
-    ckpt = load_checkpoint(release_dir())
+    ckpt = load_checkpoint(checkpoint or release_dir())
     out = {f: FramePath.from_checkpoint(ckpt, "torch", threads=1, finder=f) for f in FINDERS}
     if locator_dir is not None:  # a candidate locator in place of the shipped one
         for f in ("locator", "auto"):
@@ -71,12 +73,12 @@ def summary(d: list[float]) -> dict:
     return {"median_mm": round(float(np.median(d)), 1), "within_30mm": round(float(np.mean(d <= WITHIN_MM)), 3)}
 
 
-def synthetic(paths: dict, per_family: int) -> dict:
+def synthetic(paths: dict, per_family: int, engine: str = "v2") -> dict:
     from srnpose.data.centering import joints_centroid_uvd
     from srnpose.geometry import uvd_to_xyz
     from srnpose.inference.frame_path import FrameCamera
 
-    sets, handless = test_set(per_family)
+    sets, handless = test_set(per_family, engine)
     out: dict = {}
     for family, frames in sets.items():
         cams = [FrameCamera(f.intrinsics) for f in frames]
@@ -274,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--locator", metavar="DIR", help="a locator to use instead of the shipped one")
     parser.add_argument("--out", default="/tmp/hand_finding", help="hand_finding.json and room_sheet.png")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--engine", default="v2", choices=("v2", "v3"),
+                        help="the synthetic test frames' engine (v3 adds the turned family)")
+    parser.add_argument("--checkpoint", metavar="RUN", help="the pose model (default: the shipped one)")
     args = parser.parse_args(argv)
 
     from srnpose.inference.bench import machine_info
@@ -281,10 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    paths = engines(args.locator)
-    report = {"machine": machine_info(), "locator": args.locator or "shipped",
-              "frames_per_family": args.frames_per_family}
-    report["synthetic"] = {} if args.skip_synthetic else synthetic(paths, args.frames_per_family)
+    paths = engines(args.locator, args.checkpoint)
+    report = {"machine": machine_info(), "locator": args.locator or "shipped", "engine": args.engine,
+              "checkpoint": args.checkpoint or "shipped", "frames_per_family": args.frames_per_family}
+    report["synthetic"] = {} if args.skip_synthetic else synthetic(paths, args.frames_per_family, args.engine)
     report["real"] = real_frames(paths)
     report["room"] = room(paths, out)
     report["seconds"] = round(time.perf_counter() - t0, 1)
