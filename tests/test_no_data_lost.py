@@ -393,3 +393,22 @@ def test_adapt_refuses_an_empty_out_and_another_commands_folder(tmp_path, capsys
     assert main(["adapt", str(frames), "--camera", "icvl", "--out", str(predicted), "--steps", "1"]) == 2
     assert "refusing to write into it" in capsys.readouterr().err
     assert sorted(p.name for p in predicted.iterdir()) == ["predictions.jsonl"]
+
+
+def test_json_lines_log_resumes_at_its_checkpoint(tmp_path):
+    """adapt.jsonl's writer: a resumed run keeps the lines up to its checkpoint's step (later ones and a
+    torn last line go, so none is doubled); a fresh run starts the file afresh."""
+    import json
+
+    from srnpose.training.log import JsonLinesWriter
+
+    path = tmp_path / "adapt.jsonl"
+    log = JsonLinesWriter(path)
+    for step in (1, 2, 3):
+        log.write({"step": step, "energy": 1.0 / step})
+    with open(path, "a") as f:
+        f.write('{"step": 4, "ener')  # a kill mid-line
+    JsonLinesWriter(path, resume_step=2).write({"step": 3, "energy": 0.5})
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    JsonLinesWriter(path)
+    assert path.read_text() == ""
