@@ -12,6 +12,9 @@ v3       v2's + ``turned`` (palm sideways, fingers towards      + named gestures
          the camera, back, from above, from the side;          (``gesture``:       frames (head-mounted,
          ``synth.turned``)                                      ``poses.GESTURES``) 250-650 mm): structured
                                                                                    light or active stereo
+         + the person's other (left, unlabelled) hand in
+         35 % of third_person, 30 % of first_person and
+         hand_object frames (``synth.second_hand``)
 =======  ===================================================  ==================  =========================
 
 The v3 weights (:data:`V3_WEIGHTS`, one table for its scene and pose families) are NOT chosen by
@@ -21,7 +24,13 @@ poses). A v3 first-person frame without a named camera is seen by a head-mounted
 drawn from ``V3_WEIGHTS["head_mounted_sensors"]`` (SR300/SR305-like structured light, D400-like active
 stereo; ``sensor.PROFILE_RANGES`` for their parameters) instead of ``sensor.PROFILE_WEIGHTS``. In v3's
 ``hand_object`` scenes the long fingers close on the held object until they touch it
-(``synth.grasp``, ``HandDraw.close_grasps``). v2 stays the default engine; v1 and v2 render bitwise as before.
+(``synth.grasp``, ``HandDraw.close_grasps``). A share of v3's frames (``V3_WEIGHTS["second_hand"]``, per
+scene family, not chosen by measurement either) show the person's other hand, unlabelled: the left
+hand entering beside the right one in first_person and hand_object views (nearest surfaces 0-250 mm
+apart, its palm 0-150 mm behind or 0-100 mm nearer than the labelled palm), raised or hanging beside
+the body in third_person; ranges in ``synth.second_hand``, its draws from a stream of their own
+(``SynthFrame.second_hand`` names its placement). v2 stays the default engine; v1 and v2 render bitwise
+as before.
 
 ``render(engine, seed, ...)`` is a pure function of its arguments, like ``render_frame``; the v2
 sensor is drawn from a stream of its own (``[seed, SENSOR_STREAM]``), and a v2 frame whose hand is
@@ -56,6 +65,9 @@ V3_WEIGHTS: dict[str, dict[str, float]] = {
     "poses": {"open": 0.0512, "fist": 0.0384, "point": 0.0384, "pinch": 0.0448, "counting": 0.0576,
               "random": 0.0896, "prior": 0.4, "spread": 0.08, "gesture": 0.2},
     "head_mounted_sensors": {"structured_light": 0.6, "active_stereo": 0.4},  # first_person, no camera named
+    # The share of a scene family's frames with the person's other (left, unlabelled) hand (synth.second_hand);
+    # third_person keeps v2's share of full other hands (person.OTHER_ARM_RAISED_PROB), the rest mittens.
+    "second_hand": {"third_person": 0.35, "first_person": 0.3, "hand_object": 0.3},
 }
 
 
@@ -73,8 +85,9 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
         from srnpose.synth.scenes import SCENE_FAMILIES
         from srnpose.synth.sensor import sample_profile
 
-        scenes, hands = SCENE_FAMILIES, HANDS_V2
+        scenes, hands, second_hand = SCENE_FAMILIES, HANDS_V2, None
         if engine == "v3":
+            second_hand = V3_WEIGHTS["second_hand"]
             scenes = V3_WEIGHTS["scenes"]
             hands = HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, HANDS_V2.left_share,
                              close_grasps=True)
@@ -83,7 +96,8 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])
             sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera,
                                     sensor_families(engine, s, scenes, camera))
-            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=scenes, hands=hands)
+            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=scenes, hands=hands,
+                                 second_hand=second_hand)
             height, width = frame.depth_mm.shape
             if np.count_nonzero((frame.part >= 0) & (frame.depth_mm > 0)) * (320 * 240) >= \
                     MIN_HAND_PIXELS_320 * width * height:

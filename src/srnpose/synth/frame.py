@@ -24,6 +24,7 @@ from srnpose.synth.scenes import (  # noqa: F401  (PART_*, DISTANCE_RANGE_MM, sa
     hand_object,
     sample_rotation,
 )
+from srnpose.synth.second_hand import draw_second_hand
 from srnpose.synth.sensor import DEFAULT_SENSOR, SensorModel, apply_sensor, get_profile
 from srnpose.synth.turned import turned
 
@@ -50,6 +51,7 @@ class SynthFrame:
     family: str = ""  # pose family
     hand_length_mm: float = 0.0
     scene: str = ""  # scene family (scenes.SCENE_FAMILIES)
+    second_hand: str = ""  # engine v3's unlabelled left hand in the scene: its placement (synth.second_hand), "" none
 
 
 def frame_seed(seed: int, index: int) -> int:
@@ -105,7 +107,7 @@ def _profile(sensor):
 def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
                  distractors: bool = True, sensor: SensorModel = DEFAULT_SENSOR,
                  scene: str | dict[str, float] | None = None,
-                 hands: HandDraw = HANDS_V1) -> SynthFrame:
+                 hands: HandDraw = HANDS_V1, second_hand: dict[str, float] | None = None) -> SynthFrame:
     """Render one frame, deterministically for ``seed``. Default camera: ``cameras.DEFAULT_CAMERA``.
 
     ``scene``: ``None`` (the close-range scene, as before families existed), a family name of
@@ -113,8 +115,11 @@ def render_frame(seed: int, intrinsics: Intrinsics | None = None, resolution: tu
     (``SCENE_FAMILIES`` for the default mix).
     ``distractors=False`` keeps only the hand and its forearm (no body, room, objects or other hand).
     ``hands``: pose-family weights and palm widths (``poses.HANDS_V1``, the hand-made families; engine v2
-    passes ``poses.HANDS_V2``)."""
-    return _render(seed, intrinsics, resolution, sensor, scene, hands, distractors, None if distractors else _hand_only)
+    passes ``poses.HANDS_V2``).
+    ``second_hand``: scene family -> the share of its frames with the person's other (left, unlabelled) hand
+    (``synth.second_hand``; engine v3 passes ``engines.V3_WEIGHTS["second_hand"]``); None: as before."""
+    return _render(seed, intrinsics, resolution, sensor, scene, hands, distractors, None if distractors else _hand_only,
+                   second_hand)
 
 
 def render_without_hands(seed: int, intrinsics: Intrinsics | None, resolution: tuple[int, int] | None,
@@ -136,7 +141,8 @@ def _without_hands(parts: np.ndarray) -> np.ndarray:  # the scene without the ha
 
 
 def _render(seed: int, intrinsics: Intrinsics | None, resolution: tuple[int, int] | None, sensor: SensorModel,
-            scene: str | dict[str, float] | None, hands: HandDraw, distractors: bool, keep) -> SynthFrame:
+            scene: str | dict[str, float] | None, hands: HandDraw, distractors: bool, keep,
+            second_hand: dict[str, float] | None = None) -> SynthFrame:
     """:func:`render_frame`'s steps; ``keep``: None, or which parts (a (P,) array -> (P,) bool) stay in the
     scene before it is cast."""
     intrinsics, (width, height) = resolve_camera(intrinsics, resolution)
@@ -148,7 +154,9 @@ def _render(seed: int, intrinsics: Intrinsics | None, resolution: tuple[int, int
         solids, joints_xyz = layout.solids, layout.joints_xyz
     else:  # built for a standard camera, then reflected so the image keeps its layout
         k = Intrinsics(abs(intrinsics.fx), abs(intrinsics.fy), intrinsics.cx, intrinsics.cy)
-        layout = BUILDERS[name](rng, k, width, height, far_mm, hands=hands)
+        second = None if second_hand is None else draw_second_hand(seed, name, second_hand)
+        extra = {} if second is None else {"second": second}  # v1, v2: the builders' calls as before
+        layout = BUILDERS[name](rng, k, width, height, far_mm, hands=hands, **extra)
         solids, joints_xyz = layout.solids, layout.joints_xyz
         flip = np.array([np.sign(intrinsics.fx), np.sign(intrinsics.fy), 1.0])
         if (flip < 0).any():
@@ -158,8 +166,9 @@ def _render(seed: int, intrinsics: Intrinsics | None, resolution: tuple[int, int
     raster = cast(solids, intrinsics, width, height, far_mm=far_mm)  # beyond the range: never measured
     depth_mm = apply_sensor(raster.z_mm, raster.cos_incidence, rng, sensor)
     joints_uvd = xyz_to_uvd(joints_xyz, intrinsics)
+    second_shown = layout.second_hand if keep is None or keep(np.array([PART_OTHER_HAND]))[0] else ""
     return SynthFrame(depth_mm, joints_xyz, joints_uvd, layout.is_left, intrinsics, int(seed), raster.part,
-                      layout.family, layout.hand_length_mm, name)
+                      layout.family, layout.hand_length_mm, name, second_shown)
 
 
 def visible_joints(frame: SynthFrame) -> np.ndarray:

@@ -25,6 +25,7 @@ from srnpose.synth.scenes import (
     sample_hand,
     unit,
 )
+from srnpose.synth.second_hand import SecondHand, Surface, hand_surface, other_arm
 from srnpose.synth.solids import Solids, SolidsBuilder
 
 ARM_MODES: dict[str, float] = {"front": 0.55, "beside": 0.25, "elbow_forward": 0.2}  # third_person
@@ -103,8 +104,10 @@ def _mitten(b: SolidsBuilder, wrist: np.ndarray, elbow: np.ndarray, scale: float
 
 
 def third_person(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-                hands: HandDraw = HANDS_V1) -> SceneLayout:
-    """A person seen from 0.6-2.5 m holding the tracked hand up, in a room (see the module table)."""
+                hands: HandDraw = HANDS_V1, second: SecondHand | None = None) -> SceneLayout:
+    """A person seen from 0.6-2.5 m holding the tracked hand up, in a room (see the module table).
+    ``second`` (engine v3, ``synth.second_hand``): not None, the other arm carries a full left hand where
+    ``second.present`` (drawn from its stream) and a hanging mitten otherwise."""
     hand = sample_hand(rng, hands=hands)
     scale = hand.shape.length_mm / hm.NOMINAL_LENGTH_MM * rng.uniform(0.94, 1.06)
     depth_scale = rng.uniform(0.85, 1.2)
@@ -137,15 +140,24 @@ def third_person(rng: np.random.Generator, k: Intrinsics, width: int, height: in
     _person(person, scale, half_sh, depth_scale, hm.rot_x(rng.normal(0.0, 10.0)) @ hm.rot_z(rng.normal(0.0, 8.0)))
     r_sh, r_el = UPPER_ARM_RADIUS_MM[0] * scale, UPPER_ARM_RADIUS_MM[1] * scale
     person.cone(shoulder, r_sh, elbow, r_el, PART_DISTRACTOR)
-    # The other arm: hanging with a mitten, or raised with a full hand.
+    # The other arm: hanging with a mitten, or raised with a full hand (v3: engine v3's second hand).
     other = shoulder * np.array([-1.0, 1.0, 1.0])
     o_upper = rng.uniform(*UPPER_ARM_MM) * scale
-    if rng.random() >= OTHER_ARM_RAISED_PROB:
+    placement = ""
+    if rng.random() >= OTHER_ARM_RAISED_PROB or second is not None:  # v3: always the mitten's draws
         o_elbow = other + unit(np.array([-side * rng.uniform(0.05, 0.3), 1.0, rng.uniform(-0.3, 0.2)])) * o_upper
         o_wrist = o_elbow + unit(np.array([-side * rng.uniform(-0.2, 0.3), rng.uniform(0.2, 1.0),
                                             -rng.uniform(0.0, 1.0)])) * fore_mm
-        _mitten(person, o_wrist, o_elbow, scale, rng)
-        person.cone(o_elbow, r_el * 0.7, o_wrist, r_el * 0.5, PART_DISTRACTOR)
+        arm = SolidsBuilder()
+        _mitten(arm, o_wrist, o_elbow, scale, rng)
+        arm.cone(o_elbow, r_el * 0.7, o_wrist, r_el * 0.5, PART_DISTRACTOR)
+        if second is not None and second.present:  # engine v3: the full left hand instead, from its own stream
+            surface = Surface(*hand_surface(joints_p, elbow, hand.shape.forearm_radius_mm * 1.2))
+            placed, o_elbow = other_arm(second.rng, hand.shape, hands, side, other, o_upper, fore_mm, scale,
+                                        half_sh, chest_front, wrist, surface, _elbow_ik, PALM_FACING_THIRD)
+            arm, placement = SolidsBuilder(), placed.placement
+            arm.extend(placed.solids)
+        person.extend(arm.build())
     else:
         o_target = np.array([-side * half_sh * rng.uniform(-0.3, 1.6), rng.uniform(-300.0, 350.0) * scale,
                              -chest_front - rng.uniform(20.0, 350.0)])
@@ -178,7 +190,8 @@ def third_person(rng: np.random.Generator, k: Intrinsics, width: int, height: in
     b = SolidsBuilder()
     b.extend(person.build().transformed(to_cam, trans))
     _room(b, rng, level, trans, floor_y)
-    return SceneLayout(b.build(), joints_p @ to_cam.T + trans, hand.is_left, hand.family, hand.shape.length_mm)
+    return SceneLayout(b.build(), joints_p @ to_cam.T + trans, hand.is_left, hand.family, hand.shape.length_mm,
+                       placement)
 
 
 def _room(b: SolidsBuilder, rng: np.random.Generator, level: np.ndarray, trans: np.ndarray, floor_y: float) -> None:

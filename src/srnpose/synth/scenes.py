@@ -28,7 +28,8 @@ forearm ends at the person's elbow (two-bone IK from the shoulder), in one of ``
 -160..+100 mm from the shoulders' plane: the torso is often nearer than the hand) or
 ``elbow_forward`` (upper arm towards the camera: the forearm is nearer than the hand). The palm faces
 the camera 55 %, away 30 %, sideways 15 % (roll noise N(0, 30)). The other arm hangs with a mitten
-hand (65 %) or is raised with a full hand (35 %, ``PART_OTHER_HAND``).
+hand (65 %) or is raised with a full hand (35 %, ``PART_OTHER_HAND``); engine v3 draws the full hand
+as its second hand instead (``synth.second_hand``, which also adds one to first_person and hand_object).
 
 first_person: the back of the hand faces the camera 55 %, a side view 30 %, the palm 15 % (roll
 noise N(0, 25)).
@@ -49,6 +50,7 @@ anything else not its own part is simply not visible (``scene.visible_joints``).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +60,9 @@ from srnpose.hand import kinematics as hm
 from srnpose.synth.grasp import close_fingers
 from srnpose.synth.poses import HANDS_V1, HandDraw, sample_pose
 from srnpose.synth.solids import Solids, SolidsBuilder
+
+if typing.TYPE_CHECKING:
+    from srnpose.synth.second_hand import SecondHand
 
 PART_DISTRACTOR = -2  # body, walls, floor, table, furniture
 PART_OBJECT = -3  # held objects, objects on the table
@@ -93,6 +98,7 @@ class SceneLayout:
     is_left: bool
     family: str  # pose family
     hand_length_mm: float
+    second_hand: str = ""  # engine v3's unlabelled left hand: its placement (synth.second_hand), "" = none
 
 
 @dataclass(frozen=True)
@@ -374,8 +380,9 @@ def close_range(rng: np.random.Generator, k: Intrinsics, width: int, height: int
 # --------------------------------------------------------------------------- hand_object
 
 def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-               hands: HandDraw = HANDS_V1) -> SceneLayout:
-    """A grasp pose holding a fitted object, viewed like close_range, with a blob and a wall behind."""
+               hands: HandDraw = HANDS_V1, second: SecondHand | None = None) -> SceneLayout:
+    """A grasp pose holding a fitted object, viewed like close_range, with a blob and a wall behind;
+    ``second``: engine v3's second hand (``synth.second_hand``; None or not present: none)."""
     grasps = {name: w for name, w in GRASP_FAMILIES.items() if name in hands.poses}
     hand = sample_hand(rng, pick(rng, grasps), hands=hands)
     held = SolidsBuilder()
@@ -394,20 +401,33 @@ def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int
     trans = palm_cam - rot @ palm_h
     b = SolidsBuilder()
     joints = place_hand(b, hand, rot, trans)
-    b.extend(held.build().transformed(rot, trans))
+    held_cam = held.build().transformed(rot, trans)
+    b.extend(held_cam)
     far = float(np.max(joints[:, 2])) + 60.0
+    placement = ""
+    if second is not None and second.present:  # its own stream: the scene's draws stay as they were
+        from srnpose.synth.second_hand import Surface, beside, hand_surface
+
+        elbow = trans + rot @ (hand.forearm_dir * hand.forearm_mm)
+        surface = Surface(*hand_surface(joints, elbow, hand.shape.forearm_radius_mm * 1.2), held_cam)
+        eye = np.eye(3)
+        placed = beside(second.rng, "hand_object", hand.shape, hand.forearm_mm, hands, surface, palm_cam,
+                        (-eye[1], eye[2], eye[0]), k, width, height)
+        b.extend(placed.solids)
+        far, placement = max(far, float(np.max(placed.joints[:, 2])) + 60.0), placed.placement
     if rng.random() < 0.4:
         _torso_blob(b, rng, palm_cam, far - depth + rng.uniform(60.0, 300.0))
     if rng.random() < 0.5:
         _wall_at(b, rng, k, width, height, far + rng.uniform(100.0, 500.0))
-    return SceneLayout(b.build(), joints, hand.is_left, hand.family, hand.shape.length_mm)
+    return SceneLayout(b.build(), joints, hand.is_left, hand.family, hand.shape.length_mm, placement)
 
 
 # --------------------------------------------------------------------------- first_person
 
 def first_person(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-                hands: HandDraw = HANDS_V1) -> SceneLayout:
-    """An egocentric view (see the module table): forearm from the border, a table below."""
+                hands: HandDraw = HANDS_V1, second: SecondHand | None = None) -> SceneLayout:
+    """An egocentric view (see the module table): forearm from the border, a table below;
+    ``second``: engine v3's left hand beside the right one (``synth.second_hand``)."""
     hand = sample_hand(rng, hands=hands)
     side = -1.0 if hand.is_left else 1.0  # a right hand comes in from the bottom right
     pitch = rng.uniform(25.0, 65.0)
@@ -449,11 +469,26 @@ def first_person(rng: np.random.Generator, k: Intrinsics, width: int, height: in
     cones = hand.volume.cones
     lowest = min(float(np.min((cones[:, 0:3] @ rot.T + trans) @ up - cones[:, 3])),
                  float(np.min((cones[:, 4:7] @ rot.T + trans) @ up - cones[:, 7])))
+    held_cam = None
     if rng.random() < HELD_OBJECT_PROB:
         held = SolidsBuilder()
         grip_h, reach_mm = grasp_object(held, rng, hand)
-        b.extend(held.build().transformed(rot, trans))
+        held_cam = held.build().transformed(rot, trans)
+        b.extend(held_cam)
         lowest = min(lowest, float((rot @ grip_h + trans) @ up) - reach_mm)
+    placed = None
+    if second is not None and second.present:  # its own stream: the scene's draws stay as they were
+        from srnpose.synth.second_hand import Surface, beside, hand_surface, upper_arm
+
+        surface = Surface(*hand_surface(joints, elbow, hand.shape.forearm_radius_mm * 1.2), held_cam)
+        placed = beside(second.rng, "first_person", hand.shape, hand.forearm_mm, hands, surface, palm_cam,
+                        (up, forward, right), k, width, height)
+        b.extend(placed.solids)
+        upper_arm(b, second.rng, hand.shape, hand.forearm_mm, placed.elbow, (up, forward, right))
+        cones = placed.solids.cones  # the table below both hands
+        lowest = min(lowest, float(np.min(cones[:, 0:3] @ up - cones[:, 3])),
+                     float(np.min(cones[:, 4:7] @ up - cones[:, 7])))
+    hands_joints = joints if placed is None else np.concatenate([joints, placed.joints])
     top = palm_cam + up * (lowest - palm_cam @ up - rng.uniform(20.0, 450.0))
     top = top + forward * ((palm_cam - top) @ forward)  # below the palm
     reach = rng.uniform(200.0, 900.0)  # the far edge beyond the palm
@@ -468,8 +503,9 @@ def first_person(rng: np.random.Generator, k: Intrinsics, width: int, height: in
         spot = top + forward * rng.uniform(-150.0, reach - radius) + right * rng.uniform(radius - sides[0],
                                                                                           sides[1] - radius)
         centre = spot + up * (0.5 * tall)
-        if np.min(np.linalg.norm(joints - centre, axis=1)) < radius + 0.5 * tall + 30.0:
-            continue  # not into the hand
+        if np.min(np.linalg.norm(hands_joints - centre, axis=1)) < radius + 0.5 * tall + 30.0:
+            continue  # not into the hands
         across = unit(cross(up, rng.normal(size=3)))
         add_object(b, rng, kind, centre, up, across, radius, tall)
-    return SceneLayout(b.build(), joints, hand.is_left, hand.family, hand.shape.length_mm)
+    return SceneLayout(b.build(), joints, hand.is_left, hand.family, hand.shape.length_mm,
+                       "" if placed is None else placed.placement)
