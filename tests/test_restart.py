@@ -69,6 +69,60 @@ def test_the_same_command_restarts_a_killed_run_bit_for_bit(tmp_path):
     assert other.returncode == 2 and "train.lr is 0.001 in the saved run but 0.5 here" in other.stderr
 
 
+def test_a_kill_of_the_whole_process_group_still_saves_the_run(tmp_path):
+    """SIGTERM to the process group (a terminal's hang-up, a service manager's stop) also stops the loader
+    process; torch then raises in the middle of the save. The save is tried again: last/ holds the step
+    the run reached, not the last periodic checkpoint."""
+    from srnpose.training.checkpoint import load_train_state
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "srnpose", "train", "--data", "synth", "--steps", "10000", "--out", str(run),
+           "--workers", "1"] + TINY + ["--set", "train.ckpt_every=1000"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (_rows(run) and int(_rows(run)[-1]["step"]) >= 6):
+            assert proc.poll() is None, "the run ended before the kill"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "before stopping" in err and "could not save" not in err, err[-2000:]
+    step = load_train_state(run / "last" / "train_state.pt")["step"]
+    assert step >= 6 and step >= int(_rows(run)[-1]["step"])  # not the periodic checkpoint (none before 1000)
+
+
+def test_the_save_before_stopping_is_tried_again_when_a_dying_loader_interrupts_it(tmp_path, monkeypatch, capsys):
+    """torch reports a loader process killed with the run by raising in the main process, wherever it is;
+    in the middle of the save before stopping, that try is lost and the next one saves the run."""
+    from srnpose.training import loop
+    from srnpose.training.checkpoint import load_train_state
+    from srnpose.training.run_config import build_config
+
+    cfg = build_config("tiny", None, ["data.spec=synth", "model.width=8", "train.batch_size=2", "data.val_frames=2",
+                                      "train.steps=50", "train.ckpt_every=1000", "train.val_every=1000"])
+    real_save, tries = loop.save_last, []
+
+    def save_interrupted_once(run):
+        tries.append(run.state["step"])
+        if len(tries) == 1:
+            raise RuntimeError("DataLoader worker (pid 1234) is killed by signal: Terminated.")
+        real_save(run)
+
+    def kill(step, info, model):
+        if step == 7:
+            raise KeyboardInterrupt("signal 15")
+
+    monkeypatch.setattr(loop, "save_last", save_interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(cfg, tmp_path / "run", progress=False, on_step=kill)
+    assert tries == [7, 7] and load_train_state(tmp_path / "run" / "last" / "train_state.pt")["step"] == 7
+    assert "saved" in capsys.readouterr().err
+
+
 def test_torchrun_elastic_restart_survives_a_killed_worker(tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--max-restarts=1",

@@ -474,6 +474,30 @@ def train(cfg: RunConfig, run_dir: str | Path, resume: bool = False, progress: b
         distributed.teardown(info)
 
 
+# Tries at saving last/ when a run stops early. A kill sent to the whole process group (a terminal's
+# Ctrl-C or hang-up, a service manager's stop) also stops the loader processes, and torch reports each
+# dead worker by raising in the main process, wherever it is: in the middle of that save, the first time.
+SAVE_TRIES = 3
+
+
+def _save_before_stopping(run: _Run, step: int) -> None:
+    """Save last/ (checkpoints are written aside and renamed: a failed try leaves nothing half-written);
+    report, never raise: the error that stopped the run is the one to see."""
+    for attempt in range(1, SAVE_TRIES + 1):
+        try:
+            save_last(run)
+        except DiskFullError as exc:  # a second try would fail too
+            print(f"could not save {run.run_dir / 'last'}: {exc}", file=sys.stderr)
+            return
+        except Exception as exc:  # noqa: BLE001 - report, but raise the original error
+            if attempt == SAVE_TRIES:
+                print(f"could not save {run.run_dir / 'last'}: {exc}", file=sys.stderr)
+                return
+            continue
+        print(f"saved {run.run_dir / 'last'} at step {step} before stopping", file=sys.stderr)
+        return
+
+
 def _run_loop_saving(run: _Run, loader, on_step, start_step: int) -> list[float] | None:
     """:func:`_loop`, saving ``last/`` if anything (an error, Ctrl-C, SIGTERM) stops it early."""
     import threading
@@ -494,11 +518,7 @@ def _run_loop_saving(run: _Run, loader, on_step, start_step: int) -> list[float]
         # Never lose a run: save what we have (rank 0), then let the error through.
         step = int(run.state["step"])
         if run.info.is_main and step > run.saved_step:
-            try:
-                save_last(run)
-                print(f"saved {run.run_dir / 'last'} at step {step} before stopping", file=sys.stderr)
-            except Exception as exc:  # noqa: BLE001 - report, but raise the original error
-                print(f"could not save {run.run_dir / 'last'}: {exc}", file=sys.stderr)
+            _save_before_stopping(run, step)
         raise
     finally:
         if run.bar is not None:
