@@ -217,7 +217,7 @@ def test_init_grows_a_trained_network_by_a_stage(tmp_path, capsys):
     one = load_state_dict_file(find_weights(tmp_path / "one"))
     assert main(common + ["--out", str(tmp_path / "two"), "--set", "model.num_stages=2", "--set", "train.lr=1e-12",
                           "--init", str(tmp_path / "one")]) == 0
-    assert "new, freshly initialized: stages.1" in capsys.readouterr().err
+    assert "new: stages.1 (a copy of the last trained stage" in capsys.readouterr().err
     two = load_state_dict_file(tmp_path / "two" / "last" / "model.safetensors")
     # a step of lr 1e-12: it saved the weights it started from (batch-norm statistics aside)
     assert all(torch.allclose(two[k], v, atol=1e-6) for k, v in one.items() if "running" not in k and "num_batches" not in k)
@@ -229,3 +229,29 @@ def test_init_grows_a_trained_network_by_a_stage(tmp_path, capsys):
     assert "one/best/model.safetensors: cannot start from these weights: tensor '" in err
     assert "in the model config (a different width" in err
     assert not (tmp_path / "narrow").exists()  # nothing saved, no folder left behind
+
+
+def test_a_grown_network_starts_with_the_trained_ones_joints():
+    """The added stage starts as a copy of the last trained one, its map inputs weighted zero: both stages
+    give the trained network's joints until training teaches the new one to use the maps."""
+    import dataclasses
+
+    from srnpose.config import MODEL_PRESETS
+    from srnpose.model import SRN
+    from srnpose.training.checkpoint import load_weights_growing
+
+    one_cfg = dataclasses.replace(MODEL_PRESETS["tiny"], num_stages=1)
+    torch.manual_seed(0)
+    one = SRN.from_config(one_cfg).eval()
+    for p in one.parameters():  # weights unlike a fresh network's, so that a copy is told from a re-draw
+        p.data.add_(0.05 * torch.randn_like(p))
+    two = SRN.from_config(dataclasses.replace(one_cfg, num_stages=3)).eval()
+    new = load_weights_growing(two, one.state_dict(), "one.safetensors")
+    assert new and all(k.startswith(("stages.1.", "stages.2.")) for k in new)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        want = one(x).stage_joints[0]
+        got = two(x).stage_joints
+    assert all(torch.allclose(g, want, atol=1e-6) for g in got)
+    first = two.stages[1].body[0][0].conv1.weight  # (2w, w + maps, 3, 3): the maps' columns are zero
+    assert first.shape[1] > one_cfg.width and torch.count_nonzero(first[:, one_cfg.width:]) == 0

@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", metavar="CHECKPOINT",
                         help="start a new run from these weights (a run folder, a checkpoint folder or a "
                              "weights file; 'release' = the shipped model): fine-tuning, or a trained network "
-                             "grown by more stages (the new stages start fresh). Ignored when --resume finds "
+                             "grown by more stages (each new stage starts as a copy of the last trained one). Ignored when --resume finds "
                              "a checkpoint")
     parser.add_argument("--extend", action="store_true",
                         help="with --resume: accept a new --steps/--epochs/--minutes (train a run longer)")

@@ -469,10 +469,16 @@ def load_weights(model, state: dict, source: str | Path, config_source: str | Pa
 
 def load_weights_growing(model, state: dict, source: str | Path) -> list[str]:
     """Start ``model`` from ``state`` where they share tensors: every tensor of ``state`` must exist in
-    ``model`` with the same shape (UserError naming the file and tensor), and tensors the model has
-    beyond it (stages added to a trained network) keep their fresh initialization. Returns the names of
-    those fresh tensors."""
-    expected = getattr(model, "module", model).state_dict()
+    ``model`` with the same shape (UserError naming the file and tensor). A stage the model has beyond
+    the file's (a trained network grown by stages) starts as a copy of the file's last stage where their
+    tensors match, its extra input channels (the re-parameterization's maps) weighted zero: the grown
+    network first gives the trained one's joints, then learns to use the maps. Any other tensor the file
+    lacks keeps its fresh initialization. Returns the names of the tensors not taken from the file as
+    they are (copied or fresh)."""
+    import torch
+
+    net = getattr(model, "module", model)
+    expected = net.state_dict()
     for key, tensor in state.items():
         if key not in expected:
             raise UserError(f"{source}: cannot start from these weights: tensor {key!r} {_shape(tensor)} has "
@@ -481,9 +487,24 @@ def load_weights_growing(model, state: dict, source: str | Path) -> list[str]:
             raise UserError(f"{source}: cannot start from these weights: tensor {key!r} has shape "
                             f"{_shape(tensor)} in the file but {_shape(expected[key])} in the model config "
                             "(a different width, joint count or re-parameterization?)")
-    fresh = [k for k in expected if k not in state]
-    getattr(model, "module", model).load_state_dict(state, strict=False)
-    return fresh
+    grown = dict(state)
+    trained = sorted({int(k.split(".")[1]) for k in state if k.startswith("stages.")})
+    for key, tensor in expected.items():
+        if key in state or not key.startswith("stages.") or not trained:
+            continue
+        parts = key.split(".")
+        twin = state.get(".".join(["stages", str(trained[-1])] + parts[2:]))
+        if twin is None or twin.dim() != tensor.dim():
+            continue
+        if tuple(twin.shape) == tuple(tensor.shape):
+            grown[key] = twin.clone()
+        elif (tensor.dim() == 4 and twin.shape[0] == tensor.shape[0] and twin.shape[1] < tensor.shape[1]
+              and twin.shape[2:] == tensor.shape[2:]):  # a first convolution: the features' channels lead
+            widened = torch.zeros(tensor.shape, dtype=twin.dtype)
+            widened[:, :twin.shape[1]] = twin
+            grown[key] = widened
+    net.load_state_dict(grown, strict=False)
+    return [k for k in expected if k not in state]
 
 
 def _model_section(config: dict, source: Path) -> dict:

@@ -197,8 +197,9 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
         fresh = load_weights_growing(run.net, load_state_dict_file(init_weights), init_weights)
         if info.is_main:
             stages = sorted({".".join(k.split(".")[:2]) for k in fresh})
-            print(f"starting from {init_weights}" + (f"; new, freshly initialized: {', '.join(stages)}"
-                                                     if fresh else ""), file=sys.stderr)
+            print(f"starting from {init_weights}" + (f"; new: {', '.join(stages)} (a copy of the last trained "
+                                                     "stage, its map inputs weighted zero)" if fresh else ""),
+                  file=sys.stderr)
     if wrap_source is not None:
         source = wrap_source(source, run.net)
     run.time_base = float(run.state["time_s"])
