@@ -50,8 +50,8 @@ anything else not its own part is simply not visible (``scene.visible_joints``).
 from __future__ import annotations
 
 import dataclasses
-import typing
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,9 +60,6 @@ from srnpose.hand import kinematics as hm
 from srnpose.synth.grasp import close_fingers
 from srnpose.synth.poses import HANDS_V1, HandDraw, sample_pose
 from srnpose.synth.solids import Solids, SolidsBuilder
-
-if typing.TYPE_CHECKING:
-    from srnpose.synth.second_hand import SecondHand
 
 PART_DISTRACTOR = -2  # body, walls, floor, table, furniture
 PART_OBJECT = -3  # held objects, objects on the table
@@ -380,9 +377,9 @@ def close_range(rng: np.random.Generator, k: Intrinsics, width: int, height: int
 # --------------------------------------------------------------------------- hand_object
 
 def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-               hands: HandDraw = HANDS_V1, second: SecondHand | None = None) -> SceneLayout:
+               hands: HandDraw = HANDS_V1, second: Any = None) -> SceneLayout:
     """A grasp pose holding a fitted object, viewed like close_range, with a blob and a wall behind;
-    ``second``: engine v3's second hand (``synth.second_hand``; None or not present: none)."""
+    ``second``: engine v3's second hand (a ``synth.second_hand.SecondHand``; None or not present: none)."""
     grasps = {name: w for name, w in GRASP_FAMILIES.items() if name in hands.poses}
     hand = sample_hand(rng, pick(rng, grasps), hands=hands)
     held = SolidsBuilder()
@@ -406,13 +403,10 @@ def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int
     far = float(np.max(joints[:, 2])) + 60.0
     placement = ""
     if second is not None and second.present:  # its own stream: the scene's draws stay as they were
-        from srnpose.synth.second_hand import Surface, beside, hand_surface
-
         elbow = trans + rot @ (hand.forearm_dir * hand.forearm_mm)
-        surface = Surface(*hand_surface(joints, elbow, hand.shape.forearm_radius_mm * 1.2), held_cam)
         eye = np.eye(3)
-        placed = beside(second.rng, "hand_object", hand.shape, hand.forearm_mm, hands, surface, palm_cam,
-                        (-eye[1], eye[2], eye[0]), k, width, height)
+        placed = second.beside_hand("hand_object", joints, elbow, hand.shape, hand.forearm_mm, hands, held_cam,
+                                    palm_cam, (-eye[1], eye[2], eye[0]), k, width, height)
         b.extend(placed.solids)
         far, placement = max(far, float(np.max(placed.joints[:, 2])) + 60.0), placed.placement
     if rng.random() < 0.4:
@@ -425,9 +419,9 @@ def hand_object(rng: np.random.Generator, k: Intrinsics, width: int, height: int
 # --------------------------------------------------------------------------- first_person
 
 def first_person(rng: np.random.Generator, k: Intrinsics, width: int, height: int, far_mm: float,
-                hands: HandDraw = HANDS_V1, second: SecondHand | None = None) -> SceneLayout:
+                hands: HandDraw = HANDS_V1, second: Any = None) -> SceneLayout:
     """An egocentric view (see the module table): forearm from the border, a table below;
-    ``second``: engine v3's left hand beside the right one (``synth.second_hand``)."""
+    ``second``: engine v3's left hand beside the right one (a ``synth.second_hand.SecondHand``, or None)."""
     hand = sample_hand(rng, hands=hands)
     side = -1.0 if hand.is_left else 1.0  # a right hand comes in from the bottom right
     pitch = rng.uniform(25.0, 65.0)
@@ -478,13 +472,10 @@ def first_person(rng: np.random.Generator, k: Intrinsics, width: int, height: in
         lowest = min(lowest, float((rot @ grip_h + trans) @ up) - reach_mm)
     placed = None
     if second is not None and second.present:  # its own stream: the scene's draws stay as they were
-        from srnpose.synth.second_hand import Surface, beside, hand_surface, upper_arm
-
-        surface = Surface(*hand_surface(joints, elbow, hand.shape.forearm_radius_mm * 1.2), held_cam)
-        placed = beside(second.rng, "first_person", hand.shape, hand.forearm_mm, hands, surface, palm_cam,
-                        (up, forward, right), k, width, height)
+        placed = second.beside_hand("first_person", joints, elbow, hand.shape, hand.forearm_mm, hands, held_cam,
+                                    palm_cam, (up, forward, right), k, width, height)
         b.extend(placed.solids)
-        upper_arm(b, second.rng, hand.shape, hand.forearm_mm, placed.elbow, (up, forward, right))
+        second.add_upper_arm(b, hand.shape, hand.forearm_mm, placed.elbow, (up, forward, right))
         cones = placed.solids.cones  # the table below both hands
         lowest = min(lowest, float(np.min(cones[:, 0:3] @ up - cones[:, 3])),
                      float(np.min(cones[:, 4:7] @ up - cones[:, 7])))

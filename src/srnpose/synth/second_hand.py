@@ -96,6 +96,20 @@ class SecondHand:
     present: bool
     rng: np.random.Generator
 
+    def beside_hand(self, family: str, joints: np.ndarray, elbow: np.ndarray, shape, forearm_mm: float,
+                    hands: HandDraw, held: Solids | None, palm_cam: np.ndarray,
+                    axes: tuple[np.ndarray, np.ndarray, np.ndarray], k: Intrinsics, width: int, height: int) -> Placed:
+        """The left hand beside the labelled one at ``joints`` (its forearm to ``elbow``, holding ``held``):
+        :func:`beside` on this frame's stream (the scene modules call it through the frame's SecondHand,
+        without importing this module)."""
+        surface = Surface(*hand_surface(joints, elbow, shape.forearm_radius_mm * 1.2), held)
+        return beside(self.rng, family, shape, forearm_mm, hands, surface, palm_cam, axes, k, width, height)
+
+    def add_upper_arm(self, b: SolidsBuilder, shape, forearm_mm: float, elbow: np.ndarray,
+                      axes: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        """:func:`upper_arm` on this frame's stream."""
+        upper_arm(b, self.rng, shape, forearm_mm, elbow, axes)
+
 
 def draw_second_hand(seed: int, family: str, table: dict[str, float]) -> SecondHand | None:
     """The second hand of frame ``seed`` of scene ``family``: None where ``table`` (family -> share, e.g.
