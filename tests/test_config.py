@@ -125,7 +125,7 @@ def test_invalid_value_in_yaml_is_a_user_error(tmp_path):
 def test_presets():
     assert MODEL_PRESETS["paper"] == SRNConfig()
     assert MODEL_PRESETS["tiny"].input_size == 32 and MODEL_PRESETS["tiny"].num_stages == 2
-    with pytest.raises(UserError, match="unknown preset 'huge'; valid presets: paper, demo, release, tiny"):
+    with pytest.raises(UserError, match="unknown preset 'huge'; valid presets: paper, demo, release, release-base, tiny"):
         get_model_preset("huge")
 
 
@@ -177,4 +177,4 @@ def test_info_user_errors_are_one_line(capsys):
     assert main(["info", "--set", "num_stages=abc"]) == 2
     assert capsys.readouterr().err == "srnpose info: error: num_stages: expected an integer, got 'abc'\n"
     assert main(["info", "--preset", "nope"]) == 2
-    assert "valid presets: paper, demo, release, tiny" in capsys.readouterr().err
+    assert "valid presets: paper, demo, release, release-base, tiny" in capsys.readouterr().err

@@ -107,7 +107,7 @@ def test_frame_reuse_crops_each_frame_several_times():
 def test_stacked_candidate_has_the_release_flops():
     from srnpose.model import model_summary
 
-    release = tp.bench_config("release")
+    release = tp.bench_config("release-base")  # the one-stage network whose FLOPs the candidate matches
     stacked = tp.bench_config("stacked")
     assert stacked.model.num_stages == tp.STACKED_STAGES and stacked.data == release.data
     assert stacked.train == release.train

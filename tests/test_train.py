@@ -23,7 +23,7 @@ FAST = ["data.spec=synth", "model.width=8", "data.val_frames=4", "train.batch_si
 
 
 def test_presets_and_overrides(tmp_path):
-    assert set(PRESETS) == {"paper", "demo", "release", "tiny"}
+    assert set(PRESETS) == {"paper", "demo", "release", "release-base", "tiny"}
     paper = build_config("paper")
     assert (paper.train.optimizer, paper.train.lr, paper.train.batch_size) == ("adam", 1e-3, 32)
     assert paper.model.input_size == 128 and paper.model.num_stages == 3

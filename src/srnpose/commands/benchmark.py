@@ -49,8 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="time training steps instead: samples/s per preset, compute only and end to end (the "
                             "training data path), as a share of a same-run matmul rate, and where a step's time goes")
     train.add_argument("--presets", default=None, metavar="LIST",
-                       help="comma-separated training presets, or 'stacked' (the release recipe with 3 regression "
-                            "stages at the release model's FLOPs); default release,demo,paper,stacked")
+                       help="comma-separated training presets, or 'stacked' (the release-base recipe with 3 regression "
+                            "stages at its one stage's FLOPs); default release,release-base,demo,paper,stacked")
     train.add_argument("--steps", type=int, default=10, metavar="N",
                        help="timed steps per figure and round (default 10; at most 2 for the paper's model)")
     train.add_argument("--rounds", type=int, default=2, metavar="N",

@@ -179,10 +179,20 @@ PRESETS: dict[str, RunConfig] = {
         data=DataConfig(center="mixed", val_frames=100, workers=1, augment=False, synth_resolution=(160, 120)),
         train=TrainConfig(lr=2e-3, lr_schedule="cosine", epochs=None, minutes=12.0, batch_size=32,
                           log_every=20, val_every=250, ckpt_every=100, weight_decay=0.0)),
-    # The shipped model (MODEL_CARD.md): the demo's recipe on engine v2 for as long as it is given
-    # (`--minutes`, default 50; `--resume --extend --minutes M` goes on), validated on 200 frames.
+    # The shipped model's second step: release-base grown by a second stage (`--init RUN`, the new stage
+    # a copy of the trained one reading the first's offset maps too), on engine v3 (hands at work, turned
+    # hands, a second hand) at half the learning rate, 90 minutes. Without --init it trains from scratch.
     "release": RunConfig(
         model=MODEL_PRESETS["release"],
+        data=DataConfig(center="mixed", val_frames=200, workers=1, augment=False, synth_resolution=(160, 120),
+                        synth_engine="v3"),
+        train=TrainConfig(lr=1e-3, lr_schedule="cosine", epochs=None, minutes=90.0, batch_size=32,
+                          log_every=20, val_every=500, ckpt_every=100, weight_decay=0.0)),
+    # The shipped model's first step (MODEL_CARD.md): one stage, the demo's recipe on engine v2 for as
+    # long as it is given (`--minutes`, default 50; `--resume --extend --minutes M` goes on), validated
+    # on 200 frames.
+    "release-base": RunConfig(
+        model=MODEL_PRESETS["release-base"],
         data=DataConfig(center="mixed", val_frames=200, workers=1, augment=False, synth_resolution=(160, 120)),
         train=TrainConfig(lr=2e-3, lr_schedule="cosine", epochs=None, minutes=50.0, batch_size=32,
                           log_every=20, val_every=500, ckpt_every=100, weight_decay=0.0)),

@@ -65,9 +65,10 @@ __all__ = [
     "paired_ratio",
 ]
 
-# What `srnpose benchmark --train` times by default: the shipped model, the demo, the paper's model and a
-# stacked candidate (STACKED_STAGES regression stages at the width whose FLOPs are nearest the release's).
-BENCH_PRESETS = ("release", "demo", "paper", "stacked")
+# What `srnpose benchmark --train` times by default: the shipped model, its one-stage base, the demo, the
+# paper's model and a stacked candidate (STACKED_STAGES regression stages at the width whose FLOPs are
+# nearest the one-stage base's).
+BENCH_PRESETS = ("release", "release-base", "demo", "paper", "stacked")
 STACKED_STAGES = 3
 # Configs above this forward cost (GFLOPs per sample; the paper's model is 2.9) get at most 2 timed
 # steps and 1 warm-up step per round: one step of 32 takes seconds on a CPU.
@@ -142,7 +143,7 @@ def equal_flops_width(num_stages: int, gflops: float, base=None, widths=range(4,
     from srnpose.config import MODEL_PRESETS
     from srnpose.model import model_summary
 
-    base = base or MODEL_PRESETS["release"]
+    base = base or MODEL_PRESETS["release-base"]
     best, best_gap = None, float("inf")
     for w in widths:
         g = model_summary(dataclasses.replace(base, num_stages=num_stages, width=w))["gflops"]
@@ -155,8 +156,8 @@ def equal_flops_width(num_stages: int, gflops: float, base=None, widths=range(4,
 
 def bench_config(name: str, overrides: list[str] | tuple[str, ...] = ()):
     """The resolved run config of ``name``: a training preset (``srnpose.training.run_config.PRESETS``) on
-    the synthetic stream, or ``"stacked"``: the release preset's recipe with ``STACKED_STAGES`` regression
-    stages at the release model's FLOPs (:func:`equal_flops_width`; ``"stacked2"`` .. ``"stacked5"``: that
+    the synthetic stream, or ``"stacked"``: the release-base preset's recipe with ``STACKED_STAGES``
+    regression stages at its one stage's FLOPs (:func:`equal_flops_width`; ``"stacked2"`` .. ``"stacked5"``: that
     many stages). ``overrides``: ``--set`` strings."""
     from srnpose.config import apply_overrides
     from srnpose.model import model_summary
@@ -164,7 +165,7 @@ def bench_config(name: str, overrides: list[str] | tuple[str, ...] = ()):
 
     if name.startswith("stacked") and name[len("stacked"):] in ("", "2", "3", "4", "5"):
         stages = int(name[len("stacked"):] or STACKED_STAGES)
-        release = build_config("release", None, ["data.spec=synth"])
+        release = build_config("release-base", None, ["data.spec=synth"])
         width = equal_flops_width(stages, model_summary(release.model)["gflops"], release.model)
         cfg = dataclasses.replace(release, model=dataclasses.replace(release.model, num_stages=stages, width=width))
         cfg = apply_overrides(cfg, list(overrides))
