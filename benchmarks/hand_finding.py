@@ -236,7 +236,7 @@ def room_tile(depth: np.ndarray, centres: dict, text: str) -> np.ndarray:
 
 def print_report(report: dict) -> None:
     syn = report["synthetic"] or {"hand-less frames: share reporting a hand": {}}
-    print(f"\nsynthetic engine v2, {report['frames_per_family']} frames per family: median mm / share within 30 mm")
+    print(f"\nsynthetic engine {report.get('engine', 'v2')}, {report['frames_per_family']} frames per family: median mm / share within 30 mm")
     print(f"{'family':<14}{'finder':<22}{'found':>7}{'first centre':>16}{'last centre':>16}{'joints mm':>11}")
     for family, by in syn.items():
         if family.startswith("hand-less"):
