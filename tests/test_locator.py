@@ -327,3 +327,12 @@ def test_init_starts_a_training_from_a_locators_weights(tiny_locator, tmp_path):
     for name, value in start.items():
         if value.is_floating_point() and "running" not in name:
             torch.testing.assert_close(tuned[name], value, rtol=0, atol=0)
+
+
+def test_locator_training_frames_from_engine_v3():
+    """`locator train --engine v3`: its hand frames are v3's (turned hands among the scenes), v2's by default."""
+    from srnpose.locator.train import render_sample
+
+    v3 = {render_sample(frame_seed(7, i), engine="v3").scene for i in range(40)}
+    v2 = {render_sample(frame_seed(7, i)).scene for i in range(40)}
+    assert "turned" in v3 and "turned" not in v2

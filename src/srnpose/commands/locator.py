@@ -25,8 +25,8 @@ from srnpose.outputs import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    train = sub.add_parser("train", help="train a locator on synthetic full frames (engine v2)",
-                           description="train a locator on synthetic full frames (engine v2); --resume "
+    train = sub.add_parser("train", help="train a locator on synthetic full frames (engine v2, or --engine v3)",
+                           description="train a locator on synthetic full frames (engine v2, or --engine v3); --resume "
                                        "continues a folder that holds a training")
     train.add_argument("--out", required=True, metavar="DIR", help="the locator's folder")
     train.add_argument("--resume", action="store_true",
@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--init", metavar="LOCATOR_DIR", default=None,
                        help="start from this locator's weights (fine-tuning; a resumed training keeps its own)")
     train.add_argument("--onnx", action="store_true", help="also write locator.onnx (for --backend onnxruntime)")
+    train.add_argument("--engine", choices=("v2", "v3"), default="v2",
+                       help="the synthetic engine of the hand frames (v3: turned hands, a second hand; default v2)")
     attach = sub.add_parser("attach", help="copy a locator into a run or checkpoint folder",
                             description="copy a locator (locator.safetensors, locator.yaml) into a run folder "
                                         "(every checkpoint of the run uses it) or a checkpoint folder")
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     _check_out(args.out)
     out = train_locator(args.steps or 10 ** 9, args.batch, args.out, seed=args.seed,
                         time_budget_s=None if args.minutes is None else 60.0 * args.minutes, workers=args.workers,
-                        resume=args.resume, init=args.init)
+                        resume=args.resume, init=args.init, engine=args.engine)
     if args.onnx:
         export_locator_onnx(load_locator(out).model, out / "locator.onnx")
     print(f"wrote {out}/locator.safetensors and locator.yaml")

@@ -145,8 +145,9 @@ def speckle_patches(depth: np.ndarray, keep: np.ndarray | None, rng: np.random.G
 
 def render_sample(seed: int, config: LocatorConfig | None = None, width_px: int = TRAIN_WIDTH_PX,
                   no_hand_share: float = NO_HAND_SHARE, empty_share: float = EMPTY_SHARE,
-                  speckle_share: float = SPECKLE_SHARE) -> LocatorSample:
-    """A training sample for ``seed``: an engine v2 frame (``synth.engines.render("v2", ...)``) on one of
+                  speckle_share: float = SPECKLE_SHARE, engine: str = "v2") -> LocatorSample:
+    """A training sample for ``seed``: an ``engine`` frame (``synth.engines.render(engine, ...)``, v2 or
+    v3: v3 adds turned hands and a second, unlabelled hand beside the first) on one of
     ``TRAIN_CAMERAS`` scaled to ``width_px`` wide, target its joints' centroid; ``no_hand_share`` of
     them a v2 scene without its hands, ``empty_share`` an empty frame (presence 0, target unused);
     ``speckle_share`` of the others with :func:`speckle_patches` off the hands."""
@@ -162,7 +163,7 @@ def render_sample(seed: int, config: LocatorConfig | None = None, width_px: int 
             depth = speckle_patches(depth, None, speckle)
         x, _ = prepare_frame(depth, k, 1.0, **prep)
         return LocatorSample(x[0].astype(np.float16), np.zeros(3, np.float32), 0.0, "none")
-    frame = render("v2", int(seed), k, resolution, camera=camera)
+    frame = render(engine, int(seed), k, resolution, camera=camera)
     depth = frame.depth_mm
     if speckle.random() < speckle_share:
         hands = None if frame.part is None else (frame.part >= 0) | (frame.part == PART_OTHER_HAND)
@@ -405,7 +406,8 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
                   config: LocatorConfig | None = None, seed: int = 0, lr: float = 3e-3,
                   time_budget_s: float | None = None, workers: int = 1, pool_size: int = 12000,
                   sampler: Callable[[int], LocatorSample] | None = None, resume: bool = False,
-                  progress: bool = True, save_every_s: float = 60.0, init: str | Path | None = None) -> Path:
+                  progress: bool = True, save_every_s: float = 60.0, init: str | Path | None = None,
+                  engine: str = "v2") -> Path:
     """Train a :class:`~srnpose.locator.model.HandLocator`; writes ``out_path/locator.safetensors`` and
     ``locator.yaml`` (config and training summary), and ``out_path/last/``, the training checkpoint to
     resume from (:mod:`srnpose.training.checkpoint`), under the run lock (:mod:`srnpose.training.lock`).
@@ -419,7 +421,8 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
     over the steps a time budget fits (fixed after its first steps). ``resume``: continue the training
     the folder holds, from its step and its next frame (the budget counts the time spent); without it a
     folder that holds one is refused. ``init``: a locator folder whose weights (and config) a new
-    training starts from: a fine-tuning (a resumed training continues its own weights)."""
+    training starts from: a fine-tuning (a resumed training continues its own weights). ``engine``: the
+    synthetic engine of :func:`render_sample`'s hand frames (v2, or v3)."""
     out = Path(out_path)
     with remove_if_nothing_saved(out, not out.exists()), run_lock(out):
         found = _check_folder(out, resume)
@@ -433,7 +436,8 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
             model.load_state_dict(start.state_dict())
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
         state = _resume(found, model, opt, config) if found is not None else _Progress()
-        feed = _Feed(_Pool(pool_size, config.input_hw), sampler or functools.partial(render_sample, config=config),
+        feed = _Feed(_Pool(pool_size, config.input_hw),
+                     sampler or functools.partial(render_sample, config=config, engine=engine),
                      seed, state.frames, workers)
         try:
             logs = _loop(model, opt, feed, state, steps, batch, lr, time_budget_s, progress, save_every_s,
