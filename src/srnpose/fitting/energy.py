@@ -261,7 +261,7 @@ def _cells(points: Any, targets: FrameTargets) -> tuple[Any, Any, Any]:
     k = targets.intrinsics
     w = targets.window
     z = points[..., 2]
-    inv = 1.0 / (xp.clip(z, 1.0, None) * w[..., 2:3])
+    inv = 1.0 / (th.clip(z, 1.0) * w[..., 2:3])
     gu = (points[..., 0] * k[..., 0:1] + (k[..., 2:3] - w[..., 0:1]) * z) * inv - 0.5
     gv = (points[..., 1] * k[..., 1:2] + (k[..., 3:4] - w[..., 1:2]) * z) * inv - 0.5
     return gu, gv, z
@@ -298,7 +298,7 @@ def _nearest(grid: Any, gu: Any, gv: Any) -> Any:
     """grid (B, G, G) at the nearest cell of continuous cells (B, ...) (clamped): piecewise constant."""
     xp = array_module(gu)
     g = grid.shape[-1]
-    cell = xp.clip(xp.round(gv), 0.0, g - 1.0) * g + xp.clip(xp.round(gu), 0.0, g - 1.0)
+    cell = th.clip(xp.round(gv), 0.0, g - 1.0) * g + th.clip(xp.round(gu), 0.0, g - 1.0)
     return _lookup(grid, _as_index(cell))
 
 
@@ -307,10 +307,10 @@ def _bilinear_cells(g: int, gu: Any, gv: Any) -> tuple[Any, Any, Any]:
     indices (B, ..., 4) and its fractions fu, fv (B, ...), for :func:`_bilinear_read`; made once for
     several grids."""
     xp = array_module(gu)
-    gu = xp.clip(gu, 0.0, g - 1.0)
-    gv = xp.clip(gv, 0.0, g - 1.0)
-    u0 = xp.clip(xp.floor(gu), 0.0, g - 2.0)
-    v0 = xp.clip(xp.floor(gv), 0.0, g - 2.0)
+    gu = th.clip(gu, 0.0, g - 1.0)
+    gv = th.clip(gv, 0.0, g - 1.0)
+    u0 = th.clip(xp.floor(gu), 0.0, g - 2.0)
+    v0 = th.clip(xp.floor(gv), 0.0, g - 2.0)
     i00 = _as_index(v0 * g + u0)
     return xp.stack([i00, i00 + 1, i00 + g, i00 + g + 1], axis=-1), gu - u0, gv - v0
 
@@ -335,7 +335,7 @@ def _visible(front: Any, cones: Any, margin_mm: float = 4.0) -> Any:
     along = (front[..., :, None, :] * centres[..., None, :, :]).sum(axis=-1) / dist[..., None]  # (..., S, 5K)
     off2 = (centres * centres).sum(axis=-1)[..., None, :] - along * along
     inside = radii[..., None, :] ** 2 - off2
-    enter = along - xp.sqrt(xp.clip(inside, 0.0, None))
+    enter = along - xp.sqrt(th.clip(inside, 0.0))
     hidden = ((inside > 0.0) & (enter < dist[..., None] - margin_mm)).any(axis=-1)
     return 1.0 - hidden * 1.0
 
@@ -359,7 +359,7 @@ def _data_residuals(cones: Any, targets: FrameTargets, weights: EnergyWeights, n
     index = _flat_offsets(nearest, lead, k) + nearest.reshape(nearest.shape[:1] + (1,) * (len(lead) - 1)
                                                               + nearest.shape[1:])
     dist = th.round_cone_sdf(pts, cones.reshape(-1, 8)[index])  # (..., N)
-    count = xp.clip(mask.sum(axis=-1)[..., None], 1.0, None)
+    count = th.clip(mask.sum(axis=-1)[..., None], 1.0)
     return _geman_mcclure(dist, weights.data_sigma_mm) * mask * xp.sqrt(weights.data / count)
 
 
@@ -372,14 +372,14 @@ def _view_residuals(pose: Posed, targets: FrameTargets, weights: EnergyWeights,
     gu, gv, z = _cells(seen, targets)
     k = targets.intrinsics
     focal = xp.maximum(xp.abs(k[..., 0:1]), xp.abs(k[..., 1:2]))
-    mm_per_cell = targets.window[..., 2:3] * xp.clip(z, 1.0, None) / focal
+    mm_per_cell = targets.window[..., 2:3] * th.clip(z, 1.0) / focal
     s = pose.front.shape[-2]  # the front points come first: the grids below read them at the same cells
     index, fu, fv = _bilinear_cells(targets.distance_grid.shape[-1], gu, gv)
     off = _bilinear_read(targets.distance_grid, index, fu, fv) * mm_per_cell
-    sil = xp.clip(off - weights.silhouette_tolerance_mm, 0.0, None) * np.sqrt(weights.silhouette / seen.shape[-2])
+    sil = th.clip(off - weights.silhouette_tolerance_mm, 0.0) * np.sqrt(weights.silhouette / seen.shape[-2])
     index, fu, fv = index[..., :s, :], fu[..., :s], fv[..., :s]
     surface = _bilinear_read(targets.surface_grid, index, fu, fv)
-    ahead = xp.clip(surface - weights.free_space_tolerance_mm - z[..., :s], 0.0, None)
+    ahead = th.clip(surface - weights.free_space_tolerance_mm - z[..., :s], 0.0)
     free = _geman_mcclure(ahead, 4.0 * weights.data_sigma_mm) * np.sqrt(weights.free_space / s)
     visible = visible.reshape(visible.shape[:1] + (1,) * (z.ndim - 2) + visible.shape[1:])
     measured = _bilinear_read(targets.filled_grid, index, fu, fv)
@@ -406,12 +406,15 @@ def residual_terms(model: HandModel, targets: FrameTargets, x: Any, pose: Posed,
     out["init"] = init.reshape(init.shape[:-2] + (63,)) * np.sqrt(weights.init / 21.0)
     off = pose.joints - model.joints_init
     far = array_module(off).sqrt((off * off).sum(axis=-1) + 1e-9) - weights.trust_radius_mm
-    out["trust"] = array_module(far).clip(far, 0.0, None) * np.sqrt(weights.trust / 21.0)
+    out["trust"] = th.clip(far, 0.0) * np.sqrt(weights.trust / 21.0)
     mean, whiten = pose_prior_gaussian(weights.prior_floor_deg)
     centred = x[..., ANGLES] - th._const(mean, x)
     out["prior"] = centred @ th._const(whiten.T, x) * np.sqrt(weights.prior)
-    temporal = (pose.joints - model.joints_prev) * (model.prev_mask[..., None, None] / weights.temporal_sigma_mm)
-    out["temporal"] = temporal.reshape(temporal.shape[:-2] + (63,)) * np.sqrt(weights.temporal / 21.0)
+    if weights.temporal > 0:
+        temporal = (pose.joints - model.joints_prev) * (model.prev_mask[..., None, None] / weights.temporal_sigma_mm)
+        out["temporal"] = temporal.reshape(temporal.shape[:-2] + (63,)) * np.sqrt(weights.temporal / 21.0)
+    else:  # single frames: no rows (63 rows of zeros would cost the solver 9 % of its rows)
+        out["temporal"] = x[..., :0]
     out["scale"] = x[..., LOG_SCALE:] * th._const(np.sqrt(weights.scale) / scale_sigmas(weights), x)
     return out
 

@@ -46,9 +46,11 @@ def camera_fields(camera: Any) -> tuple[Intrinsics, float, bool]:
 
 
 def frame_view_mm(depth: np.ndarray, depth_unit_mm: float, mirrored: bool) -> np.ndarray:
-    """A frame as given (raw units, possibly mirrored) -> the camera's un-mirrored view in mm (float64)."""
+    """A frame as given (raw units, possibly mirrored) -> the camera's un-mirrored view in mm: a view of
+    the frame itself where its unit is 1 mm (the fit reads only a window of it: converting a whole Kinect
+    V2 frame to float64 cost 0.3 ms a frame), else float64."""
     view = ViewFlip(np.asarray(depth).shape[1], mirrored).frame(np.asarray(depth))
-    return view.astype(np.float64) * depth_unit_mm
+    return view if float(depth_unit_mm) == 1.0 else view.astype(np.float64) * depth_unit_mm
 
 
 def _angles(chain_deg: np.ndarray) -> dict[str, float]:

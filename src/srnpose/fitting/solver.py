@@ -214,7 +214,7 @@ class Problem:
                  "init": np.tile(_JOINT_FINGER, (b, 1)), "temporal": np.tile(_JOINT_FINGER, (b, 1)),
                  "trust": np.tile(_JOINT_FINGER[::3], (b, 1))}
         return np.concatenate([parts.get(name, np.full((b, t.shape[-1]), -1)) for name, t in terms.items()
-                               if name != "data"], 1)
+                               if name != "data" and t.shape[-1]], 1)  # a term without rows: none
 
 
 def _normal_equations(jac: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

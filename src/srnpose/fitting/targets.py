@@ -80,7 +80,7 @@ def _sample_window(depth_mm: np.ndarray, u0: float, v0: float, step: float, grid
     h, w = depth_mm.shape
     ui = np.floor(u0 + (np.arange(grid) + 0.5) * step + 0.5).astype(np.int64)
     vi = np.floor(v0 + (np.arange(grid) + 0.5) * step + 0.5).astype(np.int64)
-    out = np.asarray(depth_mm, dtype=np.float64)[np.ix_(np.clip(vi, 0, h - 1), np.clip(ui, 0, w - 1))].copy()
+    out = np.asarray(depth_mm)[np.ix_(np.clip(vi, 0, h - 1), np.clip(ui, 0, w - 1))].astype(np.float64)
     out[~((vi >= 0) & (vi < h))[:, None] | ~((ui >= 0) & (ui < w))[None, :]] = 0.0
     return out
 
