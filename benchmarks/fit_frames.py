@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synth-frames", type=int, default=200, help="synthetic test frames (0: skip)")
     parser.add_argument("--engine", default="v2", choices=("v2", "v3"), help="the synthetic test frames' engine")
     parser.add_argument("--iterations", type=int, default=None, help="LM steps (default: FitConfig's)")
+    parser.add_argument("--passes", type=int, default=None,
+                        help="network passes per frame (default: the checkpoint's policy)")
     parser.add_argument("--room", action="store_true", help="also the 123 kinect2_room frames")
     parser.add_argument("--data", default=str(rf.DEFAULT_DATA), help="the shared data folder")
     parser.add_argument("--out", default="runs/fit_frames", help="folder for overlays and fit_frames.json")
@@ -276,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.iterations is not None:
         cfg = dataclasses.replace(cfg, iterations=args.iterations)
     est = srnpose.load(args.checkpoint, backend=args.backend, threads=1, fit=False)  # raw; fitted here
+    if args.passes is not None:
+        est.engine.policy = est.engine.policy.with_passes(args.passes)
     data, out = Path(args.data), Path(args.out)
     figures: dict[str, Any] = {"config": dataclasses.asdict(cfg), "environment": rf.environment()}
     reports, frames, runs = kinect(est, data / "kinect2", cfg)

@@ -197,7 +197,7 @@ def test_refinement_pass_crops_again_at_the_first_pass_joints(synth_frames):
     torch.manual_seed(0)
     model = SRN(**TINY).eval()
     one = HandPoseEstimator.from_model(model)
-    two = HandPoseEstimator.from_model(model, CenterPolicy(passes=2))
+    two = HandPoseEstimator.from_model(model, CenterPolicy(passes=2, settled_mm=0.0))  # every pass runs
     f = synth_frames[2]
     first = one.predict(f.depth_mm, intrinsics=f.intrinsics)
     centroid = geometry.xyz_to_uvd(first.joints_xyz.mean(axis=0), f.intrinsics)
@@ -212,6 +212,28 @@ def test_refinement_pass_crops_again_at_the_first_pass_joints(synth_frames):
     np.testing.assert_allclose(mirrored.center_uvd, refined.center_uvd * [-1, 1, 1] + [w - 1, 0, 0], atol=1e-6)
     batch = two.predict_batch(np.stack([synth_frames[0].depth_mm, f.depth_mm]), intrinsics=f.intrinsics)
     np.testing.assert_allclose(batch[1].joints_xyz, refined.joints_xyz, atol=1e-3)
+
+
+def test_a_later_pass_runs_only_where_it_would_move_the_crop(synth_frames):
+    """CenterPolicy.settled: in one batch, the frame whose first-pass joints' centroid lies within settled_mm
+    of its crop's centre keeps the first pass; the other is cropped again at that centroid."""
+    torch.manual_seed(0)
+    model = SRN(**TINY).eval()
+    one = HandPoseEstimator.from_model(model)
+    always = HandPoseEstimator.from_model(model, CenterPolicy(passes=2, settled_mm=0.0))
+    frames = [synth_frames[0], synth_frames[2]]
+    firsts = [one.predict(f.depth_mm, intrinsics=f.intrinsics) for f in frames]
+    shifts = [np.linalg.norm(r.joints_xyz.mean(0) - geometry.uvd_to_xyz(r.center_uvd, f.intrinsics))
+              for r, f in zip(firsts, frames)]
+    assert abs(shifts[0] - shifts[1]) > 1.0  # the test needs one frame on each side of the threshold
+    near = int(np.argmin(shifts))
+    some = HandPoseEstimator.from_model(model, CenterPolicy(passes=2, settled_mm=float(np.mean(shifts))))
+    got = some.predict_batch(np.stack([f.depth_mm for f in frames]), intrinsics=frames[0].intrinsics)
+    full = always.predict_batch(np.stack([f.depth_mm for f in frames]), intrinsics=frames[0].intrinsics)
+    np.testing.assert_allclose(got[near].joints_xyz, firsts[near].joints_xyz, atol=1e-4)
+    np.testing.assert_allclose(got[near].center_uvd, firsts[near].center_uvd, atol=1e-9)
+    np.testing.assert_allclose(got[1 - near].joints_xyz, full[1 - near].joints_xyz, atol=1e-4)
+    assert not np.allclose(got[1 - near].joints_xyz, firsts[1 - near].joints_xyz, atol=1e-3)
 
 
 def _kinect2_found(shared_data, names=(2, 10, 20)):

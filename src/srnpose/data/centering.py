@@ -11,8 +11,8 @@ joints     the labelled joints' 3D centroid (+ augmentation)   1 (a label-free r
                                                                the hand found in the depth map)
 depth      the hand found in the depth map                     1
 mixed      30 %: the hand found in the depth map (pass 1);     2: the depth map's hand, then the
-           70 %: the joints' centroid + N(0, 6 mm) per axis    first pass's joints' centroid
-           (what pass 2 sees)
+           70 %: the joints' centroid + N(0, 6 mm) per axis    first pass's joints' centroid where
+           (what pass 2 sees)                                  that is SETTLED_MM or more away
 =========  ==================================================  ===================================
 
 The hand is found by :func:`srnpose.geometry.find_hand_center` with the run's cube and the
@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_CUBE_MM",
     "MIXED_DEPTH_SHARE",
     "REFINE_JITTER_MM",
+    "SETTLED_MM",
     "MAX_PASSES",
     "FINDER_TRUST_MM",
     "LOCATED_MARGIN",
@@ -60,6 +61,12 @@ DEFAULT_CUBE_MM = 250.0  # a hand's cube when a config names none (synthetic han
 # the true one on synthetic test frames; N(0, 6 mm) per axis gives a median of 9 mm.
 MIXED_DEPTH_SHARE = 0.3
 REFINE_JITTER_MM = 6.0
+# A later pass runs only where it would move the crop by at least this much (3D, mm): a first crop this
+# near the joints' centroid is already as near as the later-pass training crops (their N(0, 6 mm) per
+# axis puts them a median 9 mm off). On the 30 Kinect V2 frames the shipped model's first crop lies 1-17
+# mm (median 7) from its joints' centroid; rerunning the network there changed no label-free measure for
+# the better (benchmarks/fit_frames.py --passes 1 against 2) and cost 2 ms a frame.
+SETTLED_MM = 10.0
 MAX_PASSES = 8  # an upper bound on test-time passes (each one reruns the whole network)
 # Training only: a hand search that lands farther than this from the labelled joints' centroid found
 # something else (a torso nearer than the hand, a forearm pointing at the camera). Such a crop teaches
@@ -89,7 +96,8 @@ def joints_centroid_uvd(joints_uvd: np.ndarray, intrinsics: Intrinsics) -> np.nd
 
 @dataclass(frozen=True)
 class CenterPolicy:
-    """Where crops go. ``cube_mm`` (3,) is the crop's metric cube; ``passes`` the test-time passes."""
+    """Where crops go. ``cube_mm`` (3,) is the crop's metric cube; ``passes`` the test-time passes at
+    most (:meth:`settled` skips the ones that would not move the crop)."""
 
     rule: str = "depth"
     cube_mm: tuple[float, float, float] = (DEFAULT_CUBE_MM,) * 3
@@ -97,6 +105,7 @@ class CenterPolicy:
     far_mm: float = FAR_MM
     stride: int = geometry.CENTER_STRIDE  # the hand search's pixel stride (1 = every pixel)
     passes: int = 1
+    settled_mm: float = SETTLED_MM  # a later pass runs only where it moves the crop at least this far (0: always)
 
     def __post_init__(self) -> None:
         if self.rule not in CENTER_RULES:
@@ -173,6 +182,13 @@ class CenterPolicy:
     def recentre(joints_xyz: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
         """The next pass's centre: the centroid of the previous pass's joints (J, 3) mm, as uvd (3,)."""
         return geometry.xyz_to_uvd(np.asarray(joints_xyz, dtype=np.float64).mean(axis=0), intrinsics)
+
+    def settled(self, center_uvd: np.ndarray, next_uvd: np.ndarray, intrinsics: Intrinsics) -> bool:
+        """Whether the next pass is not run: its centre ``next_uvd`` (:meth:`recentre`) lies within
+        ``settled_mm`` (3D) of the crop's centre ``center_uvd``."""
+        shift = geometry.uvd_to_xyz(np.asarray(next_uvd, dtype=np.float64), intrinsics) \
+            - geometry.uvd_to_xyz(np.asarray(center_uvd, dtype=np.float64), intrinsics)
+        return bool(np.linalg.norm(shift) < self.settled_mm)
 
     # ------------------------------------------------------------------ training
 

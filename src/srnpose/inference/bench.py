@@ -309,6 +309,6 @@ def format_table(report: dict) -> str:
                      f"threads) runs at {report['machine']['matmul_gflops_per_s']:.1f} GFLOP/s (a reference, not "
                      "a limit: fused network kernels can exceed it)")
     if report["settings"].get("passes", 1) > 1:
-        lines.append(f"end to end runs the network {report['settings']['passes']} times per frame (the "
-                     "checkpoint's passes)")
+        lines.append(f"end to end runs the network up to {report['settings']['passes']} times per frame (the "
+                     "checkpoint's passes; a later one only where it moves the crop, CenterPolicy.settled)")
     return "\n".join(lines)

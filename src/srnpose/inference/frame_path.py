@@ -11,7 +11,8 @@ with its inverse where it has one::
                                                                CenterPolicy.locate   (data/centering.py)
                            ─ crop ───> crop (S, S) in [-1, 1]  geometry.crop_frame   (inverse: crop_to_uvd)
                            ─ network > stage joints, crop nrm  backends.TorchRunner | OrtRunner
-                           ─ recentre, crop, network again     CenterPolicy.recentre (passes - 1 times)
+                           ─ recentre, crop, network again     CenterPolicy.recentre (passes - 1 times at
+                                                               most: not where CenterPolicy.settled)
                            ─ decode ─> stage joints uvd, xyz   geometry.crop_to_uvd, uvd_to_xyz
 
 Its arguments come from one place, the checkpoint: the cube, the centre rule, the passes and the
@@ -240,7 +241,8 @@ class Estimate:
     center_uvd: np.ndarray | None = None
     M: np.ndarray | None = None
     stage_uvd: np.ndarray | None = None
-    pass_xyz: np.ndarray | None = None
+    pass_xyz: np.ndarray | None = None  # (passes, J, 3) each pass's last stage, camera mm (a pass not run,
+    # CenterPolicy.settled, repeats the one before)
     timings: dict[str, float] = field(default_factory=dict)  # ms: center, crop, network, decode
 
     def stage_xyz(self, intrinsics: Intrinsics) -> np.ndarray:
@@ -374,23 +376,35 @@ class FramePath:
         if not found:
             return out
         t0 = time.perf_counter()
-        passes_xyz = []
+        stage_uvd: dict[int, np.ndarray] = {}
+        passes_xyz: dict[int, list[np.ndarray]] = {i: [] for i in found}
+        todo = found
         for p in range(self.policy.passes):
-            if p > 0:  # recentre at the previous pass's joints' centroid and crop again
-                crops = []
-                for i, xyz in zip(found, passes_xyz[-1]):
-                    center = self.policy.recentre(xyz, cams[i].intrinsics)
+            if p > 0:  # recentre at the previous pass's joints' centroid and crop again, where that moves it
+                crops, moved = [], []
+                for i in todo:
+                    center = self.policy.recentre(passes_xyz[i][-1], cams[i].intrinsics)
+                    if self.policy.settled(out[i].center_uvd, center, cams[i].intrinsics):
+                        continue
                     crop, M = self.crop(views[i], center, cams[i])
                     out[i].center_uvd, out[i].M = center, M
                     crops.append(crop)
+                    moved.append(i)
+                todo = moved
+                for i in found:  # a pass not run repeats the previous one's joints
+                    if i not in moved:
+                        passes_xyz[i].append(passes_xyz[i][-1])
+                if not todo:
+                    continue
             joints_nrm = self.network(np.stack(crops)[:, None])  # (B', K, J, 3)
-            stage_uvd = [self.decode(joints_nrm[k], out[i].M, out[i].center_uvd) for k, i in enumerate(found)]
-            passes_xyz.append([geometry.uvd_to_xyz(s[-1], cams[i].intrinsics) for s, i in zip(stage_uvd, found)])
+            for k, i in enumerate(todo):
+                stage_uvd[i] = self.decode(joints_nrm[k], out[i].M, out[i].center_uvd)
+                passes_xyz[i].append(geometry.uvd_to_xyz(stage_uvd[i][-1], cams[i].intrinsics))
         network_ms = (time.perf_counter() - t0) * 1e3 / len(found)
-        for k, i in enumerate(found):
+        for i in found:
             out[i].hand_found = True
-            out[i].stage_uvd = stage_uvd[k]
-            out[i].pass_xyz = np.stack([pxyz[k] for pxyz in passes_xyz])
+            out[i].stage_uvd = stage_uvd[i]
+            out[i].pass_xyz = np.stack(passes_xyz[i])
             out[i].timings.update(network=network_ms, decode=0.0)
         return out
 
