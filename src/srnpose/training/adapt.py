@@ -204,18 +204,6 @@ def _carry_locator(checkpoint: str, run_dir: Path) -> None:
         attach_locator(folder, run_dir)
 
 
-def _open_log(run_dir: Path, resuming: bool) -> JsonLinesWriter:
-    """``RUN/adapt.jsonl``, as train keeps ``metrics.csv``: a fresh run starts it afresh, a resumed one keeps
-    the lines up to the step of the ``last/`` it resumes from (call it inside the run's lock)."""
-    from srnpose.training.checkpoint import TRAIN_STATE_FILE, load_train_state, resolve_checkpoint_dir
-
-    resume_step = None
-    if resuming:
-        last = resolve_checkpoint_dir(run_dir / "last")
-        resume_step = None if last is None else int(load_train_state(last / TRAIN_STATE_FILE)["step"])
-    return JsonLinesWriter(run_dir / ADAPT_LOG, resume_step)
-
-
 def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpoint: str | Path | None = None,
           minutes: float | None = None, steps: int | None = None, resume: bool = False, progress: bool = True,
           overrides: list[str] | tuple[str, ...] = (), settings: AdaptConfig | None = None) -> AdaptResult:
@@ -254,10 +242,11 @@ def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpo
     before: dict = {}
     log: JsonLinesWriter | None = None
 
-    def wrap_source(source, net):  # inside the run's lock, with the starting (or restored) weights
+    def wrap_source(source, net, resume_step):  # inside the run's lock, with the starting (or restored) weights
         nonlocal log
         save_yaml(acfg, run_dir / ADAPT_FILE)
-        log = _open_log(run_dir, resuming)
+        # adapt.jsonl as train keeps metrics.csv: afresh, or on resume the lines up to the restored step
+        log = JsonLinesWriter(run_dir / ADAPT_LOG, resume_step)
         stats = labels.refresh(net)
         before.update(stats)
         log.write({"step": 0 if not resuming else -1, **stats})

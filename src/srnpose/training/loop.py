@@ -171,8 +171,9 @@ def _restore(run: _Run, last: Path, extend: bool) -> None:
 def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = False,
               init_weights: Path | None = None, wrap_source=None) -> tuple[_Run, Any]:
     """Model, optimizer, sample source, counters (fresh or restored from ``last/``) and metrics file.
-    ``init_weights``: a fresh run starts from this weights file (fine-tuning); ``wrap_source(source, net)``
-    returns the source to train on (its weights in place: the initial or the restored ones)."""
+    ``init_weights``: a fresh run starts from this weights file (fine-tuning); ``wrap_source(source, net,
+    resume_step)`` returns the source to train on (its weights in place: the initial or the restored ones;
+    ``resume_step``: the step of the ``last/`` the run resumes from, None for a fresh run)."""
     import random
 
     import torch
@@ -200,12 +201,12 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
             print(f"starting from {init_weights}" + (f"; new: {', '.join(stages)} (a copy of the last trained "
                                                      "stage, its map inputs weighted zero)" if fresh else ""),
                   file=sys.stderr)
+    resume_step = int(run.state["step"]) if last is not None else None
     if wrap_source is not None:
-        source = wrap_source(source, run.net)
+        source = wrap_source(source, run.net, resume_step)
     run.time_base = float(run.state["time_s"])
     columns = metrics_columns(cfg.model.num_stages)
-    run.metrics = MetricsWriter(run_dir / METRICS_FILE, columns, info.is_main,
-                                resume_step=int(run.state["step"]) if last is not None else None)
+    run.metrics = MetricsWriter(run_dir / METRICS_FILE, columns, info.is_main, resume_step=resume_step)
     if info.is_main:
         save_yaml(cfg, run_dir / RUN_CONFIG_FILE)
     if info.distributed:
