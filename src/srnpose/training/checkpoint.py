@@ -450,19 +450,36 @@ def _shape(t) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
+def _mismatch(state: dict, expected: dict, growing: bool = False) -> tuple[str, str] | None:
+    """The first way ``state`` does not fit a model's tensors ``expected``: ("missing", key) (not when
+    ``growing``: a grown model has tensors the file lacks), ("shape", key) or ("unexpected", key); None
+    when it fits. The one rule of :func:`load_weights` and :func:`load_weights_growing`, each wording it."""
+    for key in (state if growing else expected):  # the first bad tensor in the order of the one read
+        if key not in state:
+            return "missing", key
+        if key not in expected:
+            return "unexpected", key
+        if tuple(state[key].shape) != tuple(expected[key].shape):
+            return "shape", key
+    unexpected = [k for k in state if k not in expected]
+    return ("unexpected", unexpected[0]) if unexpected else None
+
+
 def load_weights(model, state: dict, source: str | Path, config_source: str | Path | None = None) -> None:
     """Load ``state`` into ``model`` strictly; a mismatch raises UserError naming the file and tensor."""
     expected = getattr(model, "module", model).state_dict()
     where = f" for the config in {config_source}" if config_source else " for the model config"
-    for key, tensor in expected.items():
-        if key not in state:
-            raise UserError(f"{source}: incompatible checkpoint: tensor {key!r} {_shape(tensor)} is missing{where}")
-        if tuple(state[key].shape) != tuple(tensor.shape):
+    problem = _mismatch(state, expected)
+    if problem is not None:
+        kind, key = problem
+        if kind == "missing":
+            raise UserError(f"{source}: incompatible checkpoint: tensor {key!r} {_shape(expected[key])} is "
+                            f"missing{where}")
+        if kind == "shape":
             raise UserError(f"{source}: incompatible checkpoint: tensor {key!r} has shape {_shape(state[key])} "
-                            f"in the file but {_shape(tensor)}{where}")
-    unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        raise UserError(f"{source}: incompatible checkpoint: unexpected tensor {unexpected[0]!r} "
+                            f"in the file but {_shape(expected[key])}{where}")
+        unexpected = [k for k in state if k not in expected]
+        raise UserError(f"{source}: incompatible checkpoint: unexpected tensor {key!r} "
                         f"({len(unexpected)} in all){where}")
     getattr(model, "module", model).load_state_dict(state, strict=True)
 
@@ -479,14 +496,15 @@ def load_weights_growing(model, state: dict, source: str | Path) -> list[str]:
 
     net = getattr(model, "module", model)
     expected = net.state_dict()
-    for key, tensor in state.items():
-        if key not in expected:
-            raise UserError(f"{source}: cannot start from these weights: tensor {key!r} {_shape(tensor)} has "
+    problem = _mismatch(state, expected, growing=True)
+    if problem is not None:
+        kind, key = problem
+        if kind == "unexpected":
+            raise UserError(f"{source}: cannot start from these weights: tensor {key!r} {_shape(state[key])} has "
                             "no place in the model config (a different stage kind or backbone?)")
-        if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise UserError(f"{source}: cannot start from these weights: tensor {key!r} has shape "
-                            f"{_shape(tensor)} in the file but {_shape(expected[key])} in the model config "
-                            "(a different width, joint count or re-parameterization?)")
+        raise UserError(f"{source}: cannot start from these weights: tensor {key!r} has shape "
+                        f"{_shape(state[key])} in the file but {_shape(expected[key])} in the model config "
+                        "(a different width, joint count or re-parameterization?)")
     grown = dict(state)
     trained = sorted({int(k.split(".")[1]) for k in state if k.startswith("stages.")})
     for key, tensor in expected.items():
