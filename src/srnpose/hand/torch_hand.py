@@ -96,6 +96,10 @@ def _cat(parts: list, axis: int) -> Any:
     """Concatenate along ``axis`` (negative), broadcasting the other dims (the solver's columns meet
     per-hand constants here)."""
     xp = array_module(parts[0])
+    try:  # the common case: nothing to broadcast (a failed try costs less than checking every call)
+        return xp.concatenate(parts, axis=axis)
+    except (ValueError, RuntimeError):
+        pass
     shapes = [list(p.shape) for p in parts]
     ndim = max(len(sh) for sh in shapes)
     first = shapes[0][:axis] if axis != -1 else shapes[0][:-1]
