@@ -257,7 +257,6 @@ def _samples(cones: Any) -> tuple[Any, Any]:
 
 def _cells(points: Any, targets: FrameTargets) -> tuple[Any, Any, Any]:
     """Continuous window cells (...) u, v (cell centres at integers) and depth z of points (..., 3)."""
-    xp = array_module(points)
     k = targets.intrinsics
     w = targets.window
     z = points[..., 2]
