@@ -9,8 +9,8 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "ablation.py"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("ablation_script", SCRIPT)
+def _load_script(path: Path = SCRIPT):
+    spec = importlib.util.spec_from_file_location(path.stem + "_script", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -21,7 +21,7 @@ def _markdown_rows(text: str) -> dict[str, list[str]]:
     return {cells[0].strip(): [c.strip() for c in cells] for cells in rows[1:]}  # rows[0]: the header
 
 
-def test_ablation_two_variants_then_rerun_skips(tmp_path, capsys):
+def test_ablation_two_variants_then_rerun_skips(tmp_path, capsys, monkeypatch):
     ablation = _load_script()
     out = tmp_path / "abl"
     argv = ["--preset", "tiny", "--steps", "4", "--test-frames", "4", "--fps-frames", "3",
@@ -43,6 +43,15 @@ def test_ablation_two_variants_then_rerun_skips(tmp_path, capsys):
         scored = [mm for mm in v["frame_mm"] if mm is not None]
         assert len(v["frame_mm"]) == 4 and abs(sum(scored) / len(scored) - v["final_mm"]) < 0.01
     assert float(single[columns.index("network FPS")]) > 0
+
+    # benchmarks/paired_errors.py re-renders the same test frames and finds the table's difference
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # it imports ablation's per-frame errors
+    paired = _load_script(SCRIPT.parent / "paired_errors.py")
+    assert paired.main([str(out / "default" / "eval"), str(out / "stages-1" / "eval")]) == 0
+    last = capsys.readouterr().out.splitlines()[-1].split()
+    assert last[0] == str(out / "stages-1" / "eval") and abs(float(last[2]) - diff) < 0.01
+    with pytest.raises(SystemExit, match="not an evaluation folder"):
+        paired.main([str(out / "default"), str(out / "stages-1" / "eval")])
 
     weights = out / "stages-1" / "last" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
