@@ -55,7 +55,7 @@ def test_the_centre_policy_travels_in_the_metadata(tiny_onnx, tmp_path):
     model, _ = tiny_onnx
     path = export_checkpoint(_engine(model, 220.0, "mixed"), tmp_path / "mixed.onnx")
     meta = read_metadata(path)
-    assert (meta["center"], meta["passes"]) == ("mixed", 2) and load(path).refine == 1
+    assert (meta["center"], meta["passes"]) == ("mixed", 3) and load(path).refine == 2
     assert load(tiny_onnx[1]).refine == 0
     # a bare export (no metadata given) still loads, as a one-pass depth-centred model
     assert load(export_onnx(model, tmp_path / "bare.onnx", {"cube_mm": [250.0] * 3, "layout": "canonical"})).refine == 0

@@ -49,7 +49,7 @@ def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_c
 
     data = write_nyu(tmp_path / "nyu", 6, seed=3, progress=False)
     run = _run(tmp_path, "mixed", 300.0)
-    report = evaluate_checkpoint(run, f"nyu:{data}", tmp_path / "eval", overlays=0)
+    report = evaluate_checkpoint(run, f"nyu:{data}", tmp_path / "eval", overlays=0, refine=1)  # two passes
     assert report["cube_mm"] == 300.0 and report["refine_passes"] == 1
     evaluated = list(recorded_crops)  # [pass 1 (N, 1, S, S), pass 2 (N, 1, S, S)]
     assert len(evaluated) == 2
@@ -57,6 +57,7 @@ def test_evaluate_crops_are_bitwise_the_crops_predict_makes(tmp_path, recorded_c
 
     records = load_records(f"nyu:{data}", "test")
     estimator = srnpose.load(run, backend="torch")  # the runner recorded_crops watches, as evaluate runs
+    estimator.engine.policy = estimator.engine.policy.with_passes(2)  # as evaluate's refine=1
     found = []
     for record in records:
         raw = record.load_depth().astype(np.uint16)  # the sensor's frame: integer millimetres

@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --data synth: the engine of the fixed test set (default: the checkpoint's)")
     parser.add_argument("--refine", type=int, metavar="N",
                         help="extra passes, each cropping again at the previous pass's joints' centroid "
-                             "(default: 1 for a model trained with data.center=mixed, else 0)")
+                             "(default: 2 for a model trained with data.center=mixed, each run only where it moves "
+                             "the crop by 10 mm or more, else 0)")
     parser.add_argument("--fit", action="store_true",
                         help="fit the articulated hand to each frame's depth after the network (predict's default) "
                              "and score the fitted hand beside the network (21-joint models; default: the "

@@ -115,9 +115,9 @@ def run_demo(out: str | Path = "runs/demo", minutes: float = DEFAULT_MINUTES, te
                   f"{report['frames_planned']} test frames looked at (the first `evaluate` below scores them all)")
         passes = report.get("pass_mean_error_mm") or []
         if len(passes) > 1 and report.get("center") != "joints":  # a labelled first crop: not predict's path
-            print(f"two passes, as `predict` runs them: the first crop at {report['first_crop']} "
-                  f"({passes[0]:.2f} mm), the second at the first's joints' centroid ({passes[-1]:.2f} mm, "
-                  "the table above)")
+            print(f"{len(passes)} passes, as `predict` runs them: the first crop at {report['first_crop']} "
+                  f"({passes[0]:.2f} mm), each later one at the previous pass's joints' centroid "
+                  f"({passes[-1]:.2f} mm, the table above)")
         print(f"final stage {final:.2f} mm vs first stage {first:.2f} mm "
               f"({100.0 * (first - final) / first:+.1f} % from stacking); "
               f"{result.step} steps at {result.samples_per_s:.1f} samples/s, "
