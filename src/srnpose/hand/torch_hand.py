@@ -79,9 +79,10 @@ def clip(a: Any, low: float | None, high: float | None = None) -> Any:
 
 
 def _const(a: Any, like: Any) -> Any:
-    """A constant as the kind of ``like`` (its dtype and device for a tensor)."""
+    """A constant as the kind of ``like`` (its dtype and device for a tensor; a copy, so that a read-only
+    cached array, such as the fit's sample tables, never backs a tensor)."""
     if isinstance(like, torch.Tensor):
-        return torch.as_tensor(np.asarray(a), dtype=like.dtype, device=like.device)
+        return torch.tensor(np.asarray(a), dtype=like.dtype, device=like.device)
     return np.asarray(a, dtype=np.float64)
 
 
