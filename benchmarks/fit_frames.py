@@ -272,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-timing", action="store_true", help="skip the speed measurement")
     args = parser.parse_args(argv)
 
+    from srnpose.data.centering import MAX_PASSES
+
+    if args.passes is not None and not 1 <= args.passes <= MAX_PASSES:
+        parser.error(f"--passes: must be in [1, {MAX_PASSES}], got {args.passes}")
+
     import srnpose
 
     cfg = config(args.set)

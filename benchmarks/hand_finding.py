@@ -305,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="network passes per frame (default: the checkpoint's policy)")
     args = parser.parse_args(argv)
 
+    from srnpose.data.centering import MAX_PASSES
+
+    if args.passes is not None and not 1 <= args.passes <= MAX_PASSES:
+        parser.error(f"--passes: must be in [1, {MAX_PASSES}], got {args.passes}")
+
     from srnpose.inference.bench import machine_info
 
     out = Path(args.out)

@@ -26,17 +26,21 @@ def read_report(folder: Path) -> dict:
     path = folder / "report.json"
     if not path.is_file() or not (folder / "predictions.txt").is_file():
         raise SystemExit(f"{folder}: not an evaluation folder (needs report.json and predictions.txt)")
-    report = json.loads(path.read_text())
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"{path}: not valid JSON ({exc})") from None
     if report.get("dataset") != "synth":
         raise SystemExit(f"{folder}: evaluated on {report.get('dataset')!r}; only synthetic test sets are re-rendered")
     return report
 
 
-def test_records(report: dict) -> list:
+def synth_test_records(report: dict) -> list:
+    """The report's synthetic test frames, rendered again (the resolution from its checkpoint's config)."""
     from srnpose.evaluation.model_eval import load_test_records
-    from srnpose.training.checkpoint import load_checkpoint
+    from srnpose.training.checkpoint import load_run_config
 
-    data_cfg = load_checkpoint(report["checkpoint"]).config.get("data") or {}
+    data_cfg = load_run_config(report["checkpoint"]).get("data") or {}
     ds = load_test_records("synth", int(report["frames_planned"]), data_cfg.get("synth_resolution"),
                            synth_engine=report["synth_engine"], lazy=True)
     return [ds[i] for i in range(len(ds))]
@@ -54,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         if (report["synth_engine"], report["frames_planned"]) != (base["synth_engine"], base["frames_planned"]):
             raise SystemExit(f"{folder}: engine {report['synth_engine']}, {report['frames_planned']} frames; "
                              f"the base has {base['synth_engine']}, {base['frames_planned']}")
-    records = test_records(base)
+    from srnpose.errors import UserError
+
+    try:
+        records = synth_test_records(base)
+    except UserError as exc:  # the checkpoint was moved or removed since the evaluation
+        raise SystemExit(f"{args.folders[0]}: {exc}") from None
     errors = [frame_errors_mm(f / "predictions.txt", records) for f in args.folders]
     print(f"{len(records)} synthetic test frames (engine {base['synth_engine']}); base {args.folders[0]}")
     print(f"{'evaluation':40s} {'mean mm':>9s} {'vs base mm':>18s}")

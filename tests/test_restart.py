@@ -152,12 +152,12 @@ def test_a_time_budget_keeps_its_learning_rate_curve_across_a_restart(tmp_path, 
     from srnpose.training import loop
     from srnpose.training.checkpoint import load_train_state
     from srnpose.training.loop import COMMIT_AFTER_STEPS, train
+    from srnpose.training.run_config import build_config
+    from srnpose.training.schedule import lr_at
 
     # The clock's cap (TIME_CAP_FACTOR x the budget) stops a run whose machine slowed down after it
     # committed its length; on a loaded machine that would cut this run short. The curve is the point here.
     monkeypatch.setattr(loop, "TIME_CAP_FACTOR", 1e6)
-    from srnpose.training.run_config import build_config
-    from srnpose.training.schedule import lr_at
 
     cfg = build_config("tiny", None, ["data.spec=synth", "model.width=8", "train.batch_size=2", "data.val_frames=2",
                                       "train.log_every=1", "train.ckpt_every=1000", "train.val_every=1000",
