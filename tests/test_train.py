@@ -118,6 +118,39 @@ def test_train_writes_a_run_folder(tmp_path):
         train(cfg, run, progress=False)
 
 
+def test_channels_last_and_fused_adam_change_how_a_step_runs_not_what_it_computes():
+    """The default step (channels-last convolutions, fused Adam: TrainConfig) computes the plain step's loss,
+    gradients and update, to float rounding; a layout read wrongly or a tensor the optimizer skipped would
+    differ by far more. (Whole runs are not compared: Adam's first steps move near-zero gradients by the
+    learning rate's sign, so rounding alone parts them.)"""
+    from srnpose.config import MODEL_PRESETS
+    from srnpose.model import SRN
+    from srnpose.training.loop import build_optimizer
+
+    torch.manual_seed(0)
+    x, target = torch.randn(4, 1, 32, 32), torch.randn(4, 21 * 3)
+    models, grads, losses = {}, {}, {}
+    for name, fast in (("fast", True), ("plain", False)):
+        torch.manual_seed(1)
+        model = SRN.from_config(MODEL_PRESETS["tiny"]).train()
+        models[name] = (model, build_optimizer(model, TrainConfig(lr=1e-2, channels_last=fast, fused_optimizer=fast)))
+        loss = sum(((j.reshape(4, -1) - target) ** 2).mean() for j in model(x).stage_joints)
+        loss.backward()
+        losses[name], grads[name] = float(loss.detach()), [p.grad.clone() for p in model.parameters()]
+    assert models["fast"][0].stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert models["plain"][0].stem[0].weight.is_contiguous()
+    assert losses["fast"] == pytest.approx(losses["plain"], rel=1e-5)
+    assert max(float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+               for a, b in zip(grads["fast"], grads["plain"])) < 1e-2
+    # one update from the same gradients (near-zero ones would otherwise flip sign in Adam's first step)
+    for model, opt in models.values():
+        for p, g in zip(model.parameters(), grads["plain"]):
+            p.grad = torch.empty_like(p).copy_(g)  # in the parameter's own layout
+        opt.step()
+    fast, plain = ([p.detach() for p in models[n][0].parameters()] for n in ("fast", "plain"))
+    assert max(float((a - b).abs().max()) for a, b in zip(fast, plain)) < 1e-6  # lr 1e-2: a wrong update shows
+
+
 def test_train_cli_and_evaluate_checkpoint(tmp_path, capsys):
     import json
 

@@ -39,8 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--init", metavar="LOCATOR_DIR", default=None,
                        help="start from this locator's weights (fine-tuning; a resumed training keeps its own)")
     train.add_argument("--onnx", action="store_true", help="also write locator.onnx (for --backend onnxruntime)")
-    train.add_argument("--engine", choices=("v2", "v3"), default="v2",
-                       help="the synthetic engine of the hand frames (v3: turned hands, a second hand; default v2)")
+    train.add_argument("--engine", choices=("v2", "v3", "mixed"), default="v2",
+                       help="the synthetic engine of the hand frames (v3: turned hands, a second hand; mixed: half "
+                            "v2, half v3; default v2)")
     attach = sub.add_parser("attach", help="copy a locator into a run or checkpoint folder",
                             description="copy a locator (locator.safetensors, locator.yaml) into a run folder "
                                         "(every checkpoint of the run uses it) or a checkpoint folder")

@@ -67,6 +67,7 @@ __all__ = [
     "locator_loss",
     "train_locator",
     "TRAIN_CAMERAS",
+    "LOCATOR_ENGINES",
 ]
 
 STATE_DIR = "last"  # the training checkpoint to resume from: training.checkpoint's atomic, checksummed folder
@@ -84,6 +85,9 @@ WARMUP_STEPS = 50  # linear learning-rate warm-up (at most a quarter of the step
 LR_MIN_RATIO = 0.05  # the cosine's floor, as a share of the learning rate
 COMMIT_AFTER_STEPS = 20  # a time budget: steps timed before the schedule's length is fixed
 CHUNK = 8  # samples a rendering process sends at once
+# engine "mixed": each hand frame is a v3 frame with this probability, else a v2 frame (its own stream)
+MIXED_V3_SHARE = 0.5
+LOCATOR_ENGINES = ("v2", "v3", "mixed")
 
 
 # --------------------------------------------------------------------------- training data
@@ -97,6 +101,7 @@ class LocatorSample:
     target_nrm: np.ndarray
     presence: float
     scene: str = ""
+    mirror: bool = True  # may be mirrored in a batch: False where another hand shows (see render_sample)
 
 
 def _train_camera(rng: np.random.Generator, width_px: int) -> tuple[str, Intrinsics, tuple[int, int]]:
@@ -150,7 +155,14 @@ def render_sample(seed: int, config: LocatorConfig | None = None, width_px: int 
     v3: v3 adds turned hands and a second, unlabelled hand beside the first) on one of
     ``TRAIN_CAMERAS`` scaled to ``width_px`` wide, target its joints' centroid; ``no_hand_share`` of
     them a v2 scene without its hands, ``empty_share`` an empty frame (presence 0, target unused);
-    ``speckle_share`` of the others with :func:`speckle_patches` off the hands."""
+    ``speckle_share`` of the others with :func:`speckle_patches` off the hands. ``engine="mixed"``: a v3
+    frame with probability ``MIXED_V3_SHARE``, else a v2 frame.
+
+    A frame where the person's other (unlabelled) hand shows is never mirrored in a batch
+    (``mirror=False``): mirrored, its labelled right hand would be a left hand beside a right one, and
+    the locator would learn "either hand" where it should learn the labelled one."""
+    if engine not in LOCATOR_ENGINES:
+        raise ValueError(f"unknown locator engine {engine!r}; available: {', '.join(LOCATOR_ENGINES)}")
     config = config or LocatorConfig()
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x10CA])
     camera, k, resolution = _train_camera(rng, width_px)
@@ -163,14 +175,17 @@ def render_sample(seed: int, config: LocatorConfig | None = None, width_px: int 
             depth = speckle_patches(depth, None, speckle)
         x, _ = prepare_frame(depth, k, 1.0, **prep)
         return LocatorSample(x[0].astype(np.float16), np.zeros(3, np.float32), 0.0, "none")
+    if engine == "mixed":
+        engine = "v3" if np.random.default_rng([int(seed) & 0xFFFFFFFF, 0xE9E3]).random() < MIXED_V3_SHARE else "v2"
     frame = render(engine, int(seed), k, resolution, camera=camera)
     depth = frame.depth_mm
+    other = frame.part is not None and bool((frame.part == PART_OTHER_HAND).any())
     if speckle.random() < speckle_share:
         hands = None if frame.part is None else (frame.part >= 0) | (frame.part == PART_OTHER_HAND)
         depth = speckle_patches(depth, hands, speckle)
     x, scale = prepare_frame(depth, k, 1.0, **prep)
     target = uvd_to_input_nrm(joints_centroid_uvd(frame.joints_uvd, k), scale)
-    return LocatorSample(x[0].astype(np.float16), target.astype(np.float32), 1.0, frame.scene)
+    return LocatorSample(x[0].astype(np.float16), target.astype(np.float32), 1.0, frame.scene, mirror=not other)
 
 
 def _targets(target_nrm: Tensor, config: LocatorConfig, sigma_cells: float = 1.0) -> tuple[Tensor, Tensor]:
@@ -218,11 +233,12 @@ class _Pool:
         self.x = np.zeros((capacity, *input_hw), dtype=np.float16)
         self.t = np.zeros((capacity, 3), dtype=np.float32)
         self.p = np.zeros(capacity, dtype=np.float32)
+        self.m = np.ones(capacity, dtype=bool)
         self.size, self.next, self.added = 0, 0, 0
 
     def add(self, s: LocatorSample) -> None:
         i = self.next
-        self.x[i], self.t[i], self.p[i] = s.x, s.target_nrm, s.presence
+        self.x[i], self.t[i], self.p[i], self.m[i] = s.x, s.target_nrm, s.presence, s.mirror
         self.next = (i + 1) % len(self.x)
         self.size = min(self.size + 1, len(self.x))
         self.added += 1
@@ -231,7 +247,7 @@ class _Pool:
         idx = rng.integers(0, self.size, n)
         x = torch.from_numpy(self.x[idx].astype(np.float32))[:, None]  # (B, 1, H', W')
         t = torch.from_numpy(self.t[idx].copy())
-        flip = torch.from_numpy(rng.random(n) < 0.5)  # mirror half: u_nrm -> -u_nrm
+        flip = torch.from_numpy((rng.random(n) < 0.5) & self.m[idx])  # mirror half: u_nrm -> -u_nrm
         x[flip] = x[flip].flip(-1)
         t[flip, 0] = -t[flip, 0]
         return x, t, torch.from_numpy(self.p[idx])
@@ -365,10 +381,11 @@ def _resume(found: Path, model: HandLocator, opt, config: LocatorConfig) -> _Pro
     return _Progress(int(state["step"]), int(state["frames"]), float(state["elapsed_s"]), total if total > 0 else None)
 
 
-def _save(out: Path, model: HandLocator, opt, progress: _Progress, logs: dict, batch: int, seed: int) -> None:
+def _save(out: Path, model: HandLocator, opt, progress: _Progress, logs: dict, batch: int, seed: int,
+          engine: str) -> None:
     """The locator (:func:`srnpose.locator.model.save_locator`) and the training checkpoint to resume from
     (:func:`srnpose.training.checkpoint.save_checkpoint`: atomic, checksummed, the previous one kept)."""
-    summary = {"steps": progress.step, "batch": batch, "seed": seed, "frames_rendered": progress.frames,
+    summary = {"steps": progress.step, "batch": batch, "seed": seed, "engine": engine, "frames_rendered": progress.frames,
                "elapsed_s": round(progress.elapsed_s, 1), "last_losses": {k: round(v, 4) for k, v in logs.items()}}
     state = {"optimizer": opt.state_dict(), "step": progress.step, "frames": progress.frames,
              "elapsed_s": progress.elapsed_s, "total_steps": progress.total_steps or -1}
@@ -422,7 +439,7 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
     the folder holds, from its step and its next frame (the budget counts the time spent); without it a
     folder that holds one is refused. ``init``: a locator folder whose weights (and config) a new
     training starts from: a fine-tuning (a resumed training continues its own weights). ``engine``: the
-    synthetic engine of :func:`render_sample`'s hand frames (v2, or v3)."""
+    synthetic engine of :func:`render_sample`'s hand frames (v2, v3, or mixed)."""
     out = Path(out_path)
     with remove_if_nothing_saved(out, not out.exists()), run_lock(out):
         found = _check_folder(out, resume)
@@ -441,10 +458,10 @@ def train_locator(steps: int, batch: int = 32, out_path: str | Path = "runs/loca
                      seed, state.frames, workers)
         try:
             logs = _loop(model, opt, feed, state, steps, batch, lr, time_budget_s, progress, save_every_s,
-                         lambda logs: _save(out, model.eval(), opt, state, logs, batch, seed), seed)
+                         lambda logs: _save(out, model.eval(), opt, state, logs, batch, seed, engine), seed)
         finally:
             feed.close()
-        _save(out, model.eval(), opt, state, logs, batch, seed)
+        _save(out, model.eval(), opt, state, logs, batch, seed, engine)
     return out
 
 
@@ -469,6 +486,8 @@ def _loop(model: HandLocator, opt, feed: _Feed, state: _Progress, steps: int, ba
             if pool.size < batch:
                 continue
             length = _schedule_length(state, steps, budget_s, step_times, state.elapsed_s)
+            if bar is not None and length is not None and bar.total != length:
+                bar.total = length  # a time budget's committed length: the bar's end and its ETA
             t_step = time.perf_counter()
             loss, logs = _step(model, opt, pool, rng, batch, lr_at(state.step, schedule, 1.0, length))
             step_times.append(time.perf_counter() - t_step)
@@ -494,4 +513,4 @@ def _progress_bar(progress: bool, steps: int, step: int):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=steps, initial=step, desc="locator", unit="step")
+    return tqdm(total=None if steps >= 10 ** 9 else steps, initial=step, desc="locator", unit="step")

@@ -66,7 +66,7 @@ from srnpose.training.checkpoint import (
 )
 from srnpose.training.lock import check_run_dir, remove_if_nothing_saved, run_lock
 from srnpose.training.log import METRICS_FILE, MetricsWriter, metrics_columns
-from srnpose.training.run_config import SYNTH_VAL_SEED, RunConfig, check, resolve_data
+from srnpose.training.run_config import SYNTH_VAL_SEED, RunConfig, TrainConfig, check, resolve_data
 from srnpose.training.schedule import lr_at
 
 __all__ = ["TrainResult", "train", "RUN_CONFIG_FILE", "COMMIT_AFTER_STEPS", "TIME_CAP_FACTOR"]
@@ -168,6 +168,19 @@ def _restore(run: _Run, last: Path, extend: bool) -> None:
         run.state["total_steps"] = None
 
 
+def build_optimizer(model, t: TrainConfig):
+    """``t.optimizer`` (Adam or AdamW) over ``model``'s parameters, after putting the model in channels-last
+    memory format where ``t.channels_last`` (the same Parameter objects; checkpoints save them contiguous);
+    ``t.fused_optimizer``: torch's fused kernel (CPU and CUDA) instead of a loop over the tensors."""
+    import torch
+
+    if t.channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+    impl = {"fused": True} if t.fused_optimizer else {"foreach": False}
+    return opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **impl)
+
+
 def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = False,
               init_weights: Path | None = None, wrap_source=None) -> tuple[_Run, Any]:
     """Model, optimizer, sample source, counters (fresh or restored from ``last/``) and metrics file.
@@ -185,8 +198,7 @@ def setup_run(cfg: RunConfig, run_dir: Path, resume: bool, info, extend: bool = 
     np.random.seed(t.seed)
     random.seed(t.seed)
     model = SRN.from_config(cfg.model).to(info.device)
-    opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-    optimizer = opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    optimizer = build_optimizer(model, t)
     source, _, record_count = build_source(cfg)
     steps_per_epoch, per_epoch_steps, total = _planned_steps(cfg, record_count, info.world_size)
     run = _Run(cfg, run_dir, info, model, optimizer, _fresh_state(cfg, info.world_size, total), steps_per_epoch,
