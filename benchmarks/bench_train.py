@@ -23,34 +23,33 @@ import json
 import sys
 from pathlib import Path
 
-VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24, against "release" as trained today
+# "release" and "stacked" as trained: channels-last convolutions and fused Adam (train.channels_last,
+# train.fused_optimizer) since 2026-12-07; "... before" is the step as trained until then.
+BEFORE = {"channels_last": False, "optimizer_impl": "loop"}
+VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24
     "release": ("release", {}),
-    "release channels_last": ("release", {"channels_last": True}),
-    "release fused adam": ("release", {"optimizer_impl": "fused"}),
+    "release before": ("release", BEFORE),
+    "release plain layout": ("release", {"channels_last": False}),
+    "release loop adam": ("release", {"optimizer_impl": "loop"}),
     "release 2 threads, 0 workers": ("release", {"workers": 0, "threads": 2}),
     "release 1 thread, 0 workers": ("release", {"workers": 0, "threads": 1}),
     "release 2 threads, 1 worker": ("release", {"workers": 1, "threads": 2}),
     "release batch 64": ("release", {"batch_size": 64}),
-    "release cl, fused": ("release", {"channels_last": True, "optimizer_impl": "fused"}),
-    "release cl, fused, b64": ("release", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 64}),
-    "release cl, fused, b128": ("release", {"channels_last": True, "optimizer_impl": "fused", "batch_size": 128}),
+    "release batch 128": ("release", {"batch_size": 128}),
     "release reuse 2": ("release", {"frame_reuse": 2}),
-    "release cl, fused, b64, reuse 2": ("release", {"channels_last": True, "optimizer_impl": "fused",
-                                                    "batch_size": 64, "frame_reuse": 2}),
-    "release cl, fused, b128, reuse 3": ("release", {"channels_last": True, "optimizer_impl": "fused",
-                                                     "batch_size": 128, "frame_reuse": 3}),
+    "release b64, reuse 2": ("release", {"batch_size": 64, "frame_reuse": 2}),
+    "release b128, reuse 3": ("release", {"batch_size": 128, "frame_reuse": 3}),
     "stacked": ("stacked", {}),
-    "stacked cl, fused": ("stacked", {"channels_last": True, "optimizer_impl": "fused"}),
-    "stacked cl, fused, b64, reuse 2": ("stacked", {"channels_last": True, "optimizer_impl": "fused",
-                                                    "batch_size": 64, "frame_reuse": 2}),
+    "stacked before": ("stacked", BEFORE),
+    "stacked b64, reuse 2": ("stacked", {"batch_size": 64, "frame_reuse": 2}),
     "stacked2": ("stacked2", {}),
-    "stacked2 cl, fused": ("stacked2", {"channels_last": True, "optimizer_impl": "fused"}),
+    "stacked2 before": ("stacked2", BEFORE),
 }
 # bf16 autocast is timed apart, compute only and few steps: where the CPU lacks bf16 instructions it is slow.
 BF16_VARIANTS = {"release": ("release", {}), "release bf16": ("release", {"bf16": True}),
                  "stacked": ("stacked", {}), "stacked bf16": ("stacked", {"bf16": True})}
-ACCURACY_VARIANTS = {"fp32": {}, "channels_last": {"channels_last": True}, "fused adam": {"optimizer_impl": "fused"},
-                     }
+ACCURACY_VARIANTS = {"plain": BEFORE, "channels_last": {"channels_last": True, "optimizer_impl": "loop"},
+                     "fused adam": {"channels_last": False, "optimizer_impl": "fused"}, "both (as trained)": {}}
 
 
 def _entries(table: dict, only: list[str] | None = None) -> list:
@@ -73,8 +72,8 @@ def _ratios(report: dict) -> list[str]:
         parts = [f"{scope} {ratio:.2f}x" for scope in ("end_to_end", "compute")
                  if (ratio := paired_ratio(report, r["name"], "release", scope)) is not None]
         lines.append(f"  {r['name']:<32} " + ", ".join(parts))
-    for stacked, single in (("stacked", "release"), ("stacked cl, fused", "release cl, fused"),
-                            ("stacked2", "release"), ("stacked2 cl, fused", "release cl, fused"),
+    for stacked, single in (("stacked", "release"), ("stacked before", "release before"),
+                            ("stacked2", "release"), ("stacked2 before", "release before"),
                             ("stacked bf16", "release bf16")):
         if stacked in by and single in by and "compute" in by[stacked]:
             # per-sample step time ratio = the inverse of the rate ratio (same batch size)
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="time the variants (all, or those named) instead of the presets")
     parser.add_argument("--bf16", action="store_true", help="time bf16 autocast against fp32 (compute only)")
     parser.add_argument("--accuracy", type=int, default=0, metavar="STEPS",
-                        help="train fp32 and each numeric variant STEPS steps from one seed on the same batches")
+                        help="train the plain step and each numeric variant STEPS steps from one seed on the same batches")
     parser.add_argument("--accuracy-preset", default="release")
     parser.add_argument("--reparam", action="store_true", help="time the re-parameterization alone")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per figure and round")
@@ -123,14 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         res = tpx.compare_training(args.accuracy_preset, {k: StepOptions(**v) for k, v in ACCURACY_VARIANTS.items()},
                                   steps=args.accuracy, progress=progress)
         out["accuracy"] = res
-        ref = res["variants"]["fp32"]["loss"]
+        ref = res["variants"]["plain"]["loss"]
         tail = max(1, len(ref) // 4)
         print(f"accuracy: {args.accuracy_preset}, {res['steps']} steps from one seed on the same batches, "
               f"validation on {res['val_frames']} synthetic frames")
         for label, v in res["variants"].items():
             diff = max(abs(a - b) for a, b in zip(v["loss"], ref))
             print(f"  {label:<14} loss first {v['loss'][0]:.5f} last-quarter mean {sum(v['loss'][-tail:]) / tail:.5f} "
-                  f"(max |diff| vs fp32 {diff:.2e}), val mm " + " ".join(f"{m:.2f}" for m in v["val_stage_mm"])
+                  f"(max |diff| vs plain {diff:.2e}), val mm " + " ".join(f"{m:.2f}" for m in v["val_stage_mm"])
                   + f", {v['seconds']:.1f} s")
     if args.bf16:
         report = tp.throughput_report(_entries(BF16_VARIANTS), steps=min(args.steps, 3), warmup=1, rounds=args.rounds,
@@ -143,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                                       rounds=args.rounds, scopes=("compute", "end_to_end"), progress=progress)
         out["variants"] = report
         print(tpt.format_report(report))
-        print("ratios to 'release' (as trained today):")
+        print("ratios to 'release' (as trained):")
         print("\n".join(_ratios(report)))
     if not (args.reparam or args.accuracy or args.bf16 or args.variants is not None) or args.presets:
         presets = args.presets or list(tp.BENCH_PRESETS)

@@ -117,6 +117,31 @@ def test_v3_is_deterministic_mixes_its_families_and_is_not_the_default():
     assert "v3" in typing.get_args(typing.get_type_hints(DataConfig)["synth_engine"])
 
 
+def test_a_training_mix_of_scene_families_reaches_the_training_stream_only():
+    """data.synth_scenes draws the training stream's v3 frames from its own weights; the engine's frames
+    (the validation and test sets) stay as they were; a mix naming another family, or for another
+    engine, is one line."""
+    from srnpose.data.sampling import build_source
+    from srnpose.errors import UserError
+    from srnpose.training.run_config import build_config, check, resolve_data
+
+    mix = "data.synth_scenes={hand_object: 1, turned: 0}"
+    cfg = resolve_data(build_config("release", None, [mix, "data.synth_resolution=[160, 120]"]))
+    check(cfg)
+    source, _, _ = build_source(cfg)
+    seeds = [frame_seed(source.synth_seed, i) for i in range(6)]
+    assert [render("v3", s, resolution=RES, scenes=cfg.data.synth_scenes).scene for s in seeds] == ["hand_object"] * 6
+    assert np.array_equal(source._record(2).depth, render("v3", seeds[2], resolution=RES, scenes={"hand_object": 1})
+                          .depth_mm.astype(np.float32))
+    plain = render("v3", seeds[0], resolution=RES)
+    assert np.array_equal(plain.depth_mm, render("v3", seeds[0], resolution=RES, scenes=None).depth_mm)
+    for overrides, message in (([mix.replace("hand_object", "hand_objet")], "unknown scene families hand_objet"),
+                               ([mix, "data.synth_engine=v2"], "only for the synthetic stream of engine v3"),
+                               (["data.synth_scenes={turned: 0}"], "some > 0")):
+        with pytest.raises(UserError, match=message):
+            check(build_config("release", None, overrides))
+
+
 def test_v3_first_person_frames_are_seen_by_head_mounted_sensors():
     from srnpose.synth.engines import SENSOR_STREAM, sensor_families
     from srnpose.synth.frame import pick_scene

@@ -15,7 +15,7 @@ from srnpose.training import throughput_text as tpt
 @pytest.fixture(scope="module")
 def tiny_report():
     entries = [tp.bench_entry("tiny", tp.StepOptions(threads=1)),
-               tp.bench_entry("tiny", tp.StepOptions(channels_last=True, optimizer_impl="fused", threads=1,
+               tp.bench_entry("tiny", tp.StepOptions(channels_last=False, optimizer_impl="loop", threads=1,
                                                      batch_size=2), label="tiny variant")]
     return tp.throughput_report(entries, steps=2, warmup=1, rounds=1, matmul_repeats=2)
 
@@ -27,7 +27,7 @@ def test_report_schema(tiny_report):
     base, variant = tiny_report["results"]
     assert base["preset"] == "tiny" and base["model"]["num_stages"] == 2 and base["model"]["input_size"] == 32
     assert base["batch_size"] == 4 and variant["batch_size"] == 2 and variant["threads"] == 1 and base["workers"] == 0
-    assert variant["options"]["channels_last"] is True and variant["options"]["optimizer_impl"] == "fused"
+    assert variant["options"]["channels_last"] is False and variant["options"]["optimizer_impl"] == "loop"
     for r in tiny_report["results"]:
         assert str(r["threads"]) in tiny_report["machine"]["matmul_gflops_per_s"]
         for scope in ("compute", "end_to_end"):
@@ -121,7 +121,7 @@ def test_stacked_candidate_has_the_release_flops():
 
 
 def test_compare_training_same_seed_same_batches():
-    one = tp.StepOptions(threads=1)
+    one = tp.StepOptions(channels_last=False, threads=1)
     res = tpx.compare_training("tiny", {"fp32": one, "again": one,
                                        "channels_last": tp.StepOptions(channels_last=True, threads=1)},
                               steps=2, val_frames=4)

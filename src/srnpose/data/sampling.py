@@ -54,7 +54,7 @@ class SampleSource:
 
     def __init__(self, records, crop_cfg, policy: CenterPolicy, seed: int, skip_bad: bool,
                  synth_seed: int | None = None, synth_resolution: tuple[int, int] | None = None,
-                 synth_engine: str = "v2") -> None:
+                 synth_engine: str = "v2", synth_scenes: dict[str, float] | None = None) -> None:
         self.records = records
         self.crop_cfg = crop_cfg
         self.policy = policy
@@ -63,13 +63,15 @@ class SampleSource:
         self.synth_seed = synth_seed
         self.synth_resolution = synth_resolution
         self.synth_engine = synth_engine
+        self.synth_scenes = synth_scenes
         self._perm_epoch = -1
         self._perm: np.ndarray | None = None
         self.load_skipped = 0  # frames the loader dropped up front (skip_bad)
 
     def _record(self, g: int):
         if self.records is None:
-            return synthetic_record(self.synth_engine, self.synth_seed, g, resolution=self.synth_resolution)
+            return synthetic_record(self.synth_engine, self.synth_seed, g, resolution=self.synth_resolution,
+                                    scenes=self.synth_scenes)
         n = len(self.records)
         epoch, pos = divmod(g, n)
         if epoch != self._perm_epoch:
@@ -128,7 +130,7 @@ def build_source(cfg) -> tuple[SampleSource, object, int]:
     if d.spec == "synth":
         source = SampleSource(None, crop, policy, cfg.train.seed, d.skip_bad,
                               synth_seed=SYNTH_TRAIN_SEED + cfg.train.seed, synth_resolution=d.synth_resolution,
-                              synth_engine=d.synth_engine)
+                              synth_engine=d.synth_engine, synth_scenes=d.synth_scenes)
         return source, crop, 0
     records = load_records(d.spec, "train", centers=d.centers, skip_bad=d.skip_bad)
     if getattr(records, "skipped", 0):

@@ -72,10 +72,11 @@ V3_WEIGHTS: dict[str, dict[str, float]] = {
 
 
 def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolution: tuple[int, int] | None = None,
-           camera: str | None = None, distractors: bool = True):
+           camera: str | None = None, distractors: bool = True, scenes: dict[str, float] | None = None):
     """One :class:`~srnpose.synth.frame.SynthFrame` of ``engine`` for ``seed``. ``camera``: a preset name
     whose sensor family v2 and v3 use (None: a random family). ``distractors=False`` keeps only the hand and
-    its forearm (:func:`~srnpose.synth.frame.render_frame`)."""
+    its forearm (:func:`~srnpose.synth.frame.render_frame`). ``scenes``: engine v3's scene-family weights
+    instead of ``V3_WEIGHTS["scenes"]`` (a training mix: ``data.synth_scenes``)."""
     from srnpose.synth.frame import render_frame
 
     if engine == "v1":
@@ -85,18 +86,18 @@ def render(engine: str, seed: int, intrinsics: Intrinsics | None = None, resolut
         from srnpose.synth.scenes import SCENE_FAMILIES
         from srnpose.synth.sensor import sample_profile
 
-        scenes, hands, second_hand = SCENE_FAMILIES, HANDS_V2, None
+        mix, hands, second_hand = SCENE_FAMILIES, HANDS_V2, None
         if engine == "v3":
             second_hand = V3_WEIGHTS["second_hand"]
-            scenes = V3_WEIGHTS["scenes"]
+            mix = V3_WEIGHTS["scenes"] if scenes is None else scenes
             hands = HandDraw(dict(V3_WEIGHTS["poses"]), HANDS_V2.palm_width, HANDS_V2.left_share,
                              close_grasps=True)
         for attempt in range(MAX_ATTEMPTS):
             s = int(seed) if attempt == 0 else \
                 int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, RETRY_STREAM, attempt]).generate_state(1)[0])
             sensor = sample_profile(np.random.default_rng([s & 0xFFFFFFFF, SENSOR_STREAM]), camera,
-                                    sensor_families(engine, s, scenes, camera))
-            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=scenes, hands=hands,
+                                    sensor_families(engine, s, mix, camera))
+            frame = render_frame(s, intrinsics, resolution, distractors, sensor=sensor, scene=mix, hands=hands,
                                  second_hand=second_hand)
             height, width = frame.depth_mm.shape
             if np.count_nonzero((frame.part >= 0) & (frame.depth_mm > 0)) * (320 * 240) >= \
@@ -117,16 +118,17 @@ def sensor_families(engine: str, seed: int, scenes: dict[str, float], camera: st
 
 
 def synthetic_record(engine: str, seed: int, index: int, intrinsics: Intrinsics | None = None,
-                     resolution: tuple[int, int] | None = None, distractors: bool = True):
+                     resolution: tuple[int, int] | None = None, distractors: bool = True,
+                     scenes: dict[str, float] | None = None):
     """Frame ``index`` of the synthetic stream ``seed`` of ``engine`` (:func:`render` of
     ``frame_seed(seed, index)``) as a :class:`~srnpose.data.records.HandRecord`: depth float32 mm in
     memory, canonical joints, ``frame_id`` ``"synth:SEED:INDEX"`` and ``extra`` ``is_left`` (read as its
     mirror image by evaluation), ``joints_xyz`` and the pose ``family``. The one builder of synthetic
     records: the training stream (:class:`srnpose.data.sampling.SampleSource`) and
-    :class:`srnpose.synth.dataset.SynthDataset` both call it."""
+    :class:`srnpose.synth.dataset.SynthDataset` both call it. ``scenes``: see :func:`render`."""
     from srnpose.synth.frame import frame_seed
 
-    frame = render(engine, frame_seed(seed, index), intrinsics, resolution, distractors=distractors)
+    frame = render(engine, frame_seed(seed, index), intrinsics, resolution, distractors=distractors, scenes=scenes)
     return HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
                       depth=frame.depth_mm.astype(np.float32), frame_id=f"synth:{seed}:{index}",
                       extra={"is_left": frame.is_left, "joints_xyz": frame.joints_xyz, "family": frame.family})

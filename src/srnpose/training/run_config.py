@@ -109,6 +109,10 @@ class DataConfig:
     # (None = the default's). v2 by default: its models beat v1's on the real frames (docs/benchmarks.md, The engines side by side).
     # "v3" = v2 + turned hands and named gestures (issue 22), not yet trained on, so not the default.
     synth_engine: SynthEngine = "v2"
+    # Engine v3's scene-family weights for the training frames (None: engines.V3_WEIGHTS["scenes"]), e.g.
+    # --set 'data.synth_scenes={third_person: 0.28, first_person: 0.12, hand_object: 0.3, close_range: 0.1,
+    # turned: 0.2}'; validation and test frames keep the engine's. Measured, not tuned: docs/benchmarks.md.
+    synth_scenes: dict[str, float] | None = None
     synth_resolution: tuple[int, int] | None = None
     val_frames: int = 200  # validation frames (synthetic ones, or the first of a dataset's split)
     skip_bad: bool = False  # skip and count unreadable frames instead of stopping with an error
@@ -259,6 +263,25 @@ def check(cfg: RunConfig) -> None:
         raise UserError(f"train.field_loss_weight: must be >= 0, got {t.field_loss_weight}")
     if cfg.data.cube_mm is not None and not cfg.data.cube_mm > 0:
         raise UserError(f"data.cube_mm: must be > 0, got {cfg.data.cube_mm}")
+    _check_scenes(cfg.data)
+
+
+def _check_scenes(d: DataConfig) -> None:
+    """``data.synth_scenes``: engine v3's scene families only, weights >= 0, some > 0, the synthetic stream."""
+    if d.synth_scenes is None:
+        return
+    from srnpose.synth.engines import V3_WEIGHTS
+
+    if d.synth_engine != "v3" or d.spec != "synth":
+        raise UserError("data.synth_scenes: only for the synthetic stream of engine v3 (data.spec=synth, "
+                        f"data.synth_engine=v3), got {d.spec} of engine {d.synth_engine}")
+    unknown = sorted(set(d.synth_scenes) - set(V3_WEIGHTS["scenes"]))
+    if unknown:
+        raise UserError(f"data.synth_scenes: unknown scene families {', '.join(unknown)}; engine v3's: "
+                        f"{', '.join(V3_WEIGHTS['scenes'])}")
+    weights = list(d.synth_scenes.values())
+    if not all(isinstance(w, (int, float)) and w >= 0 for w in weights) or not sum(weights) > 0:
+        raise UserError(f"data.synth_scenes: weights must be numbers >= 0, some > 0, got {d.synth_scenes}")
 
 
 def resolve_data(cfg: RunConfig) -> RunConfig:

@@ -82,12 +82,12 @@ class StepOptions:
 
     None keeps training's own choice."""
 
-    channels_last: bool = False  # model weights (and so activations) in channels-last memory format
+    channels_last: bool | None = None  # model weights (and so activations) in channels-last memory format
     bf16: bool = False  # torch.autocast("cpu", dtype=torch.bfloat16) around the forward pass
     threads: int | None = None  # torch intra-op threads of the training process
     workers: int | None = None  # loader processes (data.workers)
     batch_size: int | None = None  # train.batch_size
-    optimizer_impl: str = "default"  # "default" (torch's choice: a per-tensor loop on CPU), "foreach", "fused"
+    optimizer_impl: str | None = None  # "loop" (a per-tensor loop), "foreach", "fused" (train.fused_optimizer)
     # Each rendered frame serves this many consecutive samples (own centre jitter / augmentation each):
     # a change of the training data, not only of its speed; it needs a quality check before training uses it.
     frame_reuse: int = 1
@@ -98,7 +98,7 @@ class StepOptions:
         return ", ".join(parts) or "as training"
 
 
-OPTIMIZER_IMPLS = ("default", "foreach", "fused")
+OPTIMIZER_IMPLS = ("loop", "foreach", "fused")
 
 
 @dataclass
@@ -181,7 +181,7 @@ def bench_entry(name: str, options: StepOptions | None = None, label: str | None
                 overrides: list[str] | tuple[str, ...] = ()) -> BenchEntry:
     """A report entry: ``bench_config(name, overrides)`` run with ``options``, called ``label``."""
     options = options or StepOptions()
-    if options.optimizer_impl not in OPTIMIZER_IMPLS:
+    if options.optimizer_impl is not None and options.optimizer_impl not in OPTIMIZER_IMPLS:
         raise UserError(f"optimizer_impl: expected one of {', '.join(OPTIMIZER_IMPLS)}, got {options.optimizer_impl!r}")
     return BenchEntry(label or name, name, bench_config(name, overrides), options)
 
@@ -266,6 +266,10 @@ def _build(entry: BenchEntry) -> _Bench:
     train = cfg.train
     if opt.batch_size is not None:
         train = dataclasses.replace(train, batch_size=int(opt.batch_size))
+    if opt.channels_last is not None:
+        train = dataclasses.replace(train, channels_last=bool(opt.channels_last))
+    if opt.optimizer_impl is not None:
+        train = dataclasses.replace(train, fused_optimizer=opt.optimizer_impl == "fused")
     data = cfg.data if opt.workers is None else dataclasses.replace(cfg.data, workers=int(opt.workers))
     cfg = dataclasses.replace(cfg, train=train, data=data)
     info = DistInfo(rank=0, world_size=1, local_rank=0, device="cpu", backend=None)
@@ -273,13 +277,10 @@ def _build(entry: BenchEntry) -> _Bench:
         run, source = setup_run(cfg, Path(tmp), False, info)
     run.state["total_steps"] = None  # an open-ended stream: the loader never runs out
     model = run.model
-    if opt.channels_last:
-        model.to(memory_format=torch.channels_last)  # the same Parameter objects: the optimizer keeps them
-    if opt.optimizer_impl != "default":
+    if opt.optimizer_impl == "foreach":  # not a training choice: only the benchmark's
         t = cfg.train
         opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-        kwargs = {"foreach": True} if opt.optimizer_impl == "foreach" else {"fused": True}
-        run.optimizer = opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, **kwargs)
+        run.optimizer = opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, foreach=True)
     if opt.bf16:
         run.model = _bf16_forward(model)
     if opt.frame_reuse > 1:
