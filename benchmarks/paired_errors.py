@@ -4,6 +4,7 @@ two models the choice of test frames alone could make (not the spread over train
     srnpose evaluate --checkpoint runs/abl/offset --data synth --out runs/abl/offset/eval
     srnpose evaluate --checkpoint runs/abl/heatmap3d --data synth --out runs/abl/heatmap3d/eval
     python benchmarks/paired_errors.py runs/abl/offset/eval runs/abl/heatmap3d/eval
+    python benchmarks/paired_errors.py runs/abl/offset/eval runs/abl/heatmap3d/eval --by-scene   # per scene family
 
 Each folder is an ``srnpose evaluate ... --data synth`` output (``report.json``, ``predictions.txt``);
 the first is the base. The test frames are re-rendered from the first report's engine and frame count
@@ -49,6 +50,7 @@ def synth_test_records(report: dict) -> list:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="evaluation folders; the first is the base")
+    parser.add_argument("--by-scene", action="store_true", help="also each scene family's frames apart")
     args = parser.parse_args(argv)
     if len(args.folders) < 2:
         parser.error("give a base evaluation folder and at least one other")
@@ -66,15 +68,22 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.folders[0]}: {exc}") from None
     errors = [frame_errors_mm(f / "predictions.txt", records) for f in args.folders]
     print(f"{len(records)} synthetic test frames (engine {base['synth_engine']}); base {args.folders[0]}")
-    print(f"{'evaluation':40s} {'mean mm':>9s} {'vs base mm':>18s}")
-    for i, folder in enumerate(args.folders):
-        scored = [e for e in errors[i] if e is not None]
-        mean = sum(scored) / max(len(scored), 1)
-        if i == 0:
-            print(f"{str(folder):40s} {mean:9.3f} {'':>18s}")
-            continue
-        d, se = paired_difference_mm(errors[i], errors[0])
-        print(f"{str(folder):40s} {mean:9.3f} {d:+9.3f} +- {se:.3f}")
+    groups = {"all frames": list(range(len(records)))}
+    if args.by_scene:
+        for i, record in enumerate(records):
+            groups.setdefault(record.extra.get("scene", "?"), []).append(i)
+    for group, rows in groups.items():
+        print(f"{group} ({len(rows)} frames)" if args.by_scene else "", end="\n" if args.by_scene else "")
+        print(f"{'evaluation':40s} {'mean mm':>9s} {'vs base mm':>18s}")
+        for i, folder in enumerate(args.folders):
+            mine = [errors[i][r] for r in rows]
+            scored = [e for e in mine if e is not None]
+            mean = sum(scored) / max(len(scored), 1)
+            if i == 0:
+                print(f"{str(folder):40s} {mean:9.3f} {'':>18s}")
+                continue
+            d, se = paired_difference_mm(mine, [errors[0][r] for r in rows])
+            print(f"{str(folder):40s} {mean:9.3f} {d:+9.3f} +- {se:.3f}")
     return 0
 
 

@@ -50,6 +50,12 @@ def test_ablation_two_variants_then_rerun_skips(tmp_path, capsys, monkeypatch):
     assert paired.main([str(out / "default" / "eval"), str(out / "stages-1" / "eval")]) == 0
     last = capsys.readouterr().out.splitlines()[-1].split()
     assert last[0] == str(out / "stages-1" / "eval") and abs(float(last[2]) - diff) < 0.01
+    assert paired.main([str(out / "default" / "eval"), str(out / "stages-1" / "eval"), "--by-scene"]) == 0
+    lines = capsys.readouterr().out.splitlines()  # per scene family: the counts and the frame-weighted gap add up
+    heads = [(i, int(line.rsplit("(", 1)[1].split()[0])) for i, line in enumerate(lines) if line.endswith("frames)")]
+    assert heads[0][1] == 4 and sum(n for _, n in heads[1:]) == 4
+    gaps = [(n, float(lines[i + 3].split()[2])) for i, n in heads[1:]]
+    assert abs(sum(n * g for n, g in gaps) / 4 - diff) < 0.01
     with pytest.raises(SystemExit, match="not an evaluation folder"):
         paired.main([str(out / "default"), str(out / "stages-1" / "eval")])
 

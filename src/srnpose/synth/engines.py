@@ -123,7 +123,7 @@ def synthetic_record(engine: str, seed: int, index: int, intrinsics: Intrinsics 
     """Frame ``index`` of the synthetic stream ``seed`` of ``engine`` (:func:`render` of
     ``frame_seed(seed, index)``) as a :class:`~srnpose.data.records.HandRecord`: depth float32 mm in
     memory, canonical joints, ``frame_id`` ``"synth:SEED:INDEX"`` and ``extra`` ``is_left`` (read as its
-    mirror image by evaluation), ``joints_xyz`` and the pose ``family``. The one builder of synthetic
+    mirror image by evaluation), ``joints_xyz``, the pose ``family`` and the ``scene`` family. The one builder of synthetic
     records: the training stream (:class:`srnpose.data.sampling.SampleSource`) and
     :class:`srnpose.synth.dataset.SynthDataset` both call it. ``scenes``: see :func:`render`."""
     from srnpose.synth.frame import frame_seed
@@ -131,4 +131,5 @@ def synthetic_record(engine: str, seed: int, index: int, intrinsics: Intrinsics 
     frame = render(engine, frame_seed(seed, index), intrinsics, resolution, distractors=distractors, scenes=scenes)
     return HandRecord(joints_uvd=frame.joints_uvd, intrinsics=frame.intrinsics,
                       depth=frame.depth_mm.astype(np.float32), frame_id=f"synth:{seed}:{index}",
-                      extra={"is_left": frame.is_left, "joints_xyz": frame.joints_xyz, "family": frame.family})
+                      extra={"is_left": frame.is_left, "joints_xyz": frame.joints_xyz, "family": frame.family,
+                             "scene": frame.scene})
