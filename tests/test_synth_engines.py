@@ -39,7 +39,7 @@ def test_one_builder_of_synthetic_records_for_training_and_evaluation():
         a, b = source._record(g), dataset[g]
         assert a.frame_id == b.frame_id == f"synth:21:{g}"
         assert np.array_equal(a.depth, b.depth) and np.array_equal(a.joints_uvd, b.joints_uvd)
-        assert a.extra.keys() == b.extra.keys() == {"is_left", "joints_xyz", "family"}
+        assert a.extra.keys() == b.extra.keys() == {"is_left", "joints_xyz", "family", "scene"}
         assert a.extra["is_left"] == b.extra["is_left"] and np.array_equal(a.extra["joints_xyz"], b.extra["joints_xyz"])
 
 
