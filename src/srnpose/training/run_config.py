@@ -110,8 +110,9 @@ class DataConfig:
     # "v3" = v2 + turned hands and named gestures (issue 22), not yet trained on, so not the default.
     synth_engine: SynthEngine = "v2"
     # Engine v3's scene-family weights for the training frames (None: engines.V3_WEIGHTS["scenes"]), e.g.
-    # --set 'data.synth_scenes={third_person: 0.28, first_person: 0.12, hand_object: 0.3, close_range: 0.1,
-    # turned: 0.2}'; validation and test frames keep the engine's. Measured, not tuned: docs/benchmarks.md.
+    # --set 'data.synth_scenes={third_person: 0.24, first_person: 0.2, hand_object: 0.28, close_range: 0.12,
+    # turned: 0.16}' (measured against the engine's mix: docs/benchmarks.md, "Engine v3's training mix of
+    # scene families"); validation and test frames keep the engine's.
     synth_scenes: dict[str, float] | None = None
     synth_resolution: tuple[int, int] | None = None
     val_frames: int = 200  # validation frames (synthetic ones, or the first of a dataset's split)
