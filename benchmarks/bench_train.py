@@ -39,6 +39,8 @@ VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24
     "release reuse 2": ("release", {"frame_reuse": 2}),
     "release b64, reuse 2": ("release", {"batch_size": 64, "frame_reuse": 2}),
     "release b128, reuse 3": ("release", {"batch_size": 128, "frame_reuse": 3}),
+    "release-base": ("release-base", {}),
+    "release-base before": ("release-base", BEFORE),
     "stacked": ("stacked", {}),
     "stacked before": ("stacked", BEFORE),
     "stacked b64, reuse 2": ("stacked", {"batch_size": 64, "frame_reuse": 2}),
@@ -46,7 +48,7 @@ VARIANTS = {  # label -> (preset, StepOptions fields): deliverable 2 of issue 24
     "stacked2 before": ("stacked2", BEFORE),
 }
 # bf16 autocast is timed apart, compute only and few steps: where the CPU lacks bf16 instructions it is slow.
-BF16_VARIANTS = {"release": ("release", {}), "release bf16": ("release", {"bf16": True}),
+BF16_VARIANTS = {"release-base": ("release-base", {}), "release-base bf16": ("release-base", {"bf16": True}),
                  "stacked": ("stacked", {}), "stacked bf16": ("stacked", {"bf16": True})}
 ACCURACY_VARIANTS = {"plain": BEFORE, "channels_last": {"channels_last": True, "optimizer_impl": "loop"},
                      "fused adam": {"channels_last": False, "optimizer_impl": "fused"}, "both (as trained)": {}}
@@ -66,15 +68,14 @@ def _ratios(report: dict) -> list[str]:
 
     by = {r["name"]: r for r in report["results"]}
     lines = []
-    if "release" not in by:
-        return lines
-    for r in report["results"]:
+    for r in report["results"] if "release" in by else []:
         parts = [f"{scope} {ratio:.2f}x" for scope in ("end_to_end", "compute")
                  if (ratio := paired_ratio(report, r["name"], "release", scope)) is not None]
         lines.append(f"  {r['name']:<32} " + ", ".join(parts))
-    for stacked, single in (("stacked", "release"), ("stacked before", "release before"),
-                            ("stacked2", "release"), ("stacked2 before", "release before"),
-                            ("stacked bf16", "release bf16")):
+    # "stacked"/"stacked2": release-base's recipe with 3/2 stages at its one stage's FLOPs (the 1-stage base)
+    for stacked, single in (("stacked", "release-base"), ("stacked before", "release-base before"),
+                            ("stacked2", "release-base"), ("stacked2 before", "release-base before"),
+                            ("stacked bf16", "release-base bf16")):
         if stacked in by and single in by and "compute" in by[stacked]:
             # per-sample step time ratio = the inverse of the rate ratio (same batch size)
             step = 1.0 / paired_ratio(report, stacked, single, "compute")
