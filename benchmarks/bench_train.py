@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                                       rounds=args.rounds, scopes=("compute", "end_to_end"), progress=progress)
         out["variants"] = report
         print(tpt.format_report(report))
-        print("ratios to 'release' (as trained):")
+        if any(r["name"] == "release" for r in report["results"]):
+            print("ratios to 'release' (as trained):")
         print("\n".join(_ratios(report)))
     if not (args.reparam or args.accuracy or args.bf16 or args.variants is not None) or args.presets:
         presets = args.presets or list(tp.BENCH_PRESETS)

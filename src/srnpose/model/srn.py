@@ -197,6 +197,8 @@ class SRN(nn.Module):
                 x = features
             else:
                 x = torch.cat([features] + (maps if cfg.accumulate else maps[-1:]), dim=1)  # (B, C1 + extra, F, F)
+                if features.is_contiguous(memory_format=torch.channels_last):  # a channels-last model (training)
+                    x = x.contiguous(memory_format=torch.channels_last)  # else cat's NCHW costs each conv a copy
             joints, fields = stage(x, points)  # (B, J, 3), (B, 4J, F, F) | None
             stage_joints.append(joints)
             stage_fields.append(fields)
