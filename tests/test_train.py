@@ -255,6 +255,7 @@ def test_init_grows_a_trained_network_by_a_stage(tmp_path, capsys):
     # a step of lr 1e-12: it saved the weights it started from (batch-norm statistics aside)
     assert all(torch.allclose(two[k], v, atol=1e-6) for k, v in one.items() if "running" not in k and "num_batches" not in k)
     assert any(k.startswith("stages.1.") for k in two)
+    assert not (tmp_path / "two" / "locator.yaml").exists()  # its start carried no hand locator
     # a narrower network cannot start from these weights: said, named
     assert main(common + ["--out", str(tmp_path / "narrow"), "--set", "model.width=4",
                           "--init", str(tmp_path / "one")]) == 2
@@ -262,6 +263,20 @@ def test_init_grows_a_trained_network_by_a_stage(tmp_path, capsys):
     assert "one/best/model.safetensors: cannot start from these weights: tensor '" in err
     assert "in the model config (a different width" in err
     assert not (tmp_path / "narrow").exists()  # nothing saved, no folder left behind
+
+
+def test_a_run_from_the_shipped_model_finds_hands_with_the_shipped_locator(tmp_path, capsys):
+    """--init release: the run carries the shipped hand locator, so its checkpoints find the hand as the
+    shipped model does (not by the nearest-blob search)."""
+    from srnpose.cli import main
+    from srnpose.weights import LOCATOR_DIR
+
+    out = tmp_path / "tuned"
+    assert main(["train", "--data", "synth", "--preset", "release", "--init", "release", "--steps", "1", "--no-progress",
+                 "--set", "data.val_frames=2", "--set", "train.batch_size=2", "--set", "data.workers=0",
+                 "--out", str(out)]) == 0
+    assert "attached the hand locator of --init release" in capsys.readouterr().err
+    assert (out / "locator.safetensors").read_bytes() == (LOCATOR_DIR / "locator.safetensors").read_bytes()
 
 
 def test_a_grown_network_starts_with_the_trained_ones_joints():

@@ -197,6 +197,11 @@ def run(args: argparse.Namespace) -> int:
     result = train(cfg, args.out, resume=args.resume, progress=not args.no_progress, extend=args.extend,
                    init_weights=init)
     if int(os.environ.get("RANK", "0")) == 0:
+        if init is not None:  # the starting model's hand locator (the shipped one for --init release) goes with the run
+            from srnpose.inference.frame_path import carry_locator
+
+            if carry_locator(init, args.out) is not None:
+                print(f"attached the hand locator of --init {args.init} to {args.out}", file=sys.stderr)
         summary = f"trained to step {result.step} ({result.samples_per_s:.1f} samples/s)"
         if result.val_stage_mm:
             summary += "; validation mean error per stage (mm): " + " ".join(f"{v:.2f}" for v in result.val_stage_mm)

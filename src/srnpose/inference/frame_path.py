@@ -413,8 +413,8 @@ def checkpoint_locator_folder(weights_path: str | Path, finder: str = "auto") ->
     """The folder of the hand locator that goes with a checkpoint by ``finder``, or None (the nearest-blob
     search). "auto" takes the checkpoint's own (the shipped model's: the one shipped in the package);
     "locator" the checkpoint's, else the shipped one; without either it is a UserError naming where it was
-    looked for. The one owner of that rule: :func:`checkpoint_locator` loads the folder, ``adapt`` carries
-    it into its run."""
+    looked for. The one owner of that rule: :func:`checkpoint_locator` loads the folder, :func:`carry_locator`
+    attaches it to a run that starts from the checkpoint."""
     from srnpose.locator.model import find_locator
 
     if finder not in FINDERS:
@@ -428,6 +428,22 @@ def checkpoint_locator_folder(weights_path: str | Path, finder: str = "auto") ->
     if folder is None and finder == "locator":
         raise UserError(f"{Path(weights_path).parent}: the checkpoint carries no hand locator (attach one: "
                         "srnpose locator attach LOCATOR_DIR RUN)")
+    return folder
+
+
+def carry_locator(weights_path: str | Path, run_dir: str | Path) -> Path | None:
+    """Attach to ``run_dir`` the hand locator its starting checkpoint ``weights_path`` finds hands with
+    (:func:`checkpoint_locator_folder`, "auto": the shipped one for the shipped model), so that the run's
+    checkpoints find the hand as the starting model did; nothing where the run already carries one or the
+    start had none. ``srnpose adapt`` and ``srnpose train --init`` call it. Returns the folder attached."""
+    from srnpose.locator.model import attach_locator, find_locator
+
+    run_dir = Path(run_dir)
+    if find_locator(run_dir / "last" / "model.safetensors") is not None:
+        return None
+    folder = checkpoint_locator_folder(weights_path)
+    if folder is not None:
+        attach_locator(folder, run_dir)
     return folder
 
 

@@ -191,19 +191,6 @@ def _start_config(ckpt, acfg: AdaptConfig, minutes: float | None, steps: int | N
     return cfg
 
 
-def _carry_locator(checkpoint: str, run_dir: Path) -> None:
-    """The starting checkpoint's hand locator (the shipped one for the shipped model) attached to the run, so
-    that its checkpoints find the hand as the starting model did."""
-    from srnpose.inference.frame_path import checkpoint_locator_folder
-    from srnpose.locator.model import attach_locator, find_locator
-
-    if find_locator(run_dir / "last" / "model.safetensors") is not None:
-        return
-    folder = checkpoint_locator_folder(checkpoint)  # the one the starting model's engine uses ("auto")
-    if folder is not None:
-        attach_locator(folder, run_dir)
-
-
 def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpoint: str | Path | None = None,
           minutes: float | None = None, steps: int | None = None, resume: bool = False, progress: bool = True,
           overrides: list[str] | tuple[str, ...] = (), settings: AdaptConfig | None = None) -> AdaptResult:
@@ -211,7 +198,7 @@ def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpo
     (see the module notes); ``resume=True`` continues ``out`` from its ``last/`` (its saved frames, camera and
     checkpoint; then ``frames`` and ``camera`` may be omitted). ``minutes`` (default 3) or ``steps``: the length."""
     from srnpose.cameras import get_camera
-    from srnpose.inference.frame_path import checkpoint_locator
+    from srnpose.inference.frame_path import carry_locator, checkpoint_locator
     from srnpose.training.checkpoint import load_checkpoint, resolve_checkpoint_dir
     from srnpose.training.loop import train
     from srnpose.training.run_config import load_resume_config
@@ -261,7 +248,7 @@ def adapt(frames: list[str | Path], camera: str | None, out: str | Path, checkpo
 
     result = train(cfg, run_dir, resume=resume, progress=progress, on_step=on_step,
                    init_weights=None if resuming else acfg.checkpoint, wrap_source=wrap_source)
-    _carry_locator(acfg.checkpoint, run_dir)
+    carry_locator(acfg.checkpoint, run_dir)  # its checkpoints find the hand as the starting model did
     after, _, _ = labels.measure(load_checkpoint(run_dir / "last").model)
     log.write({"step": result.step, **after, "final": True})
     return AdaptResult(run_dir, result.step, result.val_stage_mm, before, after)
