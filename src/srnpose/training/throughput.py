@@ -87,7 +87,7 @@ class StepOptions:
     threads: int | None = None  # torch intra-op threads of the training process
     workers: int | None = None  # loader processes (data.workers)
     batch_size: int | None = None  # train.batch_size
-    optimizer_impl: str | None = None  # "loop" (a per-tensor loop), "foreach", "fused" (train.fused_optimizer)
+    optimizer_impl: str | None = None  # "loop" (a per-tensor loop) or "fused": train.fused_optimizer
     # Each rendered frame serves this many consecutive samples (own centre jitter / augmentation each):
     # a change of the training data, not only of its speed; it needs a quality check before training uses it.
     frame_reuse: int = 1
@@ -98,7 +98,7 @@ class StepOptions:
         return ", ".join(parts) or "as training"
 
 
-OPTIMIZER_IMPLS = ("loop", "foreach", "fused")
+OPTIMIZER_IMPLS = ("loop", "fused")
 
 
 @dataclass
@@ -256,8 +256,6 @@ class _ReusedFrames:
 
 def _build(entry: BenchEntry) -> _Bench:
     """Model, optimizer and sample source of ``entry`` as ``srnpose train`` builds them (``setup_run``)."""
-    import torch
-
     from srnpose.model import model_summary
     from srnpose.training.distributed import DistInfo
     from srnpose.training.loop import setup_run
@@ -277,10 +275,6 @@ def _build(entry: BenchEntry) -> _Bench:
         run, source = setup_run(cfg, Path(tmp), False, info)
     run.state["total_steps"] = None  # an open-ended stream: the loader never runs out
     model = run.model
-    if opt.optimizer_impl == "foreach":  # not a training choice: only the benchmark's
-        t = cfg.train
-        opt_cls = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
-        run.optimizer = opt_cls(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, foreach=True)
     if opt.bf16:
         run.model = _bf16_forward(model)
     if opt.frame_reuse > 1:
