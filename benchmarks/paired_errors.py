@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, record in enumerate(records):
             groups.setdefault(record.extra.get("scene", "?"), []).append(i)
     for group, rows in groups.items():
-        print(f"{group} ({len(rows)} frames)" if args.by_scene else "", end="\n" if args.by_scene else "")
+        if args.by_scene:
+            print(f"{group} ({len(rows)} frames)")
         print(f"{'evaluation':40s} {'mean mm':>9s} {'vs base mm':>18s}")
         for i, folder in enumerate(args.folders):
             mine = [errors[i][r] for r in rows]
